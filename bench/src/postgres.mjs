@@ -1,0 +1,127 @@
+// PostgreSQL store benchmark: sluice against rate-limiter-flexible's RateLimiterPostgres, both
+// over a pg.Pool of 16 with 32 calls in flight, and raw `SELECT 1` on the same pool as the floor.
+// Imports sluice by package name: run after `npm run build`.
+import { createLimiter } from "@sluice/core";
+import { postgresStore } from "@sluice/store-postgres";
+import pg from "pg";
+import { RateLimiterPostgres } from "rate-limiter-flexible";
+
+const DATABASE_URL = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+const POOL_SIZE = 16;
+const IN_FLIGHT = 32;
+const KEYS = 10_000;
+const PHASE_MS = Number(process.env.BENCH_PHASE_MS ?? 4000);
+const WARMUP_MS = 800;
+
+const keyOf = () => `user-${Math.floor(Math.random() * KEYS)}`;
+
+/** Runs `op` with IN_FLIGHT concurrent loops; returns completed calls per second. */
+async function measure(op) {
+  const loop = async (until, count) => {
+    let n = 0;
+    while (Date.now() < until) {
+      await op();
+      n++;
+    }
+    count.n += n;
+  };
+  const warm = { n: 0 };
+  const warmUntil = Date.now() + WARMUP_MS;
+  await Promise.all(Array.from({ length: IN_FLIGHT }, () => loop(warmUntil, warm)));
+  const done = { n: 0 };
+  const start = performance.now();
+  const until = Date.now() + PHASE_MS;
+  await Promise.all(Array.from({ length: IN_FLIGHT }, () => loop(until, done)));
+  return Math.round(done.n / ((performance.now() - start) / 1000));
+}
+
+function newPool() {
+  const pool = new pg.Pool({ connectionString: DATABASE_URL, max: POOL_SIZE });
+  pool.on("error", () => {});
+  return pool;
+}
+
+// The same rule for both: 1,000,000 per minute per key (every call admitted, so both do a write).
+const POLICY = { kind: "fixedWindow", name: "perMinute", limit: 1_000_000, window: "1m" };
+
+export async function run() {
+  const rows = [];
+  const notes = [];
+
+  const raw = newPool();
+  rows.push({
+    name: "pg SELECT 1 (reference)",
+    opsPerSec: await measure(() => raw.query("SELECT 1")),
+  });
+  await raw.end();
+
+  const rlfPool = newPool();
+  const rlf = await new Promise((resolve, reject) => {
+    const limiter = new RateLimiterPostgres(
+      {
+        storeClient: rlfPool,
+        tableName: "bench_rlf",
+        points: 1_000_000,
+        duration: 60,
+        clearExpiredByTimeout: false,
+      },
+      (err) => (err ? reject(err) : resolve(limiter)),
+    );
+  });
+  const rlfOps = await measure(() => rlf.consume(keyOf(), 1));
+  rows.push({ name: "rate-limiter-flexible RateLimiterPostgres consume", opsPerSec: rlfOps });
+  await rlfPool.query('DROP TABLE IF EXISTS "bench_rlf"');
+  await rlfPool.end();
+
+  const sluicePool = newPool();
+  const batched = postgresStore({ pool: sluicePool, table: "bench_sluice" });
+  await batched.migrate();
+  const limiter = createLimiter({ store: batched, policies: [POLICY] });
+  const sluiceOps = await measure(() => limiter.take(keyOf()));
+  rows.push({ name: "sluice postgresStore take (batched, shipped default)", opsPerSec: sluiceOps });
+
+  // Same, with commits that do not wait for the WAL flush (opt-in).
+  const durable = postgresStore({ pool: sluicePool, table: "bench_sluice", durable: false });
+  const durableLimiter = createLimiter({ store: durable, policies: [POLICY] });
+  rows.push({
+    name: "sluice postgresStore take (batched, durable: false)",
+    opsPerSec: await measure(() => durableLimiter.take(keyOf())),
+  });
+
+  // Same store with batching off: one request per function call, 16 calls in flight.
+  const single = postgresStore({ pool: sluicePool, table: "bench_sluice", maxBatch: 1 });
+  const singleLimiter = createLimiter({ store: single, policies: [POLICY] });
+  const singleOps = await measure(() => singleLimiter.take(keyOf()));
+  rows.push({ name: "sluice postgresStore take (maxBatch 1)", opsPerSec: singleOps });
+
+  // One hot key: every call contends for one row.
+  const hotOps = await measure(() => limiter.take("hot"));
+  rows.push({ name: "sluice postgresStore take, one hot key (batched)", opsPerSec: hotOps });
+  const hotSingleOps = await measure(() => singleLimiter.take("hot"));
+  rows.push({
+    name: "sluice postgresStore take, one hot key (maxBatch 1)",
+    opsPerSec: hotSingleOps,
+  });
+
+  await batched.close();
+  await durable.close();
+  await single.close();
+  await sluicePool.query('DROP FUNCTION IF EXISTS "public"."bench_sluice_execute"');
+  await sluicePool.query('DROP TABLE IF EXISTS "public"."bench_sluice"');
+  await sluicePool.end();
+
+  notes.push(
+    `pg.Pool max ${POOL_SIZE} for every row, ${IN_FLIGHT} calls in flight, ${KEYS} random keys, ${PHASE_MS} ms per row after ${WARMUP_MS} ms warm-up`,
+    "sluice batching: concurrent decisions of one lane go as one function call (one round trip); maxBatch 1 turns it off",
+    "sluice commits wait for the WAL flush like RLF's (durable: true, the default); the durable: false row shows what not waiting gains",
+  );
+  return {
+    suite: "postgres",
+    rows,
+    ratios: [
+      { name: "sluice / RLF", value: Math.round((sluiceOps / rlfOps) * 100) / 100 },
+      { name: "sluice batched / single", value: Math.round((sluiceOps / singleOps) * 100) / 100 },
+    ],
+    notes,
+  };
+}

@@ -1,0 +1,122 @@
+import type { CompiledPolicy } from "./policy/compile.js";
+import { configuredLimit } from "./policy/compile.js";
+import { RESULT_HEADER, RESULT_STRIDE, type StoreResult } from "./store.js";
+
+export interface PolicyState {
+  readonly name: string;
+  readonly kind: string;
+  /** Capacity or limit in force (a learned limit wins). */
+  readonly limit: number;
+  readonly remaining: number;
+  /** When this policy is back to its full limit (epoch ms, store clock). */
+  readonly resetAtMs: number;
+}
+
+export interface Decision {
+  readonly allowed: boolean;
+  /** Least remaining over the policies this call charges, after it (Infinity if none). */
+  readonly remaining: number;
+  /** 0 when allowed; Infinity when the cost can never fit. */
+  readonly retryAfterMs: number;
+  /** Names of the policies that refused. */
+  readonly blockedBy: readonly string[];
+  /** Decided without the primary store (see onStoreError). */
+  readonly degraded?: true;
+  /** Every policy in spec order (a concurrency policy reports free slots). */
+  readonly policies: readonly PolicyState[];
+}
+
+const NONE: readonly string[] = Object.freeze([]);
+
+/**
+ * Builds a Decision from a store result. `slots`: whether concurrency policies count toward
+ * `remaining` (tryAcquire) or only report their free slots (take, peek).
+ */
+export function toDecision(
+  policies: readonly CompiledPolicy[],
+  r: StoreResult,
+  slots: boolean,
+  degraded: boolean,
+): Decision {
+  const n = policies.length;
+  const states = new Array<PolicyState>(n);
+  let remaining = Number.POSITIVE_INFINITY;
+  let retryAfterMs = 0;
+  let blockedBy = NONE;
+  for (let i = 0; i < n; i++) {
+    const p = policies[i]!;
+    const o = RESULT_HEADER + RESULT_STRIDE * i;
+    const left = r[o + 1]!;
+    states[i] = { name: p.name, kind: p.kind, limit: r[o]!, remaining: left, resetAtMs: r[o + 2]! };
+    if ((slots || p.kind !== "concurrency") && left < remaining) remaining = left;
+    if (r[o + 4] === 1) {
+      if (blockedBy === NONE) blockedBy = [];
+      (blockedBy as string[]).push(p.name);
+      const wait = r[o + 3]!;
+      retryAfterMs = wait < 0 ? Number.POSITIVE_INFINITY : Math.max(retryAfterMs, wait);
+    }
+  }
+  const allowed = r[0] === 1;
+  const decision: { -readonly [K in keyof Decision]: Decision[K] } = {
+    allowed,
+    remaining,
+    retryAfterMs: allowed ? 0 : retryAfterMs,
+    blockedBy,
+    policies: states,
+  };
+  if (degraded) decision.degraded = true;
+  return decision;
+}
+
+/** Retry hint of a decision refused because the store failed (onStoreError "deny"). */
+export const DEGRADED_RETRY_MS = 250;
+
+/** A decision made without any store (onStoreError "deny" or "allow"). */
+export function degradedDecision(
+  policies: readonly CompiledPolicy[],
+  allowed: boolean,
+  slots: boolean,
+  nowMs: number,
+): Decision {
+  let remaining = Number.POSITIVE_INFINITY;
+  const states = policies.map((p) => {
+    const limit = configuredLimit(p);
+    const left = allowed ? limit : 0;
+    if ((slots || p.kind !== "concurrency") && left < remaining) remaining = left;
+    return {
+      name: p.name,
+      kind: p.kind,
+      limit,
+      remaining: left,
+      resetAtMs: allowed ? nowMs : nowMs + DEGRADED_RETRY_MS,
+    };
+  });
+  return {
+    allowed,
+    remaining,
+    retryAfterMs: allowed ? 0 : DEGRADED_RETRY_MS,
+    blockedBy: NONE,
+    degraded: true,
+    policies: states,
+  };
+}
+
+/** Largest retry among blocked rate policies, and whether a concurrency policy blocked. */
+export function blockers(
+  policies: readonly CompiledPolicy[],
+  r: StoreResult,
+): { rateRetryMs: number; slotBlocked: boolean; slotRetryMs: number } {
+  let rateRetryMs = 0;
+  let slotRetryMs = 0;
+  let slotBlocked = false;
+  for (let i = 0; i < policies.length; i++) {
+    const o = RESULT_HEADER + RESULT_STRIDE * i;
+    if (r[o + 4] !== 1) continue;
+    const wait = r[o + 3]! < 0 ? Number.POSITIVE_INFINITY : r[o + 3]!;
+    if (policies[i]!.kind === "concurrency") {
+      slotBlocked = true;
+      slotRetryMs = Math.max(slotRetryMs, wait);
+    } else rateRetryMs = Math.max(rateRetryMs, wait);
+  }
+  return { rateRetryMs, slotBlocked, slotRetryMs };
+}

@@ -1,0 +1,78 @@
+/** Stable error codes. Being over a limit is a Decision, never one of these. */
+export type SluiceErrorCode =
+  | "INVALID_ARGUMENT"
+  | "CONFIG_INVALID"
+  | "STORE_UNAVAILABLE"
+  | "STORE_TIMEOUT"
+  | "WAIT_TIMEOUT"
+  | "LEASE_EXPIRED"
+  | "QUOTA_EXHAUSTED";
+
+const RETRYABLE: Record<SluiceErrorCode, boolean> = {
+  INVALID_ARGUMENT: false,
+  CONFIG_INVALID: false,
+  STORE_UNAVAILABLE: true,
+  STORE_TIMEOUT: true,
+  WAIT_TIMEOUT: true,
+  LEASE_EXPIRED: false,
+  QUOTA_EXHAUSTED: true,
+};
+
+export interface SluiceErrorOptions {
+  cause?: unknown;
+  retryable?: boolean;
+}
+
+export class SluiceError extends Error {
+  readonly code: SluiceErrorCode;
+  readonly retryable: boolean;
+
+  constructor(code: SluiceErrorCode, message: string, options: SluiceErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "SluiceError";
+    this.code = code;
+    this.retryable = options.retryable ?? RETRYABLE[code];
+  }
+}
+
+export interface ConfigIssue {
+  /** JSON path of the offending field, e.g. `policies[0].capacity` or `tenants.acme.policies[0].limit`. */
+  path: string;
+  message: string;
+}
+
+/** Invalid policies or configuration. Lists every problem at once. */
+export class ConfigError extends SluiceError {
+  readonly issues: readonly ConfigIssue[];
+
+  constructor(issues: readonly ConfigIssue[], options: SluiceErrorOptions = {}) {
+    const summary = issues
+      .slice(0, 10)
+      .map((i) => (i.path ? `${i.path}: ${i.message}` : i.message))
+      .join("; ");
+    const more = issues.length > 10 ? ` (and ${issues.length - 10} more)` : "";
+    super("CONFIG_INVALID", `invalid configuration: ${summary}${more}`, options);
+    this.name = "ConfigError";
+    this.issues = issues;
+  }
+}
+
+/** `wait()`/`acquire()` could not be admitted within `timeoutMs`. */
+export class LimitTimeoutError extends SluiceError {
+  /** The earliest admission the limiter could foresee (epoch ms), Infinity when never. */
+  readonly earliestAtMs: number;
+
+  constructor(message: string, earliestAtMs: number) {
+    super("WAIT_TIMEOUT", message);
+    this.name = "LimitTimeoutError";
+    this.earliestAtMs = earliestAtMs;
+  }
+}
+
+export function invalidArgument(message: string): SluiceError {
+  return new SluiceError("INVALID_ARGUMENT", message);
+}
+
+export function isSluiceError(value: unknown): value is SluiceError {
+  return value instanceof SluiceError;
+}

@@ -1,0 +1,77 @@
+import { channel } from "node:diagnostics_channel";
+import type { SluiceError } from "./errors.js";
+import type { Key } from "./keys.js";
+import type { Decision, Observation } from "./limiter.js";
+
+/** Events a Limiter emits. Payloads are built only when someone listens. */
+export interface LimiterEvents {
+  /** Every decision returned by take, peek, tryAcquire (also inside wait/acquire). */
+  decision: { op: "take" | "peek" | "tryAcquire"; key: Key; cost: number; decision: Decision };
+  /** A store call failed or timed out; `handling` says what onStoreError did. */
+  storeError: {
+    op: string;
+    key: Key | undefined;
+    error: SluiceError;
+    store: string;
+    handling: "deny" | "allow" | "throw" | "fallback" | "ignored";
+  };
+  /** A reconcile observation that was not applied (unknown policy). */
+  observationIgnored: { key: Key; observation: Observation; reason: string };
+  /** The fallback store took over, or the primary answered again. */
+  fallback: { active: boolean; store: string };
+}
+
+export type LimiterEventName = keyof LimiterEvents;
+type Listener<E extends LimiterEventName> = (payload: LimiterEvents[E]) => void;
+
+/** `node:diagnostics_channel` channels, named `sluice:<event>`; check `hasSubscribers` first. */
+export const channels = {
+  decision: channel("sluice:decision"),
+  storeError: channel("sluice:store-error"),
+  observationIgnored: channel("sluice:observation-ignored"),
+  fallback: channel("sluice:fallback"),
+} as const satisfies Record<LimiterEventName, unknown>;
+
+/** A small typed emitter. `wants(event)` costs one property read when nobody listens. */
+export class Emitter {
+  private readonly listeners: { [E in LimiterEventName]?: Set<Listener<E>> } = {};
+
+  on<E extends LimiterEventName>(event: E, listener: Listener<E>): () => void {
+    let set = this.listeners[event] as Set<Listener<E>> | undefined;
+    if (!set) {
+      set = new Set();
+      (this.listeners as Record<string, unknown>)[event] = set;
+    }
+    set.add(listener);
+    return () => this.off(event, listener);
+  }
+
+  off<E extends LimiterEventName>(event: E, listener: Listener<E>): void {
+    const set = this.listeners[event] as Set<Listener<E>> | undefined;
+    if (!set) return;
+    set.delete(listener);
+    if (set.size === 0) delete this.listeners[event];
+  }
+
+  wants(event: LimiterEventName): boolean {
+    return this.listeners[event] !== undefined || channels[event].hasSubscribers;
+  }
+
+  emit<E extends LimiterEventName>(event: E, payload: LimiterEvents[E]): void {
+    const set = this.listeners[event] as Set<Listener<E>> | undefined;
+    if (set) {
+      for (const l of set) {
+        try {
+          l(payload);
+        } catch (error) {
+          // A listener's bug must not break a decision; surface it asynchronously.
+          queueMicrotask(() => {
+            throw error;
+          });
+        }
+      }
+    }
+    const ch = channels[event];
+    if (ch.hasSubscribers) ch.publish(payload);
+  }
+}

@@ -1,0 +1,160 @@
+import { ConfigError, invalidArgument } from "./errors.js";
+import type { CompiledPolicy } from "./policy/compile.js";
+
+/** A string key `k` means `{ id: k }`. */
+export type Key = string | Readonly<Record<string, string>>;
+
+// Characters that structure a state key. Escaping them (and `%` itself) makes the layout
+// injective, and keeps user text from forming a Redis Cluster hash tag of its own. NUL and lone
+// surrogates are escaped too: PostgreSQL text cannot hold NUL, and UTF-8 (Redis, PostgreSQL)
+// cannot carry a lone surrogate, yet any JavaScript string is a valid key. Escapes are `%XX` or,
+// for surrogates, `%DXXX`: no escape is a prefix of another, so distinct keys stay distinct.
+const SPECIAL = /[%:{}=,\0]|\p{Cs}/u;
+const SPECIAL_G = /[%:{}=,\0]|\p{Cs}/gu;
+const escapeChar = (c: string) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0")}`;
+
+export function escapeKeyPart(s: string): string {
+  return SPECIAL.test(s) ? s.replace(SPECIAL_G, escapeChar) : s;
+}
+
+export interface ResolvedKey {
+  /** Co-location value (Redis Cluster hash tag), already escaped. */
+  readonly partition: string;
+  /** One state key per policy, in policy order (shared between calls: never mutate). */
+  readonly keys: readonly string[];
+}
+
+/**
+ * Precomputed per limiter: turns a user key into state keys
+ * `<prefix>:{<partition>}:<policy name>:<field>=<value>,...`, or `<prefix>:{<partition>}:<policy
+ * name>` for a string key (and `{ id }`, its equal). Names and values are escaped, so a policy name
+ * never contains `:` and the two forms cannot meet.
+ */
+export class KeyPlan {
+  private readonly head: string;
+  /** `}:<escaped policy name>` per policy. */
+  private readonly names: readonly string[];
+  private readonly scopes: readonly (readonly string[] | undefined)[];
+  private readonly partitionBy: string | undefined;
+  private readonly requiresPartition: boolean;
+
+  constructor(
+    prefix: string,
+    policies: readonly CompiledPolicy[],
+    partitionBy: string | undefined,
+    requiresPartition: boolean,
+  ) {
+    this.head = `${escapeKeyPart(prefix)}:{`;
+    this.names = policies.map((p) => `}:${escapeKeyPart(p.name)}`);
+    this.scopes = policies.map((p) => p.scope);
+    this.partitionBy = partitionBy;
+    this.requiresPartition = requiresPartition;
+  }
+
+  /**
+   * Resolved string keys, in two generations (recent and previous) so the cache stays bounded
+   * without bookkeeping per hit. Cached key strings are flat with their hashes computed, which
+   * makes the store's map lookups several times cheaper than freshly concatenated strings.
+   */
+  private recent = new Map<string, ResolvedKey>();
+  private previous = new Map<string, ResolvedKey>();
+  private static readonly GENERATION = 16_384;
+
+  resolve(key: unknown): ResolvedKey {
+    if (typeof key === "string") {
+      let hit = this.recent.get(key);
+      if (hit !== undefined) return hit;
+      hit = this.previous.get(key) ?? this.resolveString(key);
+      if (this.recent.size >= KeyPlan.GENERATION) {
+        this.previous = this.recent;
+        this.recent = new Map();
+      }
+      this.recent.set(key, hit);
+      return hit;
+    }
+    return this.resolveObject(key);
+  }
+
+  private resolveString(key: string): ResolvedKey {
+    {
+      if (key === "") throw invalidArgument("key must not be an empty string");
+      const e = escapeKeyPart(key);
+      const keys = new Array<string>(this.names.length);
+      for (let i = 0; i < keys.length; i++) {
+        const scope = this.scopes[i];
+        if (scope !== undefined && !(scope.length === 1 && scope[0] === "id")) {
+          throw invalidArgument(
+            `key is the string "${key}" (field "id"), but policy ${i} is scoped by ${JSON.stringify(scope)}: use an object key`,
+          );
+        }
+        keys[i] = [this.head, e, this.names[i]].join("");
+      }
+      return Object.freeze({ partition: e, keys: Object.freeze(keys) as string[] });
+    }
+  }
+
+  private resolveObject(key: unknown): ResolvedKey {
+    if (key === null || typeof key !== "object" || Array.isArray(key)) {
+      throw invalidArgument(
+        `key must be a non-empty string or an object of string fields (got ${key === null ? "null" : Array.isArray(key) ? "array" : typeof key})`,
+      );
+    }
+    const record = key as Record<string, unknown>;
+    const names = Object.keys(record).sort();
+    if (names.length === 0) throw invalidArgument("key must not be an empty object");
+    for (const n of names) {
+      const v = record[n];
+      if (n === "") throw invalidArgument("key field names must not be empty");
+      if (typeof v !== "string")
+        throw invalidArgument(`key.${n} must be a string (got ${typeof v})`);
+      if (v === "") throw invalidArgument(`key.${n} must not be an empty string`);
+    }
+    let partition: string;
+    if (this.partitionBy !== undefined) {
+      const v = record[this.partitionBy];
+      if (v === undefined) {
+        throw invalidArgument(`key lacks the partition field "${this.partitionBy}" (partitionBy)`);
+      }
+      partition = escapeKeyPart(v as string);
+    } else if (names.length === 1) {
+      partition = escapeKeyPart(record[names[0]!] as string);
+    } else if (this.requiresPartition) {
+      throw new ConfigError([
+        {
+          path: "partitionBy",
+          message: `this store keeps one decision's state together and needs partitionBy for keys with several fields (${names.join(", ")})`,
+        },
+      ]);
+    } else partition = "";
+    const all = names
+      .map((n) => `${escapeKeyPart(n)}=${escapeKeyPart(record[n] as string)}`)
+      .join(",");
+    const keys = new Array<string>(this.names.length);
+    for (let i = 0; i < keys.length; i++) {
+      const scope = this.scopes[i];
+      let fields = all;
+      if (scope !== undefined) {
+        const parts: string[] = [];
+        for (const f of scope) {
+          const v = record[f];
+          if (v === undefined) {
+            throw invalidArgument(`key lacks the field "${f}" that policy ${i} is scoped by`);
+          }
+          parts.push(`${escapeKeyPart(f)}=${escapeKeyPart(v as string)}`);
+        }
+        fields = parts.join(",");
+      }
+      // `{ id: p }` keyed by its partition is the string key p: same state, shorter key.
+      keys[i] =
+        fields === `id=${partition}`
+          ? [this.head, partition, this.names[i]].join("")
+          : [this.head, partition, this.names[i], ":", fields].join("");
+    }
+    return { partition, keys };
+  }
+}
+
+/** A stable identity for a key, used for in-process FIFO queues. */
+export function keyIdentity(resolved: ResolvedKey): string {
+  return resolved.keys.join("\n");
+}

@@ -1,0 +1,41 @@
+import type { CompiledPolicy } from "../policy/compile.js";
+import type { StoreObservation } from "../store.js";
+
+/** Fields every stored policy state carries: a learned limit and when it lapses (0 = none). */
+export interface StateBase {
+  /** Learned limit from reconcile (0 = none). */
+  ll: number;
+  /** Epoch ms at which the learned limit lapses. */
+  lu: number;
+  /** Epoch ms from which the state is back to default if nothing touches it (for sweeping). */
+  dueMs: number;
+}
+
+/**
+ * The math of one policy kind. `load` returns the state at `nowMs` (a fresh object unless
+ * `reuse`), the other functions mutate what `load` returned. Retry values: 0 = admitted,
+ * > 0 = ms until it could be, -1 = never (the cost exceeds the limit).
+ */
+export interface KindMath<P extends CompiledPolicy, S extends StateBase> {
+  /**
+   * `reuse`: advance `stored` in place and return it (the memory store owns its objects; advancing
+   * to `nowMs` changes the representation, never the meaning).
+   */
+  load(
+    stored: S | undefined,
+    p: P,
+    limit: number,
+    nowMs: number,
+    bounds: readonly number[] | undefined,
+    reuse: boolean,
+  ): S;
+  check(s: S, p: P, limit: number, cost: number, nowMs: number): number;
+  charge(s: S, p: P, limit: number, cost: number, nowMs: number): void;
+  refund(s: S, p: P, limit: number, cost: number, nowMs: number): void;
+  reconcile(s: S, p: P, limit: number, obs: StoreObservation, nowMs: number): void;
+  remaining(s: S, p: P, limit: number, nowMs: number): number;
+  /** When the policy is back to its full limit (nowMs when it already is). */
+  resetAt(s: S, p: P, limit: number, nowMs: number): number;
+  /** True when the kind-specific part is at its default (nothing consumed, nothing held). */
+  isIdle(s: S, p: P, limit: number, nowMs: number): boolean;
+}

@@ -1,0 +1,160 @@
+import { durationToMs } from "../duration.js";
+import { ConfigError } from "../errors.js";
+import { formatPath, toConfigIssues } from "./issues.js";
+import {
+  duplicateNames,
+  type Policy,
+  type PolicyKind,
+  policiesSchema,
+  policySchema,
+} from "./schema.js";
+
+/**
+ * A validated policy with every duration in ms. This is what stores receive: plain numbers and
+ * strings, no functions, so Lua and SQL can evaluate it.
+ */
+export type CompiledPolicy =
+  | CompiledTokenBucket
+  | CompiledPool
+  | CompiledFixedWindow
+  | CompiledSlidingWindow
+  | CompiledConcurrency;
+
+interface CompiledBase {
+  readonly name: string;
+  /** Key fields the policy is counted by; undefined means every field of the key. */
+  readonly scope: readonly string[] | undefined;
+}
+export interface CompiledTokenBucket extends CompiledBase {
+  readonly kind: "tokenBucket";
+  readonly capacity: number;
+  readonly refillTokens: number;
+  readonly refillEveryMs: number;
+}
+export interface CompiledPool extends CompiledBase {
+  readonly kind: "pool";
+  readonly capacity: number;
+  readonly refillTokens: number;
+  readonly refillEveryMs: number;
+}
+export interface CompiledFixedWindow extends CompiledBase {
+  readonly kind: "fixedWindow";
+  readonly limit: number;
+  readonly windowMs: number;
+  readonly align: "calendar" | "firstUse";
+  /** IANA zone for calendar windows of whole days; undefined means UTC (epoch-aligned). */
+  readonly timeZone: string | undefined;
+}
+export interface CompiledSlidingWindow extends CompiledBase {
+  readonly kind: "slidingWindow";
+  readonly limit: number;
+  readonly windowMs: number;
+  readonly precisionMs: number;
+}
+export interface CompiledConcurrency extends CompiledBase {
+  readonly kind: "concurrency";
+  readonly limit: number;
+  readonly leaseTtlMs: number;
+}
+
+/** Configured capacity/limit of a compiled policy. */
+export function configuredLimit(p: CompiledPolicy): number {
+  return p.kind === "tokenBucket" || p.kind === "pool" ? p.capacity : p.limit;
+}
+
+export function isRatePolicy(p: CompiledPolicy): boolean {
+  return p.kind !== "concurrency";
+}
+
+function ms(d: number | string): number {
+  const v = durationToMs(d);
+  if (typeof v === "string") throw new Error(`unreachable: validated duration ${String(d)}`);
+  return v;
+}
+
+/** Compiles one policy that has already passed `policySchema`. */
+export function compileValidPolicy(p: Policy): CompiledPolicy {
+  const scope = p.scope === undefined ? undefined : Object.freeze([...p.scope]);
+  switch (p.kind) {
+    case "tokenBucket":
+    case "pool":
+      return Object.freeze({
+        kind: p.kind,
+        name: p.name,
+        scope,
+        capacity: p.capacity,
+        refillTokens: p.refill.tokens,
+        refillEveryMs: ms(p.refill.every),
+      });
+    case "fixedWindow":
+      return Object.freeze({
+        kind: p.kind,
+        name: p.name,
+        scope,
+        limit: p.limit,
+        windowMs: ms(p.window),
+        align: p.align ?? "calendar",
+        timeZone: p.timeZone,
+      });
+    case "slidingWindow": {
+      const windowMs = ms(p.window);
+      return Object.freeze({
+        kind: p.kind,
+        name: p.name,
+        scope,
+        limit: p.limit,
+        windowMs,
+        precisionMs:
+          p.precision === undefined ? Math.max(1, Math.floor(windowMs / 60)) : ms(p.precision),
+      });
+    }
+    case "concurrency":
+      return Object.freeze({
+        kind: p.kind,
+        name: p.name,
+        scope,
+        limit: p.limit,
+        leaseTtlMs: ms(p.leaseTtl),
+      });
+  }
+}
+
+/**
+ * Validates a policy list and compiles it. Throws a ConfigError listing every problem, with paths
+ * under `pathPrefix` (default `policies`).
+ */
+export function compilePolicies(
+  input: unknown,
+  pathPrefix: readonly PropertyKey[] = ["policies"],
+): readonly CompiledPolicy[] {
+  const parsed = policiesSchema.safeParse(input);
+  const issues = parsed.success
+    ? []
+    : toConfigIssues(parsed.error.issues, pathPrefix, policyKnownKeys, input);
+  for (const d of duplicateNames(input)) {
+    issues.push({ path: formatPath([...pathPrefix, d.index, "name"]), message: d.message });
+  }
+  if (!parsed.success || issues.length > 0) throw new ConfigError(issues);
+  return Object.freeze(parsed.data.map(compileValidPolicy));
+}
+
+const KEYS: Record<PolicyKind, readonly string[]> = {
+  tokenBucket: ["kind", "name", "scope", "capacity", "refill"],
+  pool: ["kind", "name", "scope", "capacity", "refill"],
+  fixedWindow: ["kind", "name", "scope", "limit", "window", "timeZone", "align"],
+  slidingWindow: ["kind", "name", "scope", "limit", "window", "precision"],
+  concurrency: ["kind", "name", "scope", "limit", "leaseTtl"],
+};
+
+/** Fields accepted by the policy object (or its `refill`) at a path, for "did you mean" hints. */
+export function policyKnownKeys(
+  path: readonly PropertyKey[],
+  value: unknown,
+): readonly string[] | undefined {
+  const last = path[path.length - 1];
+  if (last === "refill") return ["tokens", "every"];
+  const kind = (value as { kind?: unknown } | undefined)?.kind;
+  return typeof kind === "string" && kind in KEYS ? KEYS[kind as PolicyKind] : undefined;
+}
+
+export { policySchema };

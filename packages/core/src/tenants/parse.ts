@@ -1,0 +1,124 @@
+import { z } from "zod";
+import { ConfigError, type ConfigIssue } from "../errors.js";
+import { policyKnownKeys } from "../policy/compile.js";
+import { closest, formatPath, toConfigIssues } from "../policy/issues.js";
+import { duplicateNames } from "../policy/schema.js";
+import { buildPolicies, type Profiles } from "./build.js";
+import {
+  ENTRY_KEYS,
+  type TenantConfig,
+  TOP_KEYS,
+  tenantConfigSchema,
+  tenantEntrySchema,
+} from "./schema.js";
+
+/**
+ * The published schema with tenant entries left opaque: entries are checked one by one below, and
+ * identical entries (most tenants share a handful of shapes) are validated once. Parsing 100k
+ * entries through zod each time took ~650 ms.
+ */
+const shellSchema = tenantConfigSchema.extend({ tenants: z.unknown() });
+
+function entryKnownKeys(
+  path: readonly PropertyKey[],
+  value: unknown,
+): readonly string[] | undefined {
+  return path.length === 0 ? ENTRY_KEYS : policyKnownKeys(path, value);
+}
+
+export interface ParseTenantConfigOptions {
+  /** Known profiles; without them only the structure is checked. */
+  profiles?: Profiles;
+}
+
+function knownKeys(path: readonly PropertyKey[], value: unknown): readonly string[] | undefined {
+  if (path.length === 0) return TOP_KEYS;
+  if (path.length === 1 && path[0] === "defaults") return ENTRY_KEYS;
+  if (path.length === 2 && path[0] === "tenants") return ENTRY_KEYS;
+  return policyKnownKeys(path, value);
+}
+
+/** Identical entries share a key: a bare `{ profile }` by its name, others with policies by their JSON. */
+function cacheKey(e: unknown): string | undefined {
+  if (e === null || typeof e !== "object") return undefined;
+  let n = 0;
+  for (const _ in e) n++;
+  const { profile, policies } = e as { profile?: unknown; policies?: unknown };
+  if (n === 1 && typeof profile === "string") return `p:${profile}`;
+  return policies === undefined ? undefined : `j:${JSON.stringify(e)}`;
+}
+
+/** Validates a tenant configuration; throws one ConfigError listing every problem. */
+export function parseTenantConfig(
+  json: unknown,
+  options: ParseTenantConfigOptions = {},
+): TenantConfig {
+  const parsed = shellSchema.safeParse(json);
+  const issues: ConfigIssue[] = parsed.success
+    ? []
+    : toConfigIssues(parsed.error.issues, [], knownKeys, json);
+  const tenantsIn = (json as { tenants?: unknown } | null)?.tenants;
+  if (tenantsIn !== null && typeof tenantsIn === "object" && !Array.isArray(tenantsIn)) {
+    const seen = new Map<string, z.core.$ZodIssue[]>();
+    for (const [id, e] of Object.entries(tenantsIn)) {
+      // Policy lists are the costly part and are often repeated verbatim: validate each once.
+      const key = cacheKey(e);
+      let found = key === undefined ? undefined : seen.get(key);
+      if (found === undefined) {
+        const r = tenantEntrySchema.safeParse(e);
+        found = r.success ? [] : r.error.issues;
+        if (key !== undefined) seen.set(key, found);
+      }
+      if (found.length > 0)
+        issues.push(...toConfigIssues(found, ["tenants", id], entryKnownKeys, e));
+    }
+  } else if (json !== null && typeof json === "object") {
+    issues.push({
+      path: "tenants",
+      message:
+        tenantsIn === undefined
+          ? "tenants is required"
+          : "tenants must be an object keyed by tenant id",
+    });
+  }
+  const input = json as {
+    defaults?: { policies?: unknown };
+    tenants?: Record<string, { policies?: unknown }>;
+  };
+  const entries: [readonly PropertyKey[], { policies?: unknown } | undefined][] = [
+    [["defaults"], input?.defaults],
+  ];
+  if (input?.tenants !== null && typeof input?.tenants === "object") {
+    for (const [id, e] of Object.entries(input.tenants)) entries.push([["tenants", id], e]);
+  }
+  const { profiles } = options;
+  for (const [path, e] of entries) {
+    if (e === null || typeof e !== "object") continue;
+    for (const d of duplicateNames(e.policies)) {
+      issues.push({ path: formatPath([...path, "policies", d.index, "name"]), message: d.message });
+    }
+    const profile = (e as { profile?: unknown }).profile;
+    if (
+      profiles !== undefined &&
+      typeof profile === "string" &&
+      !Object.hasOwn(profiles, profile)
+    ) {
+      const hint = closest(profile, Object.keys(profiles));
+      issues.push({
+        path: formatPath([...path, "profile"]),
+        message: `unknown profile "${profile}"${hint ? ` (did you mean "${hint}"?)` : ""}`,
+      });
+    }
+  }
+  if (parsed.success && issues.length === 0) {
+    const config = parsed.data as TenantConfig;
+    buildPolicies(undefined, config.defaults, profiles, ["defaults"], issues);
+    for (const [id, entry] of Object.entries(config.tenants)) {
+      // Only overrides can fail once the structure is valid; skip the rest for speed.
+      if (entry.overrides !== undefined)
+        buildPolicies(config.defaults, entry, profiles, ["tenants", id], issues);
+    }
+    if (issues.length === 0) return config;
+  }
+  throw new ConfigError(issues);
+}

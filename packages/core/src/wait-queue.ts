@@ -1,0 +1,296 @@
+import { blockers, type Decision } from "./decision.js";
+import { LimitTimeoutError } from "./errors.js";
+import type { Key } from "./keys.js";
+import type { HeldLease } from "./lease.js";
+import type { CompiledPolicy } from "./policy/compile.js";
+import type { StoreResult } from "./store.js";
+
+/** The parts of the limiter a wait queue drives. */
+export interface WaitDriver {
+  attemptTake(
+    key: Key,
+    cost: number,
+  ): Promise<{
+    decision: Decision;
+    result: StoreResult | undefined;
+    config: { policies: readonly CompiledPolicy[] };
+  }>;
+  attemptAcquire(
+    key: Key,
+    cost: number,
+  ): Promise<{
+    decision: Decision;
+    lease: HeldLease | null;
+    result?: StoreResult | undefined;
+    config?: { policies: readonly CompiledPolicy[] };
+  }>;
+  refund(key: Key, options: { cost: number }): Promise<void>;
+}
+
+export interface WaitRequest {
+  key: Key;
+  queueId: string;
+  cost: number;
+  acquire: boolean;
+  timeoutMs: number;
+  signal: AbortSignal | undefined;
+  /** The cost exceeds a configured limit: no wait can help. */
+  neverFits: boolean;
+}
+
+export interface WaitOutcome {
+  decision: Decision;
+  lease: HeldLease | null;
+}
+
+interface Waiter extends WaitRequest {
+  deadline: number;
+  done: boolean;
+  attempting: boolean;
+  deadlinePassed: boolean;
+  slotPolls: number;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  onAbort: (() => void) | undefined;
+  resolve(value: WaitOutcome): void;
+  reject(error: unknown): void;
+}
+
+interface Queue {
+  readonly id: string;
+  readonly waiters: Waiter[];
+  running: boolean;
+  /** When the head will next try (epoch ms); a newcomer cannot be admitted before it. */
+  nextAt: number;
+  sleepTimer: ReturnType<typeof setTimeout> | undefined;
+  wakeUp: (() => void) | undefined;
+  /** A wake arrived while the head's attempt was in flight: try again instead of sleeping. */
+  woken: boolean;
+}
+
+// A slot can free at any moment (another process releases), so slot waits poll, backing off.
+const SLOT_POLL_MIN_MS = 10;
+const SLOT_POLL_MAX_MS = 500;
+
+/** In-process FIFO per key for wait() and acquire(). */
+export class WaitQueues {
+  private readonly queues = new Map<string, Queue>();
+
+  constructor(private readonly driver: WaitDriver) {}
+
+  enqueue(req: WaitRequest): Promise<WaitOutcome> {
+    return new Promise<WaitOutcome>((resolve, reject) => {
+      const { signal } = req;
+      if (signal?.aborted) {
+        reject(signal.reason);
+        return;
+      }
+      const now = Date.now();
+      if (req.neverFits) {
+        reject(
+          new LimitTimeoutError(
+            `cost ${req.cost} exceeds a policy's limit and can never be admitted`,
+            Number.POSITIVE_INFINITY,
+          ),
+        );
+        return;
+      }
+      let q = this.queues.get(req.queueId);
+      if (q === undefined) {
+        q = {
+          id: req.queueId,
+          waiters: [],
+          running: false,
+          nextAt: 0,
+          sleepTimer: undefined,
+          wakeUp: undefined,
+          woken: false,
+        };
+        this.queues.set(req.queueId, q);
+      }
+      const deadline = now + req.timeoutMs;
+      if (!req.acquire && q.waiters.length > 0 && q.nextAt > deadline) {
+        reject(
+          new LimitTimeoutError(
+            `earliest admission is in ${q.nextAt - now} ms, beyond timeoutMs ${req.timeoutMs}`,
+            q.nextAt,
+          ),
+        );
+        return;
+      }
+      const w: Waiter = {
+        ...req,
+        deadline,
+        done: false,
+        attempting: false,
+        deadlinePassed: false,
+        slotPolls: 0,
+        timer: undefined,
+        onAbort: undefined,
+        resolve,
+        reject,
+      };
+      const queue = q;
+      if (Number.isFinite(req.timeoutMs)) {
+        w.timer = setTimeout(() => {
+          if (w.attempting) w.deadlinePassed = true;
+          else this.timeOut(queue, w);
+        }, req.timeoutMs);
+      }
+      if (signal) {
+        w.onAbort = () => this.finish(queue, w, signal.reason);
+        signal.addEventListener("abort", w.onAbort, { once: true });
+      }
+      q.waiters.push(w);
+      void this.pump(q);
+    });
+  }
+
+  /** Something freed capacity in-process (a lease release): let the head try at once. */
+  wake(queueId: string): void {
+    const q = this.queues.get(queueId);
+    if (q !== undefined) this.interrupt(q);
+  }
+
+  /** The policies changed: every head retries now rather than sleep out a plan made under the old. */
+  wakeAll(): void {
+    for (const q of this.queues.values()) this.interrupt(q);
+  }
+
+  rejectAll(error: unknown): void {
+    for (const q of this.queues.values()) for (const w of q.waiters) this.finish(q, w, error);
+  }
+
+  private timeOut(q: Queue, w: Waiter): void {
+    this.finish(
+      q,
+      w,
+      new LimitTimeoutError(
+        `not admitted within timeoutMs ${w.timeoutMs}`,
+        Math.max(q.nextAt, w.deadline),
+      ),
+    );
+  }
+
+  private finish(q: Queue, w: Waiter, error: unknown, value?: WaitOutcome): void {
+    if (w.done) return;
+    w.done = true;
+    if (w.timer !== undefined) clearTimeout(w.timer);
+    if (w.onAbort !== undefined) w.signal?.removeEventListener("abort", w.onAbort);
+    if (value !== undefined) w.resolve(value);
+    else w.reject(error);
+    if (q.waiters[0] === w) this.interrupt(q);
+  }
+
+  private interrupt(q: Queue): void {
+    if (q.sleepTimer !== undefined) clearTimeout(q.sleepTimer);
+    q.sleepTimer = undefined;
+    const wake = q.wakeUp;
+    q.wakeUp = undefined;
+    if (wake !== undefined) wake();
+    else q.woken = true;
+  }
+
+  private sleep(q: Queue, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      q.wakeUp = resolve;
+      q.sleepTimer = setTimeout(() => {
+        q.sleepTimer = undefined;
+        q.wakeUp = undefined;
+        resolve();
+      }, ms);
+    });
+  }
+
+  private async pump(q: Queue): Promise<void> {
+    if (q.running) return;
+    q.running = true;
+    try {
+      while (q.waiters.length > 0) {
+        const w = q.waiters[0]!;
+        if (w.done) {
+          q.waiters.shift();
+          continue;
+        }
+        q.woken = false;
+        const delay = await this.attempt(q, w);
+        if (delay > 0 && !w.done && !q.woken) {
+          q.nextAt = Date.now() + delay;
+          await this.sleep(q, delay);
+        }
+      }
+    } finally {
+      q.running = false;
+      q.nextAt = 0;
+      if (q.waiters.length === 0) this.queues.delete(q.id);
+      else void this.pump(q);
+    }
+  }
+
+  /** One try for the head waiter; returns how long to sleep before the next (0: move on). */
+  private async attempt(q: Queue, w: Waiter): Promise<number> {
+    w.attempting = true;
+    let outcome: Awaited<ReturnType<WaitDriver["attemptAcquire"]>>;
+    try {
+      outcome = w.acquire
+        ? await this.driver.attemptAcquire(w.key, w.cost)
+        : { ...(await this.driver.attemptTake(w.key, w.cost)), lease: null };
+    } catch (error) {
+      w.attempting = false;
+      this.finish(q, w, error);
+      return 0;
+    }
+    w.attempting = false;
+    const { decision, lease } = outcome;
+    if (decision.allowed) {
+      if (w.done)
+        this.giveBack(w, lease); // aborted meanwhile: nothing may be lost
+      else this.finish(q, w, undefined, { decision, lease });
+      return 0;
+    }
+    if (w.done) return 0;
+    const now = Date.now();
+    let delay = decision.retryAfterMs;
+    const r = outcome.result;
+    const policies = outcome.config?.policies;
+    if (r !== undefined && policies !== undefined) {
+      const b = blockers(policies, r);
+      if (b.rateRetryMs === Number.POSITIVE_INFINITY) {
+        this.finish(
+          q,
+          w,
+          new LimitTimeoutError(`cost ${w.cost} can never be admitted`, Number.POSITIVE_INFINITY),
+        );
+        return 0;
+      }
+      if (now + b.rateRetryMs > w.deadline) {
+        this.finish(
+          q,
+          w,
+          new LimitTimeoutError(
+            `earliest admission is in ${b.rateRetryMs} ms, beyond timeoutMs ${w.timeoutMs}`,
+            now + b.rateRetryMs,
+          ),
+        );
+        return 0;
+      }
+      delay = b.rateRetryMs;
+      if (b.slotBlocked) {
+        w.slotPolls++;
+        const poll = Math.min(SLOT_POLL_MAX_MS, SLOT_POLL_MIN_MS * 2 ** Math.min(w.slotPolls, 6));
+        delay = Math.max(delay, Math.min(b.slotRetryMs, poll));
+      }
+    }
+    if (w.deadlinePassed) {
+      this.timeOut(q, w);
+      return 0;
+    }
+    return Math.max(1, Math.min(delay, w.deadline - now));
+  }
+
+  private giveBack(w: Waiter, lease: HeldLease | null): void {
+    const done = lease !== null ? lease.release() : this.driver.refund(w.key, { cost: w.cost });
+    done.catch(() => {
+      // The store failed: the charge lapses with the window/lease; it was reported as an event.
+    });
+  }
+}

@@ -1,0 +1,136 @@
+import { compilePolicies, escapeKeyPart, type Key, KeyPlan, type SluiceError } from "@sluice/core";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+
+const policies = compilePolicies([
+  { kind: "fixedWindow", name: "a:{b}", limit: 1, window: "1s" },
+  { kind: "tokenBucket", name: "bucket", capacity: 1, refill: { tokens: 1, every: "1s" } },
+]);
+
+// Text rich in the characters that structure a state key, plus escapes and astral Unicode.
+const part = fc.string({
+  unit: fc.oneof(
+    fc.constantFrom(":", "{", "}", "=", ",", "%", "%3A", "%7B", "a", "id"),
+    fc.string({ unit: "binary", minLength: 1, maxLength: 1 }),
+  ),
+  minLength: 1,
+  maxLength: 6,
+});
+const keyArb: fc.Arbitrary<Key> = fc.oneof(
+  part,
+  fc.dictionary(part, part, { minKeys: 1, maxKeys: 3 }),
+);
+
+/** A string key means `{ id: k }`: compare keys by their field set. */
+const canonical = (k: Key) =>
+  JSON.stringify(
+    Object.entries(typeof k === "string" ? { id: k } : k).sort(([a], [b]) => (a < b ? -1 : 1)),
+  );
+
+describe("state keys", () => {
+  it("never maps two distinct keys to the same state key", () => {
+    const plan = new KeyPlan("sl:{x}", policies, undefined, false);
+    fc.assert(
+      fc.property(keyArb, keyArb, (a, b) => {
+        fc.pre(canonical(a) !== canonical(b));
+        const ka = plan.resolve(a).keys;
+        const kb = plan.resolve(b).keys;
+        for (const x of ka) expect(kb).not.toContain(x);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it("never maps two distinct keys to the same state key within partitions", () => {
+    const plan = new KeyPlan("sl", policies, "tenant", true);
+    const partitioned: fc.Arbitrary<Key> = fc.oneof(
+      part,
+      fc
+        .tuple(part, fc.dictionary(part, part, { maxKeys: 2 }))
+        .map(([tenant, rest]) => ({ ...rest, tenant })),
+    );
+    fc.assert(
+      fc.property(partitioned, partitioned, (a, b) => {
+        const ka = plan.resolve(a).keys;
+        const kb = plan.resolve(b).keys;
+        if (canonical(a) === canonical(b)) expect(ka).toEqual(kb);
+        else for (const x of ka) expect(kb).not.toContain(x);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it("maps a string key and the object { id } to the same state", () => {
+    const plan = new KeyPlan("sl", policies, undefined, false);
+    fc.assert(
+      fc.property(part, (k) => {
+        expect(plan.resolve(k)).toEqual(plan.resolve({ id: k }));
+      }),
+    );
+  });
+
+  it("always uses the escaped partition as the one hash tag", () => {
+    const plan = new KeyPlan("p{re}", policies, "tenant", true);
+    fc.assert(
+      fc.property(part, part, (tenant, user) => {
+        const resolved = plan.resolve({ tenant, user });
+        expect(resolved.partition).toBe(escapeKeyPart(tenant));
+        for (const key of resolved.keys) {
+          // Redis Cluster hashes the text between the first `{` and the next `}`.
+          const open = key.indexOf("{");
+          const close = key.indexOf("}", open + 1);
+          expect(key.slice(open + 1, close)).toBe(resolved.partition);
+          expect(key.split("{")).toHaveLength(2);
+          expect(key.split("}")).toHaveLength(2);
+        }
+      }),
+    );
+  });
+
+  it("counts a scoped policy by its scope fields only", () => {
+    const scoped = compilePolicies([
+      { kind: "fixedWindow", name: "daily", limit: 1, window: "1d", scope: ["tenant"] },
+      { kind: "fixedWindow", name: "spike", limit: 1, window: "1s", scope: ["token"] },
+    ]);
+    const plan = new KeyPlan("sl", scoped, "tenant", true);
+    const a = plan.resolve({ tenant: "ab103", token: "pat-1" });
+    const b = plan.resolve({ tenant: "ab103", token: "pat-2" });
+    expect(a.keys[0]).toBe(b.keys[0]);
+    expect(a.keys[1]).not.toBe(b.keys[1]);
+    expect(a.keys[0]).toBe("sl:{ab103}:daily:tenant=ab103");
+  });
+
+  it.each<[string, unknown]>([
+    ["an empty string", ""],
+    ["an empty object", {}],
+    ["a non-string field", { id: 5 }],
+    ["an empty field value", { id: "" }],
+    ["null", null],
+    ["an array", ["a"]],
+  ])("refuses %s as a key with INVALID_ARGUMENT", (_label, key) => {
+    const plan = new KeyPlan("sl", policies, undefined, false);
+    expect(() => plan.resolve(key)).toThrow(
+      expect.objectContaining({ code: "INVALID_ARGUMENT" }) as SluiceError,
+    );
+  });
+
+  it("refuses an object key lacking a scoped field or the partition field", () => {
+    const scoped = compilePolicies([
+      { kind: "fixedWindow", name: "daily", limit: 1, window: "1d", scope: ["tenant"] },
+    ]);
+    expect(() => new KeyPlan("sl", scoped, undefined, false).resolve({ token: "t" })).toThrow(
+      /tenant/,
+    );
+    expect(() => new KeyPlan("sl", scoped, "app", false).resolve({ tenant: "t" })).toThrow(
+      /partition field "app"/,
+    );
+  });
+
+  it("refuses multi-field keys without partitionBy when the store requires a partition", () => {
+    const plan = new KeyPlan("sl", policies, undefined, true);
+    expect(() => plan.resolve({ a: "1", b: "2" })).toThrow(
+      expect.objectContaining({ code: "CONFIG_INVALID" }) as SluiceError,
+    );
+    expect(plan.resolve("single:{x}").partition).toBe("single%3A%7Bx%7D");
+  });
+});

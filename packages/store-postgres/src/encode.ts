@@ -1,0 +1,134 @@
+import type { CompiledPolicy, StoreOp, StoreRequest } from "@sluice/core";
+import { KIND, OP, POLICY_STRIDE } from "./sql/execute.js";
+
+/** A limiter's policies as the function reads them, plus which are zoned fixed windows. */
+export interface EncodedPolicies {
+  /** POLICY_STRIDE bigints per policy: kind, limit, p1, p2, p3. */
+  readonly tuples: readonly number[];
+  /** Indices of fixed windows whose window starts come from `request.windowBounds`. */
+  readonly zoned: readonly number[];
+}
+
+function encode(policies: readonly CompiledPolicy[]): EncodedPolicies {
+  const tuples: number[] = [];
+  const zoned: number[] = [];
+  policies.forEach((p, i) => {
+    switch (p.kind) {
+      case "tokenBucket":
+        tuples.push(KIND.tokenBucket, p.capacity, p.refillTokens, p.refillEveryMs, 0);
+        break;
+      case "pool":
+        tuples.push(KIND.pool, p.capacity, p.refillTokens, p.refillEveryMs, 0);
+        break;
+      case "fixedWindow": {
+        const isZoned = p.align !== "firstUse" && p.timeZone !== undefined;
+        if (isZoned) zoned.push(i);
+        tuples.push(
+          KIND.fixedWindow,
+          p.limit,
+          p.windowMs,
+          p.align === "firstUse" ? 1 : 0,
+          isZoned ? 1 : 0,
+        );
+        break;
+      }
+      case "slidingWindow":
+        tuples.push(KIND.slidingWindow, p.limit, p.windowMs, p.precisionMs, 0);
+        break;
+      case "concurrency":
+        tuples.push(KIND.concurrency, p.limit, p.leaseTtlMs, 0, 0);
+        break;
+    }
+  });
+  return { tuples, zoned };
+}
+
+// A limiter passes the same policies array with every request: encode it once.
+const cache = new WeakMap<readonly CompiledPolicy[], EncodedPolicies>();
+
+export function encodedPolicies(policies: readonly CompiledPolicy[]): EncodedPolicies {
+  let e = cache.get(policies);
+  if (e === undefined) {
+    e = encode(policies);
+    cache.set(policies, e);
+  }
+  return e;
+}
+
+const OP_CODE: Record<StoreOp, number> = {
+  take: OP.take,
+  peek: OP.peek,
+  refund: OP.refund,
+  reconcile: OP.reconcile,
+  release: OP.release,
+  renew: OP.renew,
+  reset: OP.reset,
+};
+
+// bigint parameters: clamp what JS may carry as Infinity (a learned limit kept "forever").
+const MAX_MS = Number.MAX_SAFE_INTEGER;
+const toBigint = (v: number) => Math.min(v, MAX_MS);
+
+/** The function's arguments for a batch of requests, in order. */
+export function batchValues(requests: readonly StoreRequest[]): unknown[] {
+  const pol: number[] = [];
+  const poff: number[] = [];
+  const npol: number[] = [];
+  // Distinct keys -> 1-based position; sorted below so every client locks in the same order.
+  const positions = new Map<string, number>();
+  const kidx: number[] = [];
+  const ops: number[] = [];
+  const costs: number[] = [];
+  const leases: (string | null)[] = [];
+  const ttls: (number | null)[] = [];
+  const llttls: number[] = [];
+  const obs: (number | null)[] = [];
+  const bounds: number[] = [];
+  // Requests of one limiter share their encoded policies within the batch.
+  let lastPolicies: readonly CompiledPolicy[] | undefined;
+  let lastOffset = 0;
+  for (const r of requests) {
+    const enc = encodedPolicies(r.policies);
+    const n = r.policies.length;
+    if (r.policies !== lastPolicies) {
+      lastPolicies = r.policies;
+      lastOffset = pol.length / POLICY_STRIDE;
+      for (const v of enc.tuples) pol.push(v);
+    }
+    poff.push(lastOffset);
+    npol.push(n);
+    for (const k of r.keys) {
+      let at = positions.get(k);
+      if (at === undefined) {
+        at = positions.size;
+        positions.set(k, at);
+      }
+      kidx.push(at);
+    }
+    ops.push(r.op === "take" && r.acquire ? OP.acquire : OP_CODE[r.op]);
+    costs.push(r.cost);
+    leases.push(r.leaseId ?? null);
+    ttls.push(r.leaseTtlMs === undefined ? null : toBigint(r.leaseTtlMs));
+    llttls.push(toBigint(r.learnedLimitTtlMs));
+    if (r.op === "reconcile") {
+      for (let i = 0; i < n; i++) {
+        const o = r.observations?.[i];
+        obs.push(o?.remaining ?? null, o?.limit ?? null, o?.resetAtMs ?? null);
+      }
+    }
+    for (const i of enc.zoned) {
+      const b = r.windowBounds?.[i];
+      if (b === undefined) bounds.push(0);
+      else {
+        bounds.push(b.length);
+        for (const v of b) bounds.push(v);
+      }
+    }
+  }
+  // Any total order works as long as every client uses the same one; JS string order is it.
+  const ukeys = [...positions.keys()].sort();
+  const rank = new Array<number>(ukeys.length);
+  for (let i = 0; i < ukeys.length; i++) rank[positions.get(ukeys[i]!)!] = i + 1;
+  for (let i = 0; i < kidx.length; i++) kidx[i] = rank[kidx[i]!]!;
+  return [pol, poff, npol, ukeys, kidx, ops, costs, leases, ttls, llttls, obs, bounds];
+}

@@ -1,0 +1,53 @@
+import { SluiceError } from "@sluice/core";
+
+/**
+ * Quoted, validated names of every database object the store owns. Identifiers cannot be bound as
+ * parameters, so they are checked against a plain-identifier pattern and double-quoted; nothing
+ * else from the user is ever spliced into SQL.
+ */
+export interface SqlNames {
+  readonly schema: string;
+  readonly table: string;
+  /** `"schema"."table"` */
+  readonly qualifiedTable: string;
+  /** `"schema"."table_execute"`: the decision function. */
+  readonly executeFn: string;
+  /** Its unquoted name, as pg_proc spells it. */
+  readonly executeFnName: string;
+  /** Unquoted index name (CREATE INDEX takes it unqualified). */
+  readonly dueIndex: string;
+  /** Prepared-statement name prefix, unique per schema and table. */
+  readonly statementPrefix: string;
+}
+
+// PostgreSQL truncates identifiers to 63 bytes (NAMEDATALEN - 1); the table name also carries the
+// longest suffix we append ("_execute", "_due_idx"), so it must leave room for it.
+const MAX_IDENTIFIER = 63;
+const LONGEST_SUFFIX = "_execute".length;
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+function checkIdentifier(value: unknown, field: string, maxLength: number): string {
+  if (typeof value !== "string" || !IDENTIFIER.test(value) || value.length > maxLength) {
+    throw new SluiceError(
+      "CONFIG_INVALID",
+      `postgresStore ${field} must be a plain identifier (letters, digits, underscores, not starting with a digit, at most ${maxLength} characters); got ${JSON.stringify(value)}`,
+    );
+  }
+  return value;
+}
+
+const quote = (id: string) => `"${id}"`;
+
+export function sqlNames(schema: unknown, table: unknown): SqlNames {
+  const s = checkIdentifier(schema, "schema", MAX_IDENTIFIER);
+  const t = checkIdentifier(table, "table", MAX_IDENTIFIER - LONGEST_SUFFIX);
+  return {
+    schema: quote(s),
+    table: quote(t),
+    qualifiedTable: `${quote(s)}.${quote(t)}`,
+    executeFn: `${quote(s)}.${quote(`${t}_execute`)}`,
+    executeFnName: `${t}_execute`,
+    dueIndex: quote(`${t}_due_idx`),
+    statementPrefix: `sluice:${s}.${t}`,
+  };
+}

@@ -1,0 +1,177 @@
+import {
+  compilePolicies,
+  evaluate,
+  type PolicyStateRecord,
+  type StoreObservation,
+  type StoreOp,
+  type StoreRequest,
+} from "@sluice/core";
+import fc from "fast-check";
+import type pg from "pg";
+import { beforeAll, describe, expect, it } from "vitest";
+import type { PostgresStore } from "../src/index.js";
+import { migratedStore, runPostgres } from "./helpers.js";
+
+const TABLE = "sluice_test_differential";
+
+// Short durations so real server time moves state through refills, window ends and lease expiry.
+const policies = compilePolicies([
+  { kind: "tokenBucket", name: "tb", capacity: 5, refill: { tokens: 2, every: 7 } },
+  { kind: "pool", name: "pool", capacity: 4, refill: { tokens: 1, every: 9 } },
+  { kind: "fixedWindow", name: "fw", limit: 6, window: 20 },
+  { kind: "fixedWindow", name: "fu", limit: 3, window: 15, align: "firstUse" },
+  { kind: "slidingWindow", name: "sw", limit: 5, window: 24, precision: 5 },
+  { kind: "concurrency", name: "conc", limit: 2, leaseTtl: 25 },
+]);
+const zoned = compilePolicies([
+  { kind: "fixedWindow", name: "day", limit: 3, window: "1d", timeZone: "Europe/London" },
+]);
+
+type Step = {
+  op: StoreOp;
+  acquire: boolean;
+  cost: number;
+  lease: number;
+  ttl: number | undefined;
+  obs: (StoreObservation | undefined)[] | undefined;
+  sleep: number;
+};
+
+const obsArb = fc.option(
+  fc.record({
+    remaining: fc.option(fc.integer({ min: 0, max: 8 }), { nil: undefined }),
+    limit: fc.option(fc.integer({ min: 1, max: 8 }), { nil: undefined }),
+    resetAtOffset: fc.option(fc.integer({ min: -5, max: 40 }), { nil: undefined }),
+  }),
+  { nil: undefined },
+);
+
+const stepArb: fc.Arbitrary<Step> = fc.record({
+  op: fc.constantFrom<StoreOp>(
+    "take",
+    "take",
+    "take",
+    "peek",
+    "refund",
+    "reconcile",
+    "release",
+    "renew",
+    "reset",
+  ),
+  acquire: fc.boolean(),
+  cost: fc.integer({ min: 0, max: 7 }),
+  lease: fc.integer({ min: 0, max: 3 }),
+  ttl: fc.option(fc.integer({ min: 1, max: 30 }), { nil: undefined }),
+  obs: fc.option(fc.array(obsArb, { minLength: 6, maxLength: 6 }), { nil: undefined }),
+  sleep: fc.constantFrom(0, 0, 0, 2, 5, 11),
+}) as unknown as fc.Arbitrary<Step>;
+
+function request(
+  pols: typeof policies,
+  keys: readonly string[],
+  step: Step,
+  bounds?: readonly number[],
+): StoreRequest {
+  const leaseId = step.op === "take" && !step.acquire ? undefined : `lease-${step.lease}`;
+  return {
+    op: step.op,
+    policies: pols,
+    keys,
+    partition: "p",
+    cost: step.op === "take" || step.op === "refund" ? step.cost : 0,
+    acquire: step.op === "take" && step.acquire,
+    leaseId,
+    leaseTtlMs: step.op === "renew" ? step.ttl : undefined,
+    observations:
+      step.op === "reconcile"
+        ? pols.map((_, i) => {
+            const o = step.obs?.[i] as
+              | { remaining?: number; limit?: number; resetAtOffset?: number }
+              | undefined;
+            if (o === undefined) return undefined;
+            return {
+              remaining: o.remaining,
+              limit: o.limit,
+              // Offsets from "about now": resolved against the wall clock, close to the server's.
+              resetAtMs: o.resetAtOffset === undefined ? undefined : Date.now() + o.resetAtOffset,
+            };
+          })
+        : undefined,
+    learnedLimitTtlMs: 30,
+    windowBounds: bounds === undefined ? undefined : pols.map(() => bounds),
+  };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe.runIf(runPostgres)("postgres store agrees with evaluate()", () => {
+  let _pool: pg.Pool;
+  let store: PostgresStore;
+  let run = 0;
+
+  const db = migratedStore(TABLE);
+  beforeAll(() => {
+    _pool = db.pool;
+    store = db.store;
+  });
+
+  it("returns the reference result for every op of random sequences, at the server's clock", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(stepArb, { minLength: 5, maxLength: 40 }), async (steps) => {
+        run++;
+        const keys = policies.map((p) => `t:{r${run}}:${p.name}:id=r${run}`);
+        const model = new Map<string, PolicyStateRecord>();
+        for (const step of steps) {
+          if (step.sleep > 0) await sleep(step.sleep);
+          const req = request(policies, keys, step);
+          const got = await store.execute(req);
+          const now = got[1]!;
+          const stored = keys.map((k) => model.get(k));
+          const want = evaluate(req, stored, now);
+          expect(got).toEqual(want.result);
+          if (want.write) {
+            keys.forEach((k, i) => {
+              const s = want.states[i];
+              if (s === undefined) model.delete(k);
+              else model.set(k, s);
+            });
+          }
+        }
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it("windows a zoned fixed window from the bounds the engine passes", async () => {
+    const now = Date.now();
+    const bounds = [now - 50_000, now - 10, now + 60_000, now + 120_000];
+    const keys = ["t:{z}:day:id=z"];
+    const model = new Map<string, PolicyStateRecord>();
+    for (let i = 0; i < 5; i++) {
+      const step: Step = {
+        op: "take",
+        acquire: false,
+        cost: 1,
+        lease: 0,
+        ttl: undefined,
+        obs: undefined,
+        sleep: 0,
+      };
+      const req = request(zoned, keys, step, bounds);
+      const got = await store.execute(req);
+      const want = evaluate(
+        req,
+        keys.map((k) => model.get(k)),
+        got[1]!,
+      );
+      expect(got).toEqual(want.result);
+      if (want.write) {
+        const s = want.states[0];
+        if (s === undefined) model.delete(keys[0]!);
+        else model.set(keys[0]!, s);
+      }
+    }
+    const last = await store.execute(request(zoned, keys, { op: "peek" } as Step, bounds));
+    expect(last[4 + 2]).toBe(now + 60_000);
+  });
+});

@@ -1,0 +1,161 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  type CompiledPolicy,
+  evaluate,
+  type PolicyStateRecord,
+  type Store,
+  type StoreObservation,
+  type StoreOp,
+  type StoreRequest,
+  type StoreResult,
+} from "@sluice/core";
+import { Redis } from "ioredis";
+
+export const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+
+/**
+ * Whether the shared Redis answers. With CI set an unreachable server fails the run (tests
+ * call `requireRedis()`); locally the suites that need it are skipped.
+ */
+export async function redisReachable(): Promise<boolean> {
+  const probe = new Redis(REDIS_URL, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  probe.on("error", () => {});
+  try {
+    await probe.connect();
+    await probe.ping();
+    return true;
+  } catch (e) {
+    if (process.env.CI)
+      throw new Error(`Redis at ${REDIS_URL} is unreachable (CI is set)`, { cause: e });
+    return false;
+  } finally {
+    probe.disconnect();
+  }
+}
+
+/** A prefix no other test run uses, so tests can share one Redis. */
+export function uniquePrefix(tag: string): string {
+  return `t-${tag}-${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}:`;
+}
+
+export interface RequestInit {
+  cost?: number;
+  acquire?: boolean;
+  leaseId?: string;
+  leaseTtlMs?: number;
+  observations?: (StoreObservation | undefined)[];
+  windowBounds?: (readonly number[] | undefined)[];
+  learnedLimitTtlMs?: number;
+}
+
+/** A StoreRequest as the engine builds it, for keys `sluice:{<partition>}:<policy>:id=<id>`. */
+export function request(
+  policies: readonly CompiledPolicy[],
+  keys: readonly string[],
+  op: StoreOp,
+  init: RequestInit = {},
+): StoreRequest {
+  return {
+    op,
+    policies,
+    keys,
+    partition: "p",
+    cost: init.cost ?? (op === "take" || op === "refund" ? 1 : 0),
+    acquire: init.acquire ?? false,
+    leaseId: init.leaseId,
+    leaseTtlMs: init.leaseTtlMs,
+    observations: init.observations,
+    learnedLimitTtlMs: init.learnedLimitTtlMs ?? 86_400_000,
+    windowBounds: init.windowBounds,
+  };
+}
+
+export function keysFor(policies: readonly CompiledPolicy[], partition: string, id = partition) {
+  return Object.freeze(policies.map((p) => `sluice:{${partition}}:${p.name}:id=${id}`));
+}
+
+/**
+ * Reference model in server-clock mode: runs `evaluate()` at the clock the store reported and
+ * keeps the states it would write.
+ */
+export class Model {
+  private readonly states = new Map<string, PolicyStateRecord>();
+
+  check(req: StoreRequest, actual: StoreResult): number[] {
+    const stored = req.keys.map((k) => this.states.get(k));
+    const { result, write, states } = evaluate(req, stored, actual[1]!);
+    if (write) {
+      req.keys.forEach((k, i) => {
+        const s = states[i];
+        if (s === undefined) this.states.delete(k);
+        else this.states.set(k, s);
+      });
+    }
+    return result;
+  }
+}
+
+export async function execute(store: Store, req: StoreRequest): Promise<number[]> {
+  return [...(await store.execute(req))];
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** A redis-server of our own (for tests that kill it or pause it), on a loopback port. */
+export class OwnRedis {
+  private child: ChildProcess | undefined;
+  private readonly dir = mkdtempSync(join(tmpdir(), "sluice-redis-"));
+  constructor(readonly port: number) {}
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    this.child = spawn(
+      "redis-server",
+      ["--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+      { cwd: this.dir, stdio: "ignore" },
+    );
+    await waitForPing(this.port, 5_000);
+  }
+
+  kill(): void {
+    this.child?.kill("SIGKILL");
+    this.child = undefined;
+  }
+
+  stop(): void {
+    this.kill();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export async function waitForPing(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const c = new Redis(port, "127.0.0.1", {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+    c.on("error", () => {});
+    try {
+      await c.connect();
+      await c.ping();
+      return;
+    } catch (e) {
+      if (Date.now() > deadline) throw e;
+      await sleep(50);
+    } finally {
+      c.disconnect();
+    }
+  }
+}

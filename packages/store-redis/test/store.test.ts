@@ -1,0 +1,241 @@
+import { readFileSync } from "node:fs";
+import { compilePolicies, createLimiter, SluiceError } from "@sluice/core";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { DECIDE_LUA, DECIDE_SHA, RedisStore, redisStore } from "../src/index.js";
+import { DECIDE_LUA as GENERATED } from "../src/lua/decide-script.js";
+import { keysFor, REDIS_URL, redisReachable, request, sleep, uniquePrefix } from "./helpers.js";
+
+const reachable = await redisReachable();
+
+describe("redisStore options", () => {
+  const client = new Redis({ lazyConnect: true });
+  afterAll(() => client.disconnect());
+
+  it("refuses a prefix with a brace, naming the field", () => {
+    for (const prefix of ["a{b", "}", "{x}"]) {
+      expect(() => redisStore({ client, prefix })).toThrow(
+        expect.objectContaining({
+          code: "CONFIG_INVALID",
+          issues: [expect.objectContaining({ path: "prefix" })],
+        }),
+      );
+    }
+  });
+
+  it("refuses something that is not an ioredis client", () => {
+    expect(() => redisStore({ client: {} as Redis })).toThrow(
+      expect.objectContaining({
+        code: "CONFIG_INVALID",
+        issues: [expect.objectContaining({ path: "client" })],
+      }),
+    );
+  });
+
+  it("refuses a client keyPrefix with a brace", () => {
+    const braced = new Redis({ lazyConnect: true, keyPrefix: "{app}:" });
+    expect(() => redisStore({ client: braced })).toThrow(/keyPrefix/);
+    braced.disconnect();
+  });
+
+  it("declares a server clock and no partition need for a single Redis", () => {
+    expect(redisStore({ client }).capabilities).toEqual({
+      name: "redis",
+      clock: "server",
+      local: false,
+      requiresPartition: false,
+    });
+  });
+
+  it("ships the committed script module generated from decide.lua", () => {
+    const lua = readFileSync(new URL("../src/lua/decide.lua", import.meta.url), "utf8");
+    expect(GENERATED).toBe(lua);
+    expect(DECIDE_LUA).toBe(lua);
+  });
+});
+
+describe.skipIf(!reachable)("redis store state in Redis", () => {
+  let client: Redis;
+  let store: RedisStore;
+  let prefix: string;
+  beforeAll(() => {
+    client = new Redis(REDIS_URL);
+    prefix = uniquePrefix("state");
+    store = new RedisStore({ client, prefix });
+  });
+  afterAll(() => client.quit());
+
+  const policies = compilePolicies([
+    { kind: "tokenBucket", name: "tb", capacity: 3, refill: { tokens: 1, every: 100 } },
+    { kind: "fixedWindow", name: "fw", limit: 5, window: "1h" },
+    { kind: "concurrency", name: "slots", limit: 2, leaseTtl: 150 },
+  ]);
+
+  it("sends one EVALSHA per decision whatever the number of policies", async () => {
+    const keys = keysFor(policies, "one-trip");
+    const monitor = await client.monitor();
+    const seen: string[] = [];
+    monitor.on("monitor", (_t: string, args: string[]) => {
+      if (String(args[2] ?? "").includes("one-trip") || args.some((a) => a.includes("one-trip")))
+        seen.push(String(args[0]).toLowerCase());
+    });
+    await store.execute(request(policies, keys, "take", { acquire: true, leaseId: "x" }));
+    await sleep(50);
+    monitor.disconnect();
+    expect(seen.filter((c) => c === "evalsha" || c === "eval")).toHaveLength(1);
+  });
+
+  it("gives every key a TTL and deletes state that is back to default", async () => {
+    const keys = keysFor(policies, "ttl");
+    const full = keys.map((k) => prefix + k);
+    await store.execute(request(policies, keys, "take", { acquire: true, leaseId: "l" }));
+    const ttls = await Promise.all(full.map((k) => client.pttl(k)));
+    expect(ttls[0]).toBeGreaterThan(0);
+    expect(ttls[0]).toBeLessThanOrEqual(100);
+    expect(ttls[1]).toBeGreaterThan(0);
+    expect(ttls[1]).toBeLessThanOrEqual(3_600_000);
+    expect(ttls[2]).toBeGreaterThan(0);
+    expect(ttls[2]).toBeLessThanOrEqual(150);
+    await store.execute(request(policies, keys, "refund", { cost: 1 }));
+    await store.execute(request(policies, keys, "release", { leaseId: "l" }));
+    expect(await client.exists(...full)).toBe(0);
+  });
+
+  it("keeps a learned limit in the store, for every process, until it lapses", async () => {
+    const keys = keysFor(policies, "learned");
+    const other = new RedisStore({ client, prefix });
+    await store.execute(
+      request(policies, keys, "reconcile", {
+        observations: [
+          { limit: 1, remaining: undefined, resetAtMs: undefined },
+          undefined,
+          { limit: 1, remaining: undefined, resetAtMs: undefined },
+        ],
+        learnedLimitTtlMs: 300,
+      }),
+    );
+    const r = await other.execute(request(policies, keys, "take", { acquire: true, leaseId: "a" }));
+    expect([r[4], r[14]]).toEqual([1, 1]); // limits in force for tb and slots
+    expect(
+      (await other.execute(request(policies, keys, "take", { acquire: true, leaseId: "b" })))[0],
+    ).toBe(0);
+    expect(await client.pttl(`${prefix}${keys[2]}:ll`)).toBeGreaterThan(0);
+    await sleep(320);
+    const after = await other.execute(request(policies, keys, "peek"));
+    expect([after[4], after[14]]).toEqual([3, 2]);
+  });
+
+  it("keeps a bucket held down by a lower learned limit until it has refilled after the lapse", async () => {
+    const bucket = compilePolicies([
+      { kind: "tokenBucket", name: "b", capacity: 10, refill: { tokens: 1, every: "1s" } },
+    ]);
+    const keys = keysFor(bucket, "lapse");
+    await store.execute(
+      request(bucket, keys, "reconcile", {
+        observations: [{ limit: 2, remaining: undefined, resetAtMs: undefined }],
+        learnedLimitTtlMs: 200,
+      }),
+    );
+    await store.execute(request(bucket, keys, "take", { cost: 2 }));
+    // After the lapse the bucket refills toward 10 from empty: ten seconds, not 200 ms.
+    expect(await client.pttl(`${prefix}${keys[0]}`)).toBeGreaterThan(9_000);
+    await sleep(400);
+    const after = await store.execute(request(bucket, keys, "peek"));
+    expect([after[4], after[5]]).toEqual([10, 0]);
+  });
+
+  it("frees a crashed holder's slot when its lease expires, without anyone's help", async () => {
+    const keys = keysFor(policies, "crash");
+    const take = (leaseId: string) =>
+      store.execute(request(policies, keys, "take", { cost: 0, acquire: true, leaseId }));
+    expect((await take("a"))[0]).toBe(1);
+    expect((await take("b"))[0]).toBe(1);
+    const refused = await take("c");
+    expect(refused[0]).toBe(0);
+    expect(refused[4 + 10 + 3]).toBeGreaterThan(0); // retryAfterMs of the slot policy
+    await sleep(170);
+    expect(await client.exists(`${prefix}${keys[2]}`)).toBe(0); // the lease set expired whole
+    expect((await take("c"))[0]).toBe(1);
+  });
+
+  it("renews all-or-nothing and releases idempotently", async () => {
+    const keys = keysFor(policies, "renew");
+    const taken = await store.execute(
+      request(policies, keys, "take", { acquire: true, leaseId: "a" }),
+    );
+    const renewed = await store.execute(
+      request(policies, keys, "renew", { leaseId: "a", leaseTtlMs: 5_000 }),
+    );
+    expect(renewed[0]).toBe(1);
+    expect(renewed[2]! - renewed[1]!).toBe(5_000);
+    expect(renewed[2]).toBeGreaterThan(taken[2]!);
+    for (let i = 0; i < 2; i++) {
+      const released = await store.execute(request(policies, keys, "release", { leaseId: "a" }));
+      expect(released[0]).toBe(1);
+      expect(released[4 + 10 + 1]).toBe(2);
+    }
+    const gone = await store.execute(request(policies, keys, "renew", { leaseId: "a" }));
+    expect(gone[0]).toBe(0);
+    expect(gone[2]).toBe(0);
+  });
+
+  it("migrate() loads the script so the first decision is already an EVALSHA hit", async () => {
+    await store.migrate();
+    expect(await client.script("EXISTS", DECIDE_SHA)).toEqual([1]);
+  });
+
+  it("never reads the client's clock: a client hours off gets the same decisions", async () => {
+    const skewedClient = new Redis(REDIS_URL);
+    const skewed = createLimiter({
+      store: new RedisStore({ client: skewedClient, prefix }),
+      policies: [
+        { kind: "fixedWindow", name: "minute", limit: 4, window: "1m" },
+        { kind: "fixedWindow", name: "day", limit: 6, window: "1d", timeZone: "America/New_York" },
+        { kind: "tokenBucket", name: "tb", capacity: 5, refill: { tokens: 1, every: "1h" } },
+      ],
+      onStoreError: "throw",
+    });
+    const honest = createLimiter({
+      store: new RedisStore({ client, prefix }),
+      policies: [
+        { kind: "fixedWindow", name: "minute", limit: 4, window: "1m" },
+        { kind: "fixedWindow", name: "day", limit: 6, window: "1d", timeZone: "America/New_York" },
+        { kind: "tokenBucket", name: "tb", capacity: 5, refill: { tokens: 1, every: "1h" } },
+      ],
+      onStoreError: "throw",
+    });
+    const key = `skew-${Date.now()}`;
+    const a = await honest.take(key, { cost: 2 });
+    vi.useFakeTimers({ toFake: ["Date"], now: Date.now() + 7 * 3_600_000 });
+    try {
+      expect(Date.now() - performance.timeOrigin - performance.now()).toBeGreaterThan(
+        6 * 3_600_000,
+      );
+      const b = await skewed.take(key, { cost: 2 });
+      const c = await skewed.take(key, { cost: 1 });
+      expect(a.allowed && b.allowed).toBe(true);
+      expect(c.allowed).toBe(false);
+      expect(c.blockedBy).toEqual(["minute"]);
+      // The same windows as the honest client's: they come from Redis TIME.
+      expect(b.policies[0]!.resetAtMs).toBe(a.policies[0]!.resetAtMs);
+      expect(b.policies[1]!.resetAtMs).toBe(a.policies[1]!.resetAtMs);
+      expect(
+        Math.abs(b.policies[0]!.resetAtMs - (performance.timeOrigin + performance.now())),
+      ).toBeLessThan(61_000);
+    } finally {
+      vi.useRealTimers();
+      skewedClient.disconnect();
+    }
+    const d = await honest.peek(key);
+    expect(d.policies[0]!.remaining).toBe(0);
+  });
+
+  it("rejects with a SluiceError when the script fails (keys of another type)", async () => {
+    const keys = keysFor(policies, "wrongtype");
+    await client.hset(`${prefix}${keys[0]}`, "x", "1");
+    const err = await store.execute(request(policies, keys, "take")).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SluiceError);
+    expect(err).toMatchObject({ code: "STORE_UNAVAILABLE" });
+    await client.del(`${prefix}${keys[0]}`);
+  });
+});
