@@ -73,6 +73,9 @@ describe.skipIf(!reachable)("redis store state in Redis", () => {
 
   it("sends one EVALSHA per decision whatever the number of policies", async () => {
     const keys = keysFor(policies, "one-trip");
+    // Load the script first: on a server that has never seen it, the first call is EVALSHA,
+    // NOSCRIPT, then EVAL.
+    await store.execute(request(policies, keysFor(policies, "warm-up"), "peek"));
     const monitor = await client.monitor();
     const seen: string[] = [];
     monitor.on("monitor", (_t: string, args: string[]) => {
