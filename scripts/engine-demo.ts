@@ -1,4 +1,4 @@
-// `npm start` (until the Keap demo): simulated traffic against a token bucket plus a daily quota
+// `npm run demo:engine`: simulated traffic against a token bucket plus a daily quota
 // on the memory store, with a simulated clock, printing what was admitted and refused over time.
 import { createLimiter } from "@sluice/core";
 import { memoryStore } from "@sluice/store-memory";

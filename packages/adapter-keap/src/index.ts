@@ -1,3 +1,19 @@
+export {
+  classify429,
+  type Keap429,
+  type KeapMessageRate,
+  type KeapThrottleCause,
+  parseMessageRate,
+} from "./causes.js";
+export {
+  createKeapClient,
+  type KeapClient,
+  type KeapClientEventName,
+  type KeapClientEvents,
+  type KeapClientOptions,
+  type KeapClientProfile,
+  type KeapIdentity,
+} from "./client.js";
 export { KeapQuotaExhaustedError } from "./errors.js";
 export {
   type KeapHeaderIssue,

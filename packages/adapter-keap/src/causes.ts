@@ -1,0 +1,112 @@
+import type { Observation } from "@sluice/core";
+
+/**
+ * Why Keap answered 429 (docs/keap.md "429 bodies"):
+ * - `spike`: SpikeArrest (`SpikeArrestViolation`, or the bare `Quota Exceeded` body while no
+ *   counted window is exhausted);
+ * - `throttle`: the product per-minute throttle;
+ * - `quota`: the product daily quota;
+ * - `tenantMinute` / `tenantDay`: a tenant window;
+ * - `unknown`: a 429 without a body or header that tells.
+ */
+export type KeapThrottleCause =
+  | "spike"
+  | "throttle"
+  | "quota"
+  | "tenantMinute"
+  | "tenantDay"
+  | "unknown";
+
+export interface KeapMessageRate {
+  messagesPerPeriod: number;
+  periodMs: number;
+}
+
+export interface Keap429 {
+  cause: KeapThrottleCause;
+  /** From a spike fault string, when present and sane. */
+  messageRate?: KeapMessageRate;
+}
+
+/** Largest body read to classify a 429. */
+export const MAX_429_BODY = 64 * 1024;
+
+/**
+ * Classifies a 429 from its body text and the observations parsed from its headers. The body
+ * names spike arrest outright; for a quota fault or the bare body, the exhausted window in the
+ * headers tells which counter refused.
+ */
+export function classify429(body: string, observations: readonly Observation[]): Keap429 {
+  const parsed = parseBody(body);
+  if (parsed.kind === "spike") {
+    const result: Keap429 = { cause: "spike" };
+    const rate = parseMessageRate(parsed.text);
+    if (rate) result.messageRate = rate;
+    return result;
+  }
+  const exhausted = exhaustedWindow(observations);
+  if (exhausted) return { cause: exhausted };
+  if (parsed.kind === "quotaFault") return { cause: "throttle" };
+  // The bare `Quota Exceeded` body with every counted window open: Keap's own answer to it is
+  // "you are sending requests too quickly" (SpikeArrest, docs/keap.md "Why clients see 429").
+  if (parsed.kind === "bare") return { cause: "spike" };
+  return { cause: "unknown" };
+}
+
+type Body = { kind: "spike"; text: string } | { kind: "quotaFault" | "bare" | "other" };
+
+function parseBody(body: string): Body {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    return { kind: "other" };
+  }
+  if (json === null || typeof json !== "object") return { kind: "other" };
+  const fault = (json as { fault?: unknown }).fault;
+  if (fault !== null && typeof fault === "object") {
+    const f = fault as { faultstring?: unknown; detail?: { errorcode?: unknown } | null };
+    const code = typeof f.detail?.errorcode === "string" ? f.detail.errorcode : "";
+    const text = typeof f.faultstring === "string" ? f.faultstring : "";
+    if (/SpikeArrestViolation/i.test(code) || /^Spike arrest violation/i.test(text)) {
+      return { kind: "spike", text };
+    }
+    if (/QuotaViolation/i.test(code) || /quota violation/i.test(text)) {
+      return { kind: "quotaFault" };
+    }
+    return { kind: "other" };
+  }
+  const o = json as { code?: unknown; message?: unknown };
+  if (String(o.code) === "429" || /quota exceeded/i.test(String(o.message ?? ""))) {
+    return { kind: "bare" };
+  }
+  return { kind: "other" };
+}
+
+/** The counted window the headers report as used up, daily ones first. */
+function exhaustedWindow(observations: readonly Observation[]): KeapThrottleCause | undefined {
+  const zero = new Set(observations.filter((o) => o.remaining === 0).map((o) => o.policy));
+  for (const name of ["quota", "tenantDay", "throttle", "tenantMinute"] as const) {
+    if (zero.has(name)) return name;
+  }
+  return undefined;
+}
+
+/**
+ * `MessageRate{messagesPerPeriod=5, periodInMicroseconds=5000000, maxBurstMessageCount=1.0}`
+ * -> `{ messagesPerPeriod: 5, periodMs: 5000 }`; undefined when absent or implausible.
+ */
+export function parseMessageRate(text: string): KeapMessageRate | undefined {
+  const m = /MessageRate\{([^}]{0,300})\}/.exec(text);
+  if (!m) return undefined;
+  const fields = new Map<string, string>();
+  for (const part of m[1]!.split(",")) {
+    const eq = part.indexOf("=");
+    if (eq > 0) fields.set(part.slice(0, eq).trim(), part.slice(eq + 1).trim());
+  }
+  const messages = Number(fields.get("messagesPerPeriod"));
+  const micros = Number(fields.get("periodInMicroseconds"));
+  if (!Number.isInteger(messages) || messages < 1 || messages > 1e6) return undefined;
+  if (!Number.isInteger(micros) || micros < 1000 || micros > 3.6e9) return undefined;
+  return { messagesPerPeriod: messages, periodMs: micros / 1000 };
+}

@@ -1,0 +1,413 @@
+import { setMaxListeners } from "node:events";
+import { ConfigError, SluiceError } from "@sluice/core";
+import { memoryStore } from "@sluice/store-memory";
+import { afterEach, describe, expect, it } from "vitest";
+import { createKeapClient, type KeapClientEvents, KeapQuotaExhaustedError } from "../src/index.js";
+import { type KeapSimulator, startKeapSimulator } from "../src/simulator/index.js";
+
+const PAT = { tenant: "ab103", token: "pat-1" };
+let sim: KeapSimulator | undefined;
+afterEach(async () => {
+  await sim?.close();
+  sim = undefined;
+});
+
+const SPIKE_FAULT = JSON.stringify({
+  fault: {
+    faultstring:
+      "Spike arrest violation. Allowed rate : MessageRate{messagesPerPeriod=2, periodInMicroseconds=5000000, maxBurstMessageCount=1.0}",
+    detail: { errorcode: "policies.ratelimit.SpikeArrestViolation" },
+  },
+});
+const BARE = JSON.stringify({
+  code: "429",
+  message: "Quota Exceeded",
+  status: "Request Throttled",
+  details: null,
+});
+
+/** A fetch that answers from a list (the last answer repeats) and records every call. */
+function scripted(answers: (() => Response)[]) {
+  const calls: { at: number; url: string }[] = [];
+  const fn = (async (input: string | URL | Request) => {
+    calls.push({ at: Date.now(), url: String(input instanceof Request ? input.url : input) });
+    return answers[Math.min(calls.length - 1, answers.length - 1)]!();
+  }) as typeof fetch;
+  return { fetch: fn, calls };
+}
+const ok =
+  (headers: Record<string, string> = {}) =>
+  () =>
+    new Response("{}", { status: 200, headers });
+const throttled =
+  (body: string, headers: Record<string, string> = {}) =>
+  () =>
+    new Response(body, { status: 429, headers });
+
+function events<E extends keyof KeapClientEvents>(
+  client: ReturnType<typeof createKeapClient>,
+  name: E,
+): KeapClientEvents[E][] {
+  const seen: KeapClientEvents[E][] = [];
+  client.on(name, (e) => seen.push(e));
+  return seen;
+}
+
+describe("keap.fetch against the simulator", () => {
+  it("16 workers get no 429 and at least 95% of what the limits allow", async () => {
+    sim = await startKeapSimulator({
+      profile: "pat",
+      limits: { throttle: 10 },
+      skewMs: 2,
+    });
+    const keap = createKeapClient({ profile: "pat", store: memoryStore(), identity: PAT });
+    const stop = AbortSignal.timeout(3_000);
+    setMaxListeners(100, stop);
+    let statuses: number[] = [];
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (!stop.aborted) {
+          const res = await keap
+            .fetch(`${sim!.url}/crm/rest/v2/contacts`, {
+              headers: { authorization: "Bearer pat-1" },
+              signal: stop,
+            })
+            .catch(() => undefined);
+          if (res) statuses = [...statuses, res.status];
+        }
+      }),
+    );
+    keap.close();
+    // 5/s paced at 220 ms would send 13 in 3 s: the 10 per minute binds, and all 10 go out.
+    expect(sim.stats().throttled).toBe(0);
+    expect(statuses.filter((s) => s === 429)).toEqual([]);
+    expect(sim.stats().served).toBe(10);
+  });
+
+  it("reconciles every response: remaining lowered, the server's limits learned", async () => {
+    sim = await startKeapSimulator({
+      profile: "pat",
+      limits: { throttle: 100, quota: 50 },
+      quotaUsed: 20,
+      tenantHeaders: "minute",
+    });
+    const keap = createKeapClient({ profile: "pat", store: memoryStore(), identity: PAT });
+    const res = await keap.fetch(sim.url, { headers: { authorization: "Bearer pat-1" } });
+    expect(res.status).toBe(200);
+    const d = await keap.limiter.peek(keap.key);
+    const by = Object.fromEntries(d.policies.map((p) => [p.name, p]));
+    expect(by.throttle).toMatchObject({ limit: 100, remaining: 99 });
+    expect(by.quota).toMatchObject({ limit: 50, remaining: 29 });
+    expect(by.tenantMinute).toMatchObject({ limit: 5000, remaining: 4999 });
+    expect(by.tenantDay).toMatchObject({ limit: 250_000, remaining: 249_999 }); // not reported
+    keap.close();
+  });
+
+  it("rejects with QUOTA_EXHAUSTED without sending once the daily quota is gone", async () => {
+    sim = await startKeapSimulator({ profile: "pat", limits: { quota: 5 }, quotaUsed: 4 });
+    const keap = createKeapClient({
+      profile: "pat",
+      store: memoryStore(),
+      identity: PAT,
+      maxWaitMs: 10_000,
+    });
+    const init = { headers: { authorization: "Bearer pat-1" } };
+    expect((await keap.fetch(sim.url, init)).status).toBe(200);
+    const err = await keap.fetch(sim.url, init).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(KeapQuotaExhaustedError);
+    expect(err).toMatchObject({ code: "QUOTA_EXHAUSTED", policy: "quota", retryable: true });
+    const midnight = (Math.floor(Date.now() / 86_400_000) + 1) * 86_400_000;
+    expect((err as KeapQuotaExhaustedError).resetAtMs).toBe(midnight);
+    expect(sim.stats()).toMatchObject({ served: 1, throttled: 0 });
+    keap.close();
+  });
+});
+
+describe("keap.fetch on 429", () => {
+  it("retries a spike 429, slows pacing to the fault's rate, refunds counted charges but not the spike", async () => {
+    const f = scripted([throttled(SPIKE_FAULT), ok()]);
+    const keap = createKeapClient({
+      profile: "pat",
+      store: memoryStore(),
+      identity: PAT,
+      fetch: f.fetch,
+      random: () => 0,
+    });
+    const pacing = events(keap, "pacing");
+    const seen = events(keap, "throttled");
+    const res = await keap.fetch("https://api.example/contacts");
+    expect(res.status).toBe(200);
+    expect(f.calls).toHaveLength(2);
+    // MessageRate 2 per 5 s over whole seconds: 2 per second, paced 10% below: 550 ms.
+    expect(pacing).toEqual([{ spacingMs: 550, reason: "spike" }]);
+    expect(f.calls[1]!.at - f.calls[0]!.at).toBeGreaterThanOrEqual(540);
+    expect(seen[0]).toMatchObject({ cause: "spike", attempt: 1 });
+    const d = await keap.limiter.peek(keap.key);
+    const by = Object.fromEntries(d.policies.map((p) => [p.name, p.remaining]));
+    expect(by.throttle).toBe(239); // two sent, the refused one given back
+    expect(by.quota).toBe(29_999);
+    expect(by.spike).toBe(0); // the spike slot stays spent
+    expect(keap.policies.find((p) => p.name === "spike")).toMatchObject({
+      refill: { tokens: 1, every: 550 },
+    });
+    keap.close();
+  });
+
+  it("slows down multiplicatively without a MessageRate", async () => {
+    const f = scripted([throttled(BARE), ok()]);
+    const keap = createKeapClient({
+      profile: "pat",
+      store: memoryStore(),
+      identity: PAT,
+      fetch: f.fetch,
+    });
+    const pacing = events(keap, "pacing");
+    await keap.fetch("https://api.example/contacts");
+    expect(pacing).toEqual([{ spacingMs: 275, reason: "spike" }]); // 220 ms x 1.25
+    keap.close();
+  });
+
+  it("resolves with the last 429, body intact, when retries run out", async () => {
+    const f = scripted([throttled(SPIKE_FAULT)]);
+    const keap = createKeapClient({
+      profile: "oauth",
+      store: memoryStore(),
+      identity: { app: "app-1" },
+      fetch: f.fetch,
+      maxRetries: 2,
+      random: () => 0,
+    });
+    const seen = events(keap, "throttled");
+    const res = await keap.fetch("https://api.example/contacts");
+    expect(res.status).toBe(429);
+    expect(await res.json()).toMatchObject({
+      fault: { detail: { errorcode: expect.any(String) } },
+    });
+    expect(f.calls).toHaveLength(3);
+    expect(seen.map((e) => e.retryInMs === undefined)).toEqual([false, false, true]);
+    keap.close();
+  });
+
+  it("honours Retry-After and never waits past maxWaitMs in total", async () => {
+    const quotaFault = JSON.stringify({
+      fault: {
+        faultstring: "Rate limit quota violation. Quota limit exceeded. Identifier : x",
+        detail: { errorcode: "policies.ratelimit.QuotaViolation" },
+      },
+    });
+    const f = scripted([throttled(quotaFault, { "retry-after": "1" }), ok()]);
+    const keap = createKeapClient({
+      profile: "pat",
+      store: memoryStore(),
+      identity: PAT,
+      fetch: f.fetch,
+    });
+    const seen = events(keap, "throttled");
+    const t0 = Date.now();
+    expect((await keap.fetch("https://api.example/a")).status).toBe(200);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(990);
+    expect(seen[0]).toMatchObject({ cause: "throttle" });
+    expect(seen[0]!.retryInMs).toBeGreaterThanOrEqual(1000);
+    keap.close();
+
+    const g = scripted([throttled(quotaFault, { "retry-after": "30" }), ok()]);
+    const short = createKeapClient({
+      profile: "pat",
+      store: memoryStore(),
+      identity: PAT,
+      fetch: g.fetch,
+      maxWaitMs: 300,
+    });
+    const t1 = Date.now();
+    const res = await short.fetch("https://api.example/a");
+    expect(res.status).toBe(429);
+    expect(Date.now() - t1).toBeLessThan(300);
+    expect(g.calls).toHaveLength(1);
+    short.close();
+  });
+
+  it("classifies a quota 429 by its headers and rejects when the reset is beyond maxWaitMs", async () => {
+    const tomorrow = (Math.floor(Date.now() / 86_400_000) + 1) * 86_400_000;
+    const f = scripted([
+      throttled(BARE, {
+        "x-keap-product-quota-limit": "30000",
+        "x-keap-product-quota-available": "0",
+        "x-keap-product-quota-time-unit": "day",
+        "x-keap-product-quota-interval": "1",
+        "x-keap-product-quota-expiry-time": String(tomorrow),
+      }),
+    ]);
+    const keap = createKeapClient({
+      profile: "pat",
+      store: memoryStore(),
+      identity: PAT,
+      fetch: f.fetch,
+    });
+    const seen = events(keap, "throttled");
+    await expect(keap.fetch("https://api.example/a")).rejects.toMatchObject({
+      code: "QUOTA_EXHAUSTED",
+      policy: "quota",
+      resetAtMs: tomorrow,
+    });
+    expect(seen).toMatchObject([{ cause: "quota", retryInMs: undefined }]);
+    // Later calls reject without sending.
+    await expect(keap.fetch("https://api.example/b")).rejects.toBeInstanceOf(
+      KeapQuotaExhaustedError,
+    );
+    expect(f.calls).toHaveLength(1);
+    keap.close();
+  });
+
+  it("does not retry a request whose body cannot be sent again", async () => {
+    const f = scripted([throttled(BARE), ok()]);
+    const keap = createKeapClient({
+      profile: "pat",
+      store: memoryStore(),
+      identity: PAT,
+      fetch: f.fetch,
+    });
+    const body = new ReadableStream({
+      start(c) {
+        c.enqueue(new TextEncoder().encode("{}"));
+        c.close();
+      },
+    });
+    const res = await keap.fetch("https://api.example/a", {
+      method: "POST",
+      body,
+      duplex: "half",
+    } as RequestInit);
+    expect(res.status).toBe(429);
+    expect(f.calls).toHaveLength(1);
+    keap.close();
+  });
+});
+
+describe("keap.fetch input handling", () => {
+  it("ignores malformed header values with an event, never throwing or corrupting state", async () => {
+    const f = scripted([
+      ok({
+        "x-keap-product-throttle-limit": "-5",
+        "x-keap-product-throttle-available": "lots",
+        "x-keap-product-throttle-time-unit": "minute",
+        "x-keap-product-throttle-interval": "1",
+        "x-keap-product-quota-limit": "1e400",
+        "x-keap-product-quota-available": "12",
+        "x-keap-product-quota-time-unit": "day",
+        "x-keap-product-quota-interval": "1",
+      }),
+    ]);
+    const keap = createKeapClient({
+      profile: "pat",
+      store: memoryStore(),
+      identity: PAT,
+      fetch: f.fetch,
+    });
+    const ignored = events(keap, "headerIgnored");
+    expect((await keap.fetch("https://api.example/a")).status).toBe(200);
+    expect(ignored.map((i) => i.header).sort()).toEqual([
+      "x-keap-product-quota-limit",
+      "x-keap-product-throttle-available",
+      "x-keap-product-throttle-limit",
+    ]);
+    expect(ignored[0]!.url).toBe("https://api.example/a");
+    const d = await keap.limiter.peek(keap.key);
+    const by = Object.fromEntries(d.policies.map((p) => [p.name, p]));
+    expect(by.throttle).toMatchObject({ limit: 240, remaining: 239 });
+    expect(by.quota).toMatchObject({ limit: 30_000, remaining: 12 });
+    keap.close();
+  });
+
+  it("honours init.signal while waiting for capacity", async () => {
+    const f = scripted([ok()]);
+    const keap = createKeapClient({
+      profile: "pat",
+      store: memoryStore(),
+      identity: PAT,
+      fetch: f.fetch,
+    });
+    await keap.fetch("https://api.example/a");
+    const ctl = new AbortController();
+    const pending = keap.fetch("https://api.example/b", { signal: ctl.signal });
+    setTimeout(() => ctl.abort(new Error("stop")), 20);
+    await expect(pending).rejects.toThrow("stop");
+    expect(f.calls).toHaveLength(1);
+    keap.close();
+  });
+
+  it("holds the org-daily-2500 concurrency limit while requests run", async () => {
+    let running = 0;
+    let most = 0;
+    const slow = (async () => {
+      running++;
+      most = Math.max(most, running);
+      await new Promise((r) => setTimeout(r, 30));
+      running--;
+      return new Response("{}");
+    }) as typeof fetch;
+    const keap = createKeapClient({
+      profile: "org-daily-2500",
+      store: memoryStore(),
+      identity: { tenant: "org-1" },
+      fetch: slow,
+      timeZone: "Australia/Sydney",
+    });
+    await Promise.all(Array.from({ length: 9 }, () => keap.fetch("https://forms.example/api")));
+    expect(most).toBe(3);
+    expect(keap.policies.find((p) => p.name === "daily")).toMatchObject({
+      timeZone: "Australia/Sydney",
+    });
+    const d = await keap.limiter.peek(keap.key);
+    expect(d.policies.find((p) => p.name === "daily")?.remaining).toBe(2_491);
+    keap.close();
+  });
+
+  it("refuses bad options with coded errors that name the field", () => {
+    const store = memoryStore();
+    const make = (o: Record<string, unknown>) => () =>
+      createKeapClient({ profile: "pat", store, identity: PAT, ...o } as never);
+    expect(make({ identity: { tenant: "ab103" } })).toThrow(/identity\.token/);
+    expect(make({ identity: { tenant: "ab103" } })).toThrow(SluiceError);
+    expect(make({ profile: "soap" })).toThrow(/profile must be one of/);
+    expect(make({ maxRetries: -1 })).toThrow(/maxRetries/);
+    expect(make({ maxWaitMs: 1.5 })).toThrow(/maxWaitMs/);
+    expect(make({ timeZone: "Europe/Paris" })).toThrow(/org-daily-2500/);
+    expect(make({ store: {} })).toThrow(/store/);
+    const caught = (fn: () => unknown): unknown => {
+      try {
+        fn();
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    };
+    const unknown = caught(
+      make({ overrides: { nope: { limit: 1 }, quota: { limit: -3 } } }),
+    ) as ConfigError;
+    expect(unknown).toBeInstanceOf(ConfigError);
+    expect(unknown.issues.map((i) => i.path)).toEqual(["overrides.nope"]);
+    const invalid = caught(make({ overrides: { quota: { limit: -3 } } })) as ConfigError;
+    expect(invalid.issues[0]!.path).toBe("overrides.quota.limit");
+    expect(() =>
+      createKeapClient({
+        profile: "org-daily-2500",
+        store,
+        identity: { tenant: "o" },
+        timeZone: "Mars/Olympus",
+      }),
+    ).toThrow(/timeZone/);
+  });
+
+  it("takes overrides by policy name and the keap: prefix on the profile", () => {
+    const keap = createKeapClient({
+      profile: "keap:oauth",
+      store: memoryStore(),
+      identity: { app: "app-1" },
+      overrides: { quota: { limit: 50_000 } },
+    });
+    expect(keap.policies.map((p) => p.name)).toEqual(["spike", "throttle", "quota"]);
+    expect(keap.policies[2]).toMatchObject({ limit: 50_000 });
+    expect(keap.key).toEqual({ app: "app-1" });
+    keap.close();
+  });
+});

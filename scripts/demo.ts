@@ -1,0 +1,139 @@
+// `npm start`: imports fake contacts into a local Keap simulator through keap.fetch on the
+// memory store, with a progress bar and a closing summary. Options: --contacts N (default 300),
+// --profile oauth|pat (default oauth), --workers N (default 8).
+import { parseArgs } from "node:util";
+import { createKeapClient } from "@sluice/adapter-keap";
+import { startKeapSimulator } from "@sluice/adapter-keap/simulator";
+import { memoryStore } from "@sluice/store-memory";
+
+export interface DemoOptions {
+  contacts: number;
+  profile: "oauth" | "pat";
+  workers: number;
+  /** Where the progress and summary go (default process.stdout). */
+  out?: { write(text: string): unknown; isTTY?: boolean };
+}
+
+export interface DemoSummary {
+  imported: number;
+  sent: number;
+  throttled: number;
+  failed: number;
+  seconds: number;
+  /** Achieved requests per second, and the limit's (the lower of spike and throttle). */
+  rate: number;
+  limitRate: number;
+  quotaLeft: number | undefined;
+}
+
+const LIMIT_RATE = { oauth: 25, pat: 4 }; // spike 25/s; PAT: 240 per minute under a 5/s spike
+
+export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
+  const out = o.out ?? process.stdout;
+  const sim = await startKeapSimulator({ profile: o.profile });
+  const identity =
+    o.profile === "oauth" ? { app: "demo-app" } : { tenant: "demo", token: "pat-demo" };
+  const keap = createKeapClient({ profile: o.profile, store: memoryStore(), identity });
+  let throttled = 0;
+  keap.on("throttled", () => throttled++);
+  const authorization = `Bearer ${identity.app ?? identity.token}`;
+
+  const start = Date.now();
+  let next = 0;
+  let imported = 0;
+  let failed = 0;
+  let quotaLeft: number | undefined;
+  const bar = progress(out, o.contacts);
+  const timer = setInterval(() => bar(imported, start, quotaLeft, throttled), 250);
+
+  await Promise.all(
+    Array.from({ length: o.workers }, async () => {
+      while (next < o.contacts) {
+        const i = next++;
+        const contact = {
+          given_name: `Ada${i}`,
+          family_name: "Lovelace",
+          email_addresses: [{ email: `ada${i}@example.com`, field: "EMAIL1" }],
+        };
+        try {
+          const res = await keap.fetch(`${sim.url}/crm/rest/v2/contacts`, {
+            method: "POST",
+            headers: { authorization, "content-type": "application/json" },
+            body: JSON.stringify(contact),
+          });
+          const left = Number(res.headers.get("x-keap-product-quota-available"));
+          if (res.headers.has("x-keap-product-quota-available")) quotaLeft = left;
+          await res.arrayBuffer();
+          if (res.ok) imported++;
+          else failed++;
+        } catch {
+          failed++;
+        }
+      }
+    }),
+  );
+  clearInterval(timer);
+  bar(imported, start, quotaLeft, throttled);
+  out.write("\n");
+  const seconds = (Date.now() - start) / 1000;
+  const stats = sim.stats();
+  keap.close();
+  await sim.close();
+  const summary: DemoSummary = {
+    imported,
+    sent: stats.served + stats.throttled,
+    throttled: stats.throttled,
+    failed,
+    seconds,
+    rate: imported / seconds,
+    limitRate: LIMIT_RATE[o.profile],
+    quotaLeft,
+  };
+  out.write(
+    [
+      "",
+      `Imported ${summary.imported} of ${o.contacts} contacts in ${seconds.toFixed(1)} s (${o.profile} profile, ${o.workers} workers).`,
+      `Requests sent: ${summary.sent}; 429s received: ${summary.throttled}; failed: ${failed}.`,
+      `Achieved ${summary.rate.toFixed(1)} requests/s against a limit of ${summary.limitRate}/s (${((summary.rate / summary.limitRate) * 100).toFixed(0)}%).`,
+      "",
+    ].join("\n"),
+  );
+  return summary;
+}
+
+/** A one-line progress bar, redrawn in place on a terminal, every 5 s otherwise. */
+function progress(out: NonNullable<DemoOptions["out"]>, total: number) {
+  let lastPlain = 0;
+  return (done: number, start: number, quotaLeft: number | undefined, throttled: number) => {
+    const seconds = Math.max(0.001, (Date.now() - start) / 1000);
+    const width = 30;
+    const filled = Math.round((done / total) * width);
+    const line = `[${"#".repeat(filled)}${".".repeat(width - filled)}] ${done}/${total}  ${(done / seconds).toFixed(1)} req/s  quota left ${quotaLeft ?? "?"}  429s ${throttled}`;
+    if (out.isTTY) out.write(`\r${line}`);
+    else if (Date.now() - lastPlain >= 5_000 || done === total) {
+      lastPlain = Date.now();
+      out.write(`${line}\n`);
+    }
+  };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const { values } = parseArgs({
+    options: {
+      contacts: { type: "string", default: "300" },
+      profile: { type: "string", default: "oauth" },
+      workers: { type: "string", default: "8" },
+    },
+  });
+  const profile = values.profile === "pat" ? "pat" : "oauth";
+  const contacts = Number(values.contacts);
+  const workers = Number(values.workers);
+  if (!Number.isInteger(contacts) || contacts < 1 || !Number.isInteger(workers) || workers < 1) {
+    console.error("--contacts and --workers take whole numbers above 0");
+    process.exit(2);
+  }
+  console.log(
+    `sluice demo: importing ${contacts} contacts into a local Keap simulator (${profile} limits) through keap.fetch\n`,
+  );
+  await runDemo({ contacts, profile, workers });
+}

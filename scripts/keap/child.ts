@@ -1,0 +1,58 @@
+// One process of the Keap bench: runs a load against a simulator and prints one JSON line.
+// argv[2] is a JSON LoadSpec.
+import type { KeapClientProfile } from "@sluice/adapter-keap";
+import type { Store } from "@sluice/core";
+import { memoryStore } from "@sluice/store-memory";
+import { redisStore } from "@sluice/store-redis";
+import { Redis } from "ioredis";
+import { type LoadResult, naiveLoad, pacedLoad } from "./load.js";
+
+export interface LoadSpec {
+  url: string;
+  mode: "paced" | "naive";
+  profile: KeapClientProfile;
+  token: string;
+  store: "memory" | "redis";
+  redisUrl?: string;
+  prefix?: string;
+  workers: number;
+  durationMs: number;
+  spikeMargin?: number;
+  /** Epoch ms at which every process starts sending. */
+  startAt: number;
+}
+
+const spec = JSON.parse(process.argv[2]!) as LoadSpec;
+let redis: Redis | undefined;
+let store: Store;
+if (spec.store === "redis") {
+  redis = new Redis(spec.redisUrl ?? "redis://127.0.0.1:6379", { maxRetriesPerRequest: 1 });
+  store = redisStore({ client: redis });
+} else {
+  store = memoryStore();
+}
+await new Promise((r) => setTimeout(r, Math.max(0, spec.startAt - Date.now())));
+let result: LoadResult;
+if (spec.mode === "naive") {
+  result = await naiveLoad({
+    url: spec.url,
+    token: spec.token,
+    durationMs: spec.durationMs,
+    sleepMs: 1000,
+  });
+} else {
+  const identity =
+    spec.profile === "oauth" ? { app: spec.token } : { tenant: "bench", token: spec.token };
+  result = await pacedLoad({
+    url: spec.url,
+    profile: spec.profile,
+    store,
+    identity,
+    workers: spec.workers,
+    durationMs: spec.durationMs,
+    ...(spec.spikeMargin === undefined ? {} : { spikeMargin: spec.spikeMargin }),
+    ...(spec.prefix === undefined ? {} : { prefix: spec.prefix }),
+  });
+}
+redis?.disconnect();
+process.stdout.write(`${JSON.stringify(result)}\n`);

@@ -1,0 +1,78 @@
+// Runs Keap load scenarios: the simulator in this process, the clients in child processes (so
+// the simulator sees requests when they arrive, not when a shared event loop gets to them).
+import { execFile } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import {
+  type KeapSimulatorOptions,
+  type KeapSimulatorStats,
+  startKeapSimulator,
+} from "@sluice/adapter-keap/simulator";
+import type { LoadSpec } from "./child.js";
+import type { LoadResult } from "./load.js";
+
+const run = promisify(execFile);
+const CHILD = fileURLToPath(new URL("./child.ts", import.meta.url));
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+
+export interface Scenario {
+  name: string;
+  simulator: KeapSimulatorOptions;
+  /** One entry per child process. */
+  processes: Omit<LoadSpec, "url" | "startAt">[];
+}
+
+export interface ScenarioResult {
+  name: string;
+  processes: number;
+  workers: number;
+  durationMs: number;
+  clients: LoadResult;
+  server: KeapSimulatorStats;
+}
+
+/** Runs scenarios side by side; every child starts sending at the same moment. */
+export async function runScenarios(
+  scenarios: Scenario[],
+  options: { startDelayMs?: number } = {},
+): Promise<ScenarioResult[]> {
+  const sims = await Promise.all(scenarios.map((s) => startKeapSimulator(s.simulator)));
+  try {
+    // Time for every child to load before any of them sends.
+    const startAt = Date.now() + (options.startDelayMs ?? 8_000);
+    const results = await Promise.all(
+      scenarios.map(async (s, i) => {
+        const outs = await Promise.all(
+          s.processes.map(async (p) => {
+            const spec: LoadSpec = { ...p, url: sims[i]!.url, startAt };
+            const { stdout } = await run(
+              process.execPath,
+              ["--import", "tsx", CHILD, JSON.stringify(spec)],
+              { cwd: ROOT, timeout: p.durationMs + 60_000, env: process.env },
+            );
+            return JSON.parse(stdout.trim().split("\n").pop()!) as LoadResult;
+          }),
+        );
+        const clients = outs.reduce(
+          (a, r) => ({
+            ok: a.ok + r.ok,
+            throttled: a.throttled + r.throttled,
+            failed: a.failed + r.failed,
+          }),
+          { ok: 0, throttled: 0, failed: 0 },
+        );
+        return {
+          name: s.name,
+          processes: s.processes.length,
+          workers: s.processes.reduce((a, p) => a + (p.mode === "naive" ? 1 : p.workers), 0),
+          durationMs: s.processes[0]!.durationMs,
+          clients,
+          server: sims[i]!.stats(),
+        };
+      }),
+    );
+    return results;
+  } finally {
+    await Promise.all(sims.map((s) => s.close()));
+  }
+}
