@@ -25,15 +25,15 @@ export interface PacedLoad {
 }
 
 /**
- * `workers` loops calling keap.fetch until `durationMs` has passed; a call still waiting for
- * capacity at the end is aborted and not counted.
+ * `workers` loops calling keap.fetch (default retries) until `durationMs` has passed; a call
+ * still waiting for capacity at the end is aborted and not counted. `throttled` counts 429s the
+ * caller saw (retries used up); the simulator's stats count every 429 it sent.
  */
 export async function pacedLoad(o: PacedLoad): Promise<LoadResult> {
   const keap = createKeapClient({
     profile: o.profile,
     store: o.store,
     identity: o.identity,
-    maxRetries: 0,
     maxWaitMs: o.durationMs + 60_000,
     ...(o.spikeMargin === undefined ? {} : { spikeMargin: o.spikeMargin }),
     ...(o.prefix === undefined ? {} : { prefix: o.prefix }),
