@@ -120,8 +120,8 @@ const DAY_MS = 86_400_000;
 const MAX_SLOWDOWN = 8;
 const SLOWDOWN = 1.25;
 /** Quiet period after a spike 429 before pacing speeds up again, and the step between speed-ups. */
-const QUIET_MS = 10_000;
-const RECOVER_STEP_MS = 2_000;
+const QUIET_MS = 5_000;
+const RECOVER_STEP_MS = 1_000;
 const MAX_IDENTITY_LENGTH = 512;
 /**
  * A client that has sent nothing for this long sends on a cold connection (undici keeps idle
@@ -138,7 +138,9 @@ export function createKeapClient(options: KeapClientOptions): KeapClient {
 class KeapClientImpl implements KeapClient {
   readonly limiter: Limiter;
   readonly key: Readonly<Record<string, string>>;
-  private readonly refunder: Limiter | undefined;
+  private readonly refunder: Limiter;
+  /** The legacy profile gains a `throttle` once headers report one (docs/keap.md). */
+  private readonly legacy: boolean;
   private readonly fetchImpl: typeof globalThis.fetch;
   private readonly maxRetries: number;
   private readonly maxWaitMs: number;
@@ -231,11 +233,13 @@ class KeapClientImpl implements KeapClient {
     }
     // Same store, prefix and partition, so the same state: refunds reach the counted policies
     // and leave the spike slot spent.
-    const counted = this.basePolicies.filter(
-      (p) => COUNTED.has(p.name) && p.kind !== "concurrency",
-    );
-    this.refunder =
-      counted.length > 0 ? createLimiter({ ...shared, policies: counted }) : undefined;
+    this.refunder = createLimiter({ ...shared, policies: this.countedPolicies() });
+    this.legacy = profile === "legacy";
+  }
+
+  /** The policies a 429 gives back (never empty: every profile has a daily or pool window). */
+  private countedPolicies(): Policy[] {
+    return this.basePolicies.filter((p) => COUNTED.has(p.name) && p.kind !== "concurrency");
   }
 
   get policies(): readonly Policy[] {
@@ -254,7 +258,7 @@ class KeapClientImpl implements KeapClient {
 
   close(): void {
     this.limiter.close("the Keap client was closed");
-    this.refunder?.close("the Keap client was closed");
+    this.refunder.close("the Keap client was closed");
   }
 
   async fetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
@@ -377,6 +381,7 @@ class KeapClientImpl implements KeapClient {
 
   private async reconcile(observations: Observation[], url: string): Promise<void> {
     if (observations.length === 0) return;
+    if (this.legacy) this.learnLegacyThrottle(observations);
     try {
       await this.limiter.reconcile(this.key, observations);
     } catch (error) {
@@ -384,8 +389,23 @@ class KeapClientImpl implements KeapClient {
     }
   }
 
+  /**
+   * The legacy gateway's per-minute throttle is not published: the first response that reports
+   * one adds it as a 1-minute sliding window per app, at the reported limit.
+   */
+  private learnLegacyThrottle(observations: Observation[]): void {
+    if (this.basePolicies.some((p) => p.name === "throttle")) return;
+    const seen = observations.find((o) => o.policy === "throttle" && o.limit !== undefined);
+    if (seen?.limit === undefined) return;
+    this.basePolicies = [
+      ...this.basePolicies,
+      { kind: "slidingWindow", name: "throttle", scope: ["app"], limit: seen.limit, window: "1m" },
+    ];
+    this.limiter.updatePolicies(this.currentPolicies());
+    this.refunder.updatePolicies(this.countedPolicies());
+  }
+
   private async refund(url: string): Promise<void> {
-    if (!this.refunder) return;
     try {
       await this.refunder.refund(this.key);
     } catch (error) {

@@ -167,6 +167,62 @@ describe("keap.fetch on 429", () => {
     keap.close();
   });
 
+  it("speeds spike pacing back up after a quiet period", async () => {
+    const f = scripted([throttled(BARE), ok()]);
+    const keap = createKeapClient({
+      profile: "pat",
+      store: memoryStore(),
+      identity: PAT,
+      fetch: f.fetch,
+    });
+    const pacing = events(keap, "pacing");
+    const until = Date.now() + 6_500;
+    while (Date.now() < until) await keap.fetch("https://api.example/contacts");
+    expect(pacing[0]).toEqual({ spacingMs: 275, reason: "spike" });
+    expect(pacing[1]).toEqual({ spacingMs: 220, reason: "recovered" });
+    expect(keap.policies.find((p) => p.name === "spike")).toMatchObject({ refill: { every: 220 } });
+    keap.close();
+  }, 15_000);
+
+  it("tells tenant windows and unknown 429s apart, and backs off from 1 s on an unknown one", async () => {
+    const tenantDay = throttled(BARE, {
+      "x-keap-tenant-throttle-limit": "10000|250000",
+      "x-keap-tenant-throttle-time-unit": "minute|day",
+      "x-keap-tenant-throttle-interval": "1|1",
+      "x-keap-tenant-throttle-available": "9000|0",
+    });
+    const f = scripted([tenantDay]);
+    const keap = createKeapClient({
+      profile: "sak",
+      store: memoryStore(),
+      identity: PAT,
+      fetch: f.fetch,
+    });
+    const seen = events(keap, "throttled");
+    await expect(keap.fetch("https://api.example/a")).rejects.toMatchObject({
+      code: "QUOTA_EXHAUSTED",
+      policy: "tenantDay",
+    });
+    expect(seen[0]!.cause).toBe("tenantDay");
+    keap.close();
+
+    const g = scripted([throttled("<html>Too Many Requests</html>"), ok()]);
+    const other = createKeapClient({
+      profile: "legacy",
+      store: memoryStore(),
+      identity: { app: "app-1" },
+      fetch: g.fetch,
+      random: () => 0,
+    });
+    const seenOther = events(other, "throttled");
+    expect((await other.fetch("https://api.example/a")).status).toBe(200);
+    expect(seenOther[0]).toMatchObject({ cause: "unknown", retryInMs: 500 });
+    expect(g.calls[1]!.at - g.calls[0]!.at).toBeGreaterThanOrEqual(490);
+    const d = await other.limiter.peek(other.key);
+    expect(d.policies.find((p) => p.name === "pool")?.remaining).toBe(9_999); // 429 given back
+    other.close();
+  });
+
   it("resolves with the last 429, body intact, when retries run out", async () => {
     const f = scripted([throttled(SPIKE_FAULT)]);
     const keap = createKeapClient({
@@ -396,6 +452,34 @@ describe("keap.fetch input handling", () => {
         timeZone: "Mars/Olympus",
       }),
     ).toThrow(/timeZone/);
+  });
+
+  it("adds the legacy per-minute throttle once a response reports one", async () => {
+    const f = scripted([
+      ok(),
+      ok({
+        "x-keap-product-throttle-limit": "600",
+        "x-keap-product-throttle-available": "590",
+        "x-keap-product-throttle-time-unit": "minute",
+        "x-keap-product-throttle-interval": "1",
+      }),
+    ]);
+    const keap = createKeapClient({
+      profile: "legacy",
+      store: memoryStore(),
+      identity: { app: "app-1" },
+      fetch: f.fetch,
+    });
+    await keap.fetch("https://api.example/a");
+    expect(keap.policies.map((p) => p.name)).toEqual(["pool", "spike"]);
+    await keap.fetch("https://api.example/b");
+    expect(keap.policies.map((p) => p.name)).toEqual(["pool", "spike", "throttle"]);
+    const d = await keap.limiter.peek(keap.key);
+    expect(d.policies.find((p) => p.name === "throttle")).toMatchObject({
+      limit: 600,
+      remaining: 590,
+    });
+    keap.close();
   });
 
   it("takes overrides by policy name and the keap: prefix on the profile", () => {
