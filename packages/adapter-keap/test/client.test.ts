@@ -2,7 +2,12 @@ import { setMaxListeners } from "node:events";
 import { ConfigError, SluiceError } from "@sluice/core";
 import { memoryStore } from "@sluice/store-memory";
 import { afterEach, describe, expect, it } from "vitest";
-import { createKeapClient, type KeapClientEvents, KeapQuotaExhaustedError } from "../src/index.js";
+import {
+  createKeapClient,
+  type KeapClientEvents,
+  type KeapClientOptions,
+  KeapQuotaExhaustedError,
+} from "../src/index.js";
 import { type KeapSimulator, startKeapSimulator } from "../src/simulator/index.js";
 
 const PAT = { tenant: "ab103", token: "pat-1" };
@@ -43,6 +48,11 @@ const throttled =
   (body: string, headers: Record<string, string> = {}) =>
   () =>
     new Response(body, { status: 429, headers });
+
+/** A PAT client on a fresh memory store. */
+function patClient(fetch: typeof globalThis.fetch, extra: Partial<KeapClientOptions> = {}) {
+  return createKeapClient({ profile: "pat", store: memoryStore(), identity: PAT, fetch, ...extra });
+}
 
 function events<E extends keyof KeapClientEvents>(
   client: ReturnType<typeof createKeapClient>,
@@ -126,13 +136,7 @@ describe("keap.fetch against the simulator", () => {
 describe("keap.fetch on 429", () => {
   it("retries a spike 429, slows pacing to the fault's rate, refunds counted charges but not the spike", async () => {
     const f = scripted([throttled(SPIKE_FAULT), ok()]);
-    const keap = createKeapClient({
-      profile: "pat",
-      store: memoryStore(),
-      identity: PAT,
-      fetch: f.fetch,
-      random: () => 0,
-    });
+    const keap = patClient(f.fetch, { random: () => 0 });
     const pacing = events(keap, "pacing");
     const seen = events(keap, "throttled");
     const res = await keap.fetch("https://api.example/contacts");
@@ -155,12 +159,7 @@ describe("keap.fetch on 429", () => {
 
   it("slows down multiplicatively without a MessageRate", async () => {
     const f = scripted([throttled(BARE), ok()]);
-    const keap = createKeapClient({
-      profile: "pat",
-      store: memoryStore(),
-      identity: PAT,
-      fetch: f.fetch,
-    });
+    const keap = patClient(f.fetch);
     const pacing = events(keap, "pacing");
     await keap.fetch("https://api.example/contacts");
     expect(pacing).toEqual([{ spacingMs: 275, reason: "spike" }]); // 220 ms x 1.25
@@ -169,12 +168,7 @@ describe("keap.fetch on 429", () => {
 
   it("speeds spike pacing back up after a quiet period", async () => {
     const f = scripted([throttled(BARE), ok()]);
-    const keap = createKeapClient({
-      profile: "pat",
-      store: memoryStore(),
-      identity: PAT,
-      fetch: f.fetch,
-    });
+    const keap = patClient(f.fetch);
     const pacing = events(keap, "pacing");
     const until = Date.now() + 6_500;
     while (Date.now() < until) await keap.fetch("https://api.example/contacts");
@@ -252,12 +246,7 @@ describe("keap.fetch on 429", () => {
       },
     });
     const f = scripted([throttled(quotaFault, { "retry-after": "1" }), ok()]);
-    const keap = createKeapClient({
-      profile: "pat",
-      store: memoryStore(),
-      identity: PAT,
-      fetch: f.fetch,
-    });
+    const keap = patClient(f.fetch);
     const seen = events(keap, "throttled");
     const t0 = Date.now();
     expect((await keap.fetch("https://api.example/a")).status).toBe(200);
@@ -267,13 +256,7 @@ describe("keap.fetch on 429", () => {
     keap.close();
 
     const g = scripted([throttled(quotaFault, { "retry-after": "30" }), ok()]);
-    const short = createKeapClient({
-      profile: "pat",
-      store: memoryStore(),
-      identity: PAT,
-      fetch: g.fetch,
-      maxWaitMs: 300,
-    });
+    const short = patClient(g.fetch, { maxWaitMs: 300 });
     const t1 = Date.now();
     const res = await short.fetch("https://api.example/a");
     expect(res.status).toBe(429);
@@ -293,12 +276,7 @@ describe("keap.fetch on 429", () => {
         "x-keap-product-quota-expiry-time": String(tomorrow),
       }),
     ]);
-    const keap = createKeapClient({
-      profile: "pat",
-      store: memoryStore(),
-      identity: PAT,
-      fetch: f.fetch,
-    });
+    const keap = patClient(f.fetch);
     const seen = events(keap, "throttled");
     await expect(keap.fetch("https://api.example/a")).rejects.toMatchObject({
       code: "QUOTA_EXHAUSTED",
@@ -316,12 +294,7 @@ describe("keap.fetch on 429", () => {
 
   it("does not retry a request whose body cannot be sent again", async () => {
     const f = scripted([throttled(BARE), ok()]);
-    const keap = createKeapClient({
-      profile: "pat",
-      store: memoryStore(),
-      identity: PAT,
-      fetch: f.fetch,
-    });
+    const keap = patClient(f.fetch);
     const body = new ReadableStream({
       start(c) {
         c.enqueue(new TextEncoder().encode("{}"));
@@ -353,12 +326,7 @@ describe("keap.fetch input handling", () => {
         "x-keap-product-quota-interval": "1",
       }),
     ]);
-    const keap = createKeapClient({
-      profile: "pat",
-      store: memoryStore(),
-      identity: PAT,
-      fetch: f.fetch,
-    });
+    const keap = patClient(f.fetch);
     const ignored = events(keap, "headerIgnored");
     expect((await keap.fetch("https://api.example/a")).status).toBe(200);
     expect(ignored.map((i) => i.header).sort()).toEqual([
@@ -376,12 +344,7 @@ describe("keap.fetch input handling", () => {
 
   it("honours init.signal while waiting for capacity", async () => {
     const f = scripted([ok()]);
-    const keap = createKeapClient({
-      profile: "pat",
-      store: memoryStore(),
-      identity: PAT,
-      fetch: f.fetch,
-    });
+    const keap = patClient(f.fetch);
     await keap.fetch("https://api.example/a");
     const ctl = new AbortController();
     const pending = keap.fetch("https://api.example/b", { signal: ctl.signal });
