@@ -2,6 +2,8 @@ import { createHash } from "node:crypto";
 import {
   type CompiledPolicy,
   ConfigError,
+  RESULT_HEADER,
+  RESULT_STRIDE,
   type SluiceError,
   type Store,
   type StoreCapabilities,
@@ -12,6 +14,7 @@ import {
 import type { Cluster, Redis } from "ioredis";
 import { classifyError } from "./classify-error.js";
 import { DECIDE_LUA } from "./lua/decide-script.js";
+import { splitStateKey } from "./scope-key.js";
 
 export { classifyError } from "./classify-error.js";
 export { DECIDE_LUA };
@@ -51,24 +54,10 @@ const KIND_CODE: Record<CompiledPolicy["kind"], number> = {
   concurrency: 5,
 };
 
-/** What one policy list looks like to the script, computed once per list (by identity). */
-interface EncodedPolicies {
-  /** 4 arguments per policy: kind, a, b, c. */
-  readonly args: readonly number[];
-  /** Indexes of the concurrency policies, whose learned limit lives in a second key. */
-  readonly slotPolicies: readonly number[];
-}
-
-/** The KEYS of one resolved key: state keys (prefixed) then learned-limit keys. */
-interface EncodedKeys {
-  readonly policies: readonly CompiledPolicy[];
-  readonly keys: readonly string[];
-}
-
-function encodePolicies(policies: readonly CompiledPolicy[]): EncodedPolicies {
+/** The script's parameters of each policy (4 per policy: kind, a, b, c), once per list. */
+function encodePolicies(policies: readonly CompiledPolicy[]): number[] {
   const args: number[] = [];
-  const slotPolicies: number[] = [];
-  policies.forEach((p, i) => {
+  for (const p of policies) {
     switch (p.kind) {
       case "tokenBucket":
       case "pool":
@@ -82,11 +71,31 @@ function encodePolicies(policies: readonly CompiledPolicy[]): EncodedPolicies {
         break;
       case "concurrency":
         args.push(KIND_CODE[p.kind], p.limit, p.leaseTtlMs, 0);
-        slotPolicies.push(i);
         break;
     }
-  });
-  return { args, slotPolicies };
+  }
+  return args;
+}
+
+/**
+ * What the script needs to know about one limiter's keys, shared by every decision of the same
+ * policy list and key shape: the policies' parameters, each policy's name and scope key index.
+ * Sent once per script call however many decisions use it.
+ */
+class Layout {
+  constructor(
+    readonly args: readonly (string | number)[],
+    /** Policies, for the result length. */
+    readonly n: number,
+  ) {}
+}
+
+/** The KEYS and layout of one resolved key. */
+interface EncodedKeys {
+  readonly policies: readonly CompiledPolicy[];
+  /** Scope keys (prefixed), then the lease set of each concurrency policy. */
+  readonly keys: readonly string[];
+  readonly layout: Layout;
 }
 
 function encodeBounds(bounds: readonly (readonly number[] | undefined)[], n: number): number[] {
@@ -97,6 +106,12 @@ function encodeBounds(bounds: readonly (readonly number[] | undefined)[], n: num
     else out.push(b.length, ...b);
   }
   return out;
+}
+
+/** ioredis has these at runtime (every command has a Buffer-replying twin); its typings omit them. */
+interface BufferScripting {
+  evalshaBuffer(...args: (string | number)[]): Promise<unknown>;
+  evalBuffer(...args: (string | number)[]): Promise<unknown>;
 }
 
 function isIoredisClient(value: unknown): value is Redis | Cluster {
@@ -119,7 +134,7 @@ export class RedisStore implements Store {
   // Hot-path caches keyed by identity: the engine passes the same policy array for every
   // request of a limiter, the same keys array for every request of a (cached) string key and
   // the same bounds array until the window moves on.
-  private readonly policyCache = new WeakMap<readonly CompiledPolicy[], EncodedPolicies>();
+  private readonly policyCache = new WeakMap<readonly CompiledPolicy[], PolicyLayouts>();
   private readonly keyCache = new WeakMap<readonly string[], EncodedKeys>();
   private readonly boundsCache = new WeakMap<object, number[]>();
   private readonly maxBatch: number;
@@ -168,10 +183,10 @@ export class RedisStore implements Store {
   }
 
   execute(request: StoreRequest): Promise<StoreResult> {
-    let keys: readonly string[];
+    let ks: EncodedKeys;
     let args: (string | number)[];
     try {
-      keys = this.keysOf(request);
+      ks = this.keysOf(request);
       args = this.encode(request);
     } catch (e) {
       return Promise.reject(e);
@@ -188,7 +203,7 @@ export class RedisStore implements Store {
         process.nextTick(this.flushAll);
       }
     }
-    const promise = batch.add(keys, args);
+    const promise = batch.add(ks, args);
     if (batch.size >= this.maxBatch) {
       this.pending.delete(group);
       this.send(batch);
@@ -204,17 +219,28 @@ export class RedisStore implements Store {
   };
 
   private send(batch: Batch): void {
-    const args = batch.callArgs();
-    (this.client.call("evalsha", args) as Promise<unknown[]>)
+    const client = this.client;
+    // evalshaBuffer gets the script's numbers as one binary string (callBuffer would too, but
+    // ioredis auto-pipelining breaks it); a client without it (a test double) gets integers.
+    const buffers = client as unknown as BufferScripting;
+    const binary = typeof buffers.evalshaBuffer === "function";
+    const args = batch.callArgs(binary);
+    const run = (script: boolean): Promise<unknown[]> => {
+      if (!binary) return client.call(script ? "eval" : "evalsha", args) as Promise<unknown[]>;
+      return (script ? buffers.evalBuffer(...args) : buffers.evalshaBuffer(...args)) as Promise<
+        unknown[]
+      >;
+    };
+    run(false)
       .then(undefined, (e: unknown) => {
         if (!(e instanceof Error && e.message.startsWith("NOSCRIPT"))) throw e;
         // A server that lost its script cache (restart, failover, SCRIPT FLUSH): send the body
         // once with EVAL, which caches it again for the following EVALSHAs.
         args[0] = DECIDE_LUA;
-        return this.client.call("eval", args) as Promise<unknown[]>;
+        return run(true);
       })
       .then(
-        (out) => batch.settle(out),
+        (out) => batch.settle(out, binary),
         (e: unknown) => batch.fail(classifyError(e)),
       );
   }
@@ -233,31 +259,24 @@ export class RedisStore implements Store {
   /** The client is yours: closing the store leaves it open. */
   async close(): Promise<void> {}
 
-  private keysOf(request: StoreRequest): readonly string[] {
+  private keysOf(request: StoreRequest): EncodedKeys {
     const { policies } = request;
     let ks = this.keyCache.get(request.keys);
     if (ks === undefined || ks.policies !== policies) {
-      ks = this.encodeKeys(request.keys, policies, this.encodedPolicies(policies));
+      ks = this.encodeKeys(request.keys, policies);
       this.keyCache.set(request.keys, ks);
     }
-    return ks.keys;
+    return ks;
   }
 
-  private encodedPolicies(policies: readonly CompiledPolicy[]): EncodedPolicies {
-    let enc = this.policyCache.get(policies);
-    if (enc === undefined) {
-      enc = encodePolicies(policies);
-      this.policyCache.set(policies, enc);
-    }
-    return enc;
-  }
-
-  /** One decision's arguments (A in decide.lua; index 0 here is A[1]). */
+  /**
+   * One decision's arguments after its layout index (A[2..] in decide.lua): op and cost, then,
+   * only when the op needs them, lease id, ttl, window bounds and observations.
+   */
   private encode(request: StoreRequest): (string | number)[] {
     const { policies, op } = request;
+    const code = op === "take" && request.acquire ? "a" : OP_CODE[op];
     const n = policies.length;
-    const policyArgs = this.encodedPolicies(policies).args;
-    const observations = op === "reconcile" ? request.observations : undefined;
     let bounds: number[] | undefined;
     const wb = request.windowBounds;
     if (wb !== undefined) {
@@ -267,49 +286,87 @@ export class RedisStore implements Store {
         this.boundsCache.set(wb, bounds);
       }
     }
-    const obsAt = 8 + policyArgs.length;
-    const boundsAt = obsAt + (observations !== undefined ? 3 * n : 0);
-    const args = new Array<string | number>(boundsAt + (bounds?.length ?? 0));
-    args[0] = OP_CODE[op];
-    args[1] = request.cost;
-    args[2] = request.acquire ? 1 : 0;
-    args[3] = request.leaseId ?? "";
-    args[4] = request.leaseTtlMs ?? -1;
-    args[5] = request.learnedLimitTtlMs;
-    args[6] = n;
-    // Lua indexes from 1.
-    args[7] = bounds === undefined ? 0 : boundsAt + 1;
-    for (let i = 0; i < policyArgs.length; i++) args[8 + i] = policyArgs[i]!;
-    if (observations !== undefined) {
+    const reconcile = op === "reconcile";
+    const lease = code === "a" || op === "release" || op === "renew";
+    if (!lease && !reconcile && bounds === undefined) return [code, request.cost];
+    const ttl = reconcile
+      ? request.learnedLimitTtlMs
+      : op === "renew"
+        ? (request.leaseTtlMs ?? -1)
+        : -1;
+    // A[7..]: observations (reconcile), then the bounds section; indexes count from A[1].
+    const obsLength = reconcile ? 3 * n : 0;
+    const args: (string | number)[] = [
+      code,
+      request.cost,
+      request.leaseId ?? "",
+      ttl,
+      bounds === undefined ? 0 : 7 + obsLength,
+    ];
+    if (reconcile) {
+      const observations = request.observations;
       for (let i = 0; i < n; i++) {
-        const o = observations[i];
-        args[obsAt + 3 * i] = o?.remaining ?? -1;
-        args[obsAt + 3 * i + 1] = o?.limit ?? -1;
-        args[obsAt + 3 * i + 2] = o?.resetAtMs ?? -1;
+        const o = observations?.[i];
+        args.push(o?.remaining ?? -1, o?.limit ?? -1, o?.resetAtMs ?? -1);
       }
     }
-    if (bounds !== undefined)
-      for (let i = 0; i < bounds.length; i++) args[boundsAt + i] = bounds[i]!;
+    if (bounds !== undefined) for (let i = 0; i < bounds.length; i++) args.push(bounds[i]!);
     return args;
   }
 
-  private encodeKeys(
-    keys: readonly string[],
-    policies: readonly CompiledPolicy[],
-    enc: EncodedPolicies,
-  ): EncodedKeys {
-    const out = keys.map((k) => this.prefix + k);
-    // The learned limit of a concurrency policy sits beside its lease set. Escaping keeps ':'
-    // out of every key part, so no state key ends in ":ll" and the two can never collide.
-    for (const i of enc.slotPolicies) out.push(`${out[i]!}:ll`);
-    return { policies, keys: out };
+  private encodeKeys(keys: readonly string[], policies: readonly CompiledPolicy[]): EncodedKeys {
+    const n = policies.length;
+    const scopeKeys: string[] = [];
+    const names = new Array<string>(n);
+    const scopes = new Array<number>(n);
+    const leaseSets: string[] = [];
+    let signature = "";
+    for (let i = 0; i < n; i++) {
+      const key = this.prefix + keys[i]!;
+      const [scopeKey, name] = splitStateKey(key);
+      let j = scopeKeys.indexOf(scopeKey);
+      if (j < 0) j = scopeKeys.push(scopeKey) - 1;
+      names[i] = name;
+      scopes[i] = j + 1;
+      if (policies[i]!.kind === "concurrency") leaseSets.push(key);
+      signature += `${j}:${name.length}:${name};`;
+    }
+    let layouts = this.policyCache.get(policies);
+    if (layouts === undefined) {
+      layouts = { params: encodePolicies(policies), bySignature: new Map() };
+      this.policyCache.set(policies, layouts);
+    }
+    let layout = layouts.bySignature.get(signature);
+    if (layout === undefined) {
+      const args: (string | number)[] = [n, scopeKeys.length];
+      for (let i = 0; i < n; i++) {
+        const at = 4 * i;
+        const params = layouts.params;
+        args.push(params[at]!, params[at + 1]!, params[at + 2]!, params[at + 3]!);
+        args.push(names[i]!, scopes[i]!);
+      }
+      layout = new Layout(args, n);
+      layouts.bySignature.set(signature, layout);
+    }
+    for (const k of leaseSets) scopeKeys.push(k);
+    return { policies, keys: scopeKeys, layout };
   }
+}
+
+/** Layouts of one policy list, by the names and scopes of its keys. */
+interface PolicyLayouts {
+  readonly params: readonly number[];
+  readonly bySignature: Map<string, Layout>;
 }
 
 /** Decisions waiting for one script call, and who waits for each answer. */
 class Batch {
   private readonly keys: string[] = [];
   private readonly argv: (string | number)[] = [];
+  private readonly layouts = new Map<Layout, number>();
+  private readonly layoutArgv: (string | number)[] = [];
+  /** Policies per decision, to cut the answer. */
+  private readonly sizes: number[] = [];
   private readonly resolvers: ((r: StoreResult) => void)[] = [];
   private readonly rejecters: ((e: SluiceError) => void)[] = [];
 
@@ -317,42 +374,95 @@ class Batch {
     return this.resolvers.length;
   }
 
-  add(keys: readonly string[], args: readonly (string | number)[]): Promise<StoreResult> {
+  add(enc: EncodedKeys, args: readonly (string | number)[]): Promise<StoreResult> {
+    const keys = enc.keys;
     for (let i = 0; i < keys.length; i++) this.keys.push(keys[i]!);
-    this.argv.push(keys.length, args.length);
+    const layout = enc.layout;
+    let index = this.layouts.get(layout);
+    if (index === undefined) {
+      index = this.layouts.size + 1;
+      this.layouts.set(layout, index);
+      for (const a of layout.args) this.layoutArgv.push(a);
+    }
+    this.argv.push(args.length + 1, index);
     for (let i = 0; i < args.length; i++) this.argv.push(args[i]!);
+    this.sizes.push(layout.n);
     return new Promise<StoreResult>((resolve, reject) => {
       this.resolvers.push(resolve);
       this.rejecters.push(reject);
     });
   }
 
-  /** EVALSHA arguments: sha, key count, keys, then ARGV (decision count first). */
-  callArgs(): (string | number)[] {
-    const out = new Array<string | number>(3 + this.keys.length + this.argv.length);
+  /** EVALSHA arguments: sha, key count, keys, then ARGV: counts, answer form, layouts, decisions. */
+  callArgs(binary: boolean): (string | number)[] {
+    const nk = this.keys.length;
+    const nl = this.layoutArgv.length;
+    const out = new Array<string | number>(5 + nk + nl + this.argv.length);
     out[0] = DECIDE_SHA;
-    out[1] = this.keys.length;
-    for (let i = 0; i < this.keys.length; i++) out[2 + i] = this.keys[i]!;
-    const at = 2 + this.keys.length;
-    out[at] = this.resolvers.length;
-    for (let i = 0; i < this.argv.length; i++) out[at + 1 + i] = this.argv[i]!;
+    out[1] = nk;
+    for (let i = 0; i < nk; i++) out[2 + i] = this.keys[i]!;
+    let at = 2 + nk;
+    out[at++] = this.resolvers.length;
+    out[at++] = this.layouts.size;
+    out[at++] = binary ? "b" : "i";
+    for (let i = 0; i < nl; i++) out[at++] = this.layoutArgv[i]!;
+    for (let i = 0; i < this.argv.length; i++) out[at++] = this.argv[i]!;
     return out;
   }
 
-  /** The script answers, per decision, its length then its result, or -1 then an error. */
-  settle(out: unknown[]): void {
-    let p = 0;
+  /**
+   * The script answers numbers: the store clock, then per decision allowed, lease expiry and per
+   * policy limit, remaining, resetAt minus the clock, retryAfterMs; or -1 and the number of an
+   * error message. The messages follow. `binary`: the numbers come as one string of doubles.
+   */
+  settle(reply: unknown[], binary: boolean): void {
+    let at: (p: number) => number;
+    let messages: unknown[];
+    let count: number;
+    if (binary) {
+      const buf = reply[0] as Buffer;
+      at = (p) => buf.readDoubleLE(8 * p);
+      messages = reply.slice(1);
+      count = buf.length / 8;
+    } else {
+      const values = reply as number[];
+      at = (p) => values[p]!;
+      messages = values;
+      count = -1;
+    }
+    const now = at(0);
+    let p = 1;
+    const failed: [number, number][] = [];
     for (let d = 0; d < this.resolvers.length; d++) {
-      const len = out[p] as number;
-      if (len === -1) {
-        const e = new Error(String(out[p + 1]));
-        e.name = "ReplyError";
-        this.rejecters[d]!(classifyError(e));
+      const allowed = at(p);
+      if (allowed === -1) {
+        failed.push([d, at(p + 1)]);
         p += 2;
-      } else {
-        this.resolvers[d]!(out.slice(p + 1, p + 1 + len) as number[]);
-        p += 1 + len;
+        continue;
       }
+      const n = this.sizes[d]!;
+      const r = new Array<number>(RESULT_HEADER + RESULT_STRIDE * n);
+      r[0] = allowed;
+      r[1] = now;
+      r[2] = at(p + 1);
+      r[3] = 0;
+      p += 2;
+      for (let i = 0, o = RESULT_HEADER; i < n; i++, o += RESULT_STRIDE, p += 4) {
+        const retry = at(p + 3);
+        r[o] = at(p);
+        r[o + 1] = at(p + 1);
+        r[o + 2] = now + at(p + 2);
+        r[o + 3] = retry;
+        r[o + 4] = retry !== 0 ? 1 : 0;
+      }
+      this.resolvers[d]!(r);
+    }
+    // Integers: the messages follow the numbers; binary: they follow the string of numbers.
+    const base = count === -1 ? p - 1 : -1;
+    for (const [d, k] of failed) {
+      const e = new Error(String(messages[base + k]));
+      e.name = "ReplyError";
+      this.rejecters[d]!(classifyError(e));
     }
   }
 

@@ -13,6 +13,7 @@ import {
   type StoreResult,
 } from "@sluice/core";
 import { Redis } from "ioredis";
+import { splitStateKey } from "../src/scope-key.js";
 
 export const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 
@@ -158,4 +159,45 @@ export async function waitForPing(port: number, timeoutMs: number): Promise<void
       c.disconnect();
     }
   }
+}
+
+/** The scope key holding the state at `key` (see src/scope-key.ts), with the store's prefix. */
+export function scopeKeyOf(prefix: string, key: string): string {
+  return splitStateKey(prefix + key)[0];
+}
+
+export interface ScopeEntry {
+  kind: number;
+  /** When the entry stops counting (epoch ms). */
+  due: number;
+  /** The kind's numbers (slidingWindow: ll, lu, then slot and count pairs). */
+  values: number[];
+}
+
+/** Decodes a scope key's entries (the layout documented in decide.lua), by policy name. */
+export async function readScope(client: Redis, key: string): Promise<Map<string, ScopeEntry>> {
+  const v = await client.getBuffer(key);
+  const entries = new Map<string, ScopeEntry>();
+  if (v === null) return entries;
+  let p = 0;
+  while (p < v.length) {
+    const nameLength = v.readUInt32LE(p);
+    const name = v.toString("utf8", p + 4, p + 4 + nameLength);
+    p += 4 + nameLength;
+    const kind = v.readUInt8(p);
+    const due = v.readDoubleLE(p + 1);
+    const payload = v.readUInt32LE(p + 9);
+    p += 13;
+    const values: number[] = [];
+    if (kind === 4) {
+      values.push(v.readDoubleLE(p), v.readDoubleLE(p + 8));
+      const slots = v.readUInt32LE(p + 16);
+      for (let s = 0; s < 2 * slots; s++) values.push(v.readDoubleLE(p + 20 + 8 * s));
+    } else {
+      for (let at = 0; at < payload; at += 8) values.push(v.readDoubleLE(p + at));
+    }
+    entries.set(name, { kind, due, values });
+    p += payload;
+  }
+  return entries;
 }

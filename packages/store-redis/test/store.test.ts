@@ -4,7 +4,16 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { DECIDE_LUA, DECIDE_SHA, RedisStore, redisStore } from "../src/index.js";
 import { DECIDE_LUA as GENERATED } from "../src/lua/decide-script.js";
-import { keysFor, REDIS_URL, redisReachable, request, sleep, uniquePrefix } from "./helpers.js";
+import {
+  keysFor,
+  REDIS_URL,
+  readScope,
+  redisReachable,
+  request,
+  scopeKeyOf,
+  sleep,
+  uniquePrefix,
+} from "./helpers.js";
 
 const reachable = await redisReachable();
 
@@ -90,18 +99,32 @@ describe.skipIf(!reachable)("redis store state in Redis", () => {
 
   it("gives every key a TTL and deletes state that is back to default", async () => {
     const keys = keysFor(policies, "ttl");
-    const full = keys.map((k) => prefix + k);
-    await store.execute(request(policies, keys, "take", { acquire: true, leaseId: "l" }));
-    const ttls = await Promise.all(full.map((k) => client.pttl(k)));
-    expect(ttls[0]).toBeGreaterThan(0);
-    expect(ttls[0]).toBeLessThanOrEqual(100);
-    expect(ttls[1]).toBeGreaterThan(0);
-    expect(ttls[1]).toBeLessThanOrEqual(3_600_000);
-    expect(ttls[2]).toBeGreaterThan(0);
-    expect(ttls[2]).toBeLessThanOrEqual(150);
+    // tb and fw share one scope key (one entry each, with its own due); slots is a lease set.
+    const scope = scopeKeyOf(prefix, keys[0]!);
+    expect(scopeKeyOf(prefix, keys[1]!)).toBe(scope);
+    const leases = prefix + keys[2];
+    const taken = await store.execute(
+      request(policies, keys, "take", { acquire: true, leaseId: "l" }),
+    );
+    const now = taken[1]!;
+    const entries = await readScope(client, scope);
+    expect([...entries.keys()].sort()).toEqual(["fw", "tb"]);
+    const tbDue = entries.get("tb")!.due - now;
+    expect(tbDue).toBeGreaterThan(0);
+    expect(tbDue).toBeLessThanOrEqual(100);
+    const fwDue = entries.get("fw")!.due - now;
+    expect(fwDue).toBeGreaterThan(0);
+    expect(fwDue).toBeLessThanOrEqual(3_600_000);
+    // The key lives as long as its latest entry.
+    const scopeTtl = await client.pttl(scope);
+    expect(scopeTtl).toBeGreaterThan(0);
+    expect(scopeTtl).toBeLessThanOrEqual(fwDue);
+    const leaseTtl = await client.pttl(leases);
+    expect(leaseTtl).toBeGreaterThan(0);
+    expect(leaseTtl).toBeLessThanOrEqual(150);
     await store.execute(request(policies, keys, "refund", { cost: 1 }));
     await store.execute(request(policies, keys, "release", { leaseId: "l" }));
-    expect(await client.exists(...full)).toBe(0);
+    expect(await client.exists(scope, leases)).toBe(0);
   });
 
   it("keeps a learned limit in the store, for every process, until it lapses", async () => {
@@ -122,7 +145,12 @@ describe.skipIf(!reachable)("redis store state in Redis", () => {
     expect(
       (await other.execute(request(policies, keys, "take", { acquire: true, leaseId: "b" })))[0],
     ).toBe(0);
-    expect(await client.pttl(`${prefix}${keys[2]}:ll`)).toBeGreaterThan(0);
+    // The slot policy's learned limit is an entry of the scope key, due when it lapses.
+    const slots = (await readScope(client, scopeKeyOf(prefix, keys[2]!))).get("slots");
+    expect(slots?.kind).toBe(5);
+    expect(slots?.values[0]).toBe(1);
+    expect(slots!.due).toBeGreaterThan(r[1]!);
+    expect(await client.pttl(scopeKeyOf(prefix, keys[2]!))).toBeGreaterThan(0);
     await sleep(320);
     const after = await other.execute(request(policies, keys, "peek"));
     expect([after[4], after[14]]).toEqual([3, 2]);
@@ -141,7 +169,7 @@ describe.skipIf(!reachable)("redis store state in Redis", () => {
     );
     await store.execute(request(bucket, keys, "take", { cost: 2 }));
     // After the lapse the bucket refills toward 10 from empty: ten seconds, not 200 ms.
-    expect(await client.pttl(`${prefix}${keys[0]}`)).toBeGreaterThan(9_000);
+    expect(await client.pttl(scopeKeyOf(prefix, keys[0]!))).toBeGreaterThan(9_000);
     await sleep(400);
     const after = await store.execute(request(bucket, keys, "peek"));
     expect([after[4], after[5]]).toEqual([10, 0]);
@@ -235,10 +263,88 @@ describe.skipIf(!reachable)("redis store state in Redis", () => {
 
   it("rejects with a SluiceError when the script fails (keys of another type)", async () => {
     const keys = keysFor(policies, "wrongtype");
-    await client.hset(`${prefix}${keys[0]}`, "x", "1");
+    const scope = scopeKeyOf(prefix, keys[0]!);
+    await client.hset(scope, "x", "1");
     const err = await store.execute(request(policies, keys, "take")).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SluiceError);
     expect(err).toMatchObject({ code: "STORE_UNAVAILABLE" });
-    await client.del(`${prefix}${keys[0]}`);
+    await client.del(scope);
+  });
+});
+
+describe.skipIf(!reachable)("redis store scope keys shared by limiters", () => {
+  let client: Redis;
+  let prefix: string;
+  beforeAll(() => {
+    client = new Redis(REDIS_URL);
+    prefix = uniquePrefix("shared");
+  });
+  afterAll(() => client.quit());
+
+  const day = compilePolicies([{ kind: "fixedWindow", name: "day", limit: 5, window: "1d" }]);
+  const burst = compilePolicies([
+    { kind: "tokenBucket", name: "burst", capacity: 2, refill: { tokens: 1, every: 50 } },
+  ]);
+
+  it("keeps another limiter's entries, and never cuts the key's life short under them", async () => {
+    const store = new RedisStore({ client, prefix });
+    const dayKeys = keysFor(day, "u");
+    const burstKeys = keysFor(burst, "u");
+    const scope = scopeKeyOf(prefix, dayKeys[0]!);
+    expect(scopeKeyOf(prefix, burstKeys[0]!)).toBe(scope);
+    await store.execute(request(day, dayKeys, "take", { cost: 2 }));
+    const dayTtl = await client.pttl(scope);
+    expect(dayTtl).toBeGreaterThan(3_600_000);
+    await store.execute(request(burst, burstKeys, "take"));
+    expect([...(await readScope(client, scope)).keys()].sort()).toEqual(["burst", "day"]);
+    // burst is due in 50 ms; the key still lives as long as day's entry.
+    expect(await client.pttl(scope)).toBeGreaterThan(dayTtl - 1_000);
+    await store.execute(request(burst, burstKeys, "reset"));
+    expect([...(await readScope(client, scope)).keys()]).toEqual(["day"]);
+    expect((await store.execute(request(day, dayKeys, "peek")))[5]).toBe(3);
+    await store.execute(request(day, dayKeys, "reset"));
+    expect(await client.exists(scope)).toBe(0);
+  });
+
+  it("answers the same through a client without Buffer replies (integers)", async () => {
+    const plain = {
+      call: client.call.bind(client),
+      script: client.script.bind(client),
+      isCluster: false,
+      options: {},
+    } as unknown as Redis;
+    const binary = new RedisStore({ client, prefix });
+    const integers = new RedisStore({ client: plain, prefix });
+    const policies = compilePolicies([
+      { kind: "tokenBucket", name: "tb", capacity: 3, refill: { tokens: 1, every: "1h" } },
+      { kind: "concurrency", name: "slots", limit: 1, leaseTtl: "1h" },
+    ]);
+    const keys = keysFor(policies, "int");
+    const a = await binary.execute(
+      request(policies, keys, "take", { acquire: true, leaseId: "a" }),
+    );
+    const b = await integers.execute(
+      request(policies, keys, "take", { acquire: true, leaseId: "b" }),
+    );
+    expect(a[0]).toBe(1);
+    expect(b[0]).toBe(0); // the slot is held
+    expect(b.slice(4, 9)).toEqual([3, 2, b[6], 0, 0]);
+    expect(b[6]! - b[1]!).toBeGreaterThan(3_500_000);
+    expect(b.slice(9, 14)).toEqual([1, 0, a[2], a[2]! - b[1]!, 1]);
+    // A failing decision rejects alone, with its message, in both forms.
+    const scope = scopeKeyOf(prefix, keysFor(policies, "bad")[0]!);
+    await client.hset(scope, "x", "1");
+    for (const store of [binary, integers]) {
+      const [bad, good] = await Promise.allSettled([
+        store.execute(request(policies, keysFor(policies, "bad"), "peek")),
+        store.execute(request(policies, keys, "peek")),
+      ]);
+      expect(bad).toMatchObject({
+        status: "rejected",
+        reason: { code: "STORE_UNAVAILABLE", message: expect.stringMatching(/WRONGTYPE/) },
+      });
+      expect(good).toMatchObject({ status: "fulfilled" });
+    }
+    await client.del(scope);
   });
 });

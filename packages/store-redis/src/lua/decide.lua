@@ -2,128 +2,130 @@
 -- Mirrors evaluate() in @sluice/core (packages/core/src/math): same formulas, same operation
 -- order, IEEE doubles on both sides, so results are identical for the same state and clock.
 --
--- One call carries a batch of decisions (all in one hash slot on a Cluster). ARGV[1] is the
--- number of decisions; each one follows as: key count, argument count, then its arguments; its
--- keys come next in KEYS. Below, K[j] is KEYS[kb + j] and A[j] is ARGV[ab + j] of one decision:
--- K[1..n]        state key of policy i (all share the hash tag {partition})
--- K[n+1..]       learned-limit key of each concurrency policy, in policy order
--- A[1]  op: t take, p peek, f refund, c reconcile, l release, r renew, x reset
--- A[2]  cost      A[3] acquire (1/0)     A[4] lease id ("" when none)
--- A[5]  renew ttl ms (-1: each policy's leaseTtl)   A[6] learned-limit ttl ms
--- A[7]  n         A[8] index of the window-bounds section (0 when none)
--- A[9 + 4(i-1) ..]  policy i: kind, a, b, c
+-- State layout: the policies of one key that share a scope share ONE string key, the "scope
+-- key" (the policy's state key without its `:<policy name>` segment, so it keeps the hash tag).
+-- Its value is a list of binary entries (struct.pack, little endian), one per policy name:
+--   I4 name length, name, B kind, d due (epoch ms; the entry is gone from then on), I4 payload
+--   length, payload:
+--   1 tokenBucket: d units, d atMs, d ll, d lu      2 pool: d level, d anchorMs, d ll, d lu
+--   3 fixedWindow: d count, d startMs, d endMs, d ll, d lu
+--   4 slidingWindow: d ll, d lu, I4 m, then m times (d slot, d count), slots ascending
+--   5 concurrency: d ll, d lu (its learned limit; the leases live in a sorted set)
+-- Entries of names this decision does not know (another limiter under the same prefix) are
+-- kept as they are; the key expires (PXAT) with its latest entry and is deleted when empty.
+-- A concurrency policy's leases: a sorted set at its own state key, lease id -> expiry ms.
+--
+-- ARGV[1] decision count, ARGV[2] layout count, then the layouts, then the decisions.
+-- A layout (shared by every decision of one limiter and key shape): n, u (scope keys), then per
+-- policy: kind, a, b, c, name, scope index (1..u).
 --   1 tokenBucket (capacity, refillTokens, refillEveryMs)  2 pool (same)
 --   3 fixedWindow (limit, windowMs, firstUse 1/0)  4 slidingWindow (limit, windowMs, precisionMs)
 --   5 concurrency (limit, leaseTtlMs, 0)
--- then, for reconcile, 3 per policy: remaining, limit, resetAtMs (-1: not observed)
--- then, at A[8], per policy: m, then m sorted window starts.
+-- A decision: its argument count, then A[1..]: A[1] layout index, A[2] op (t take, a take and
+-- acquire, p peek, f refund, c reconcile, l release, r renew, x reset), A[3] cost, and only when
+-- needed: A[4] lease id, A[5] ttl ms (renew: -1 = each policy's leaseTtl; reconcile: learned-
+-- limit ttl), A[6] index of the window-bounds section (0: none), A[7..] for reconcile 3 per
+-- policy: remaining, limit, resetAtMs (-1: not observed); at A[6], per policy: m, then m sorted
+-- window starts. Its keys, next in KEYS: the u scope keys, then the lease set of each
+-- concurrency policy in policy order.
 --
--- Stored values (strings, integers written with %d so nothing is rounded):
---   tokenBucket "units atMs ll lu"   pool "level anchorMs ll lu"
---   fixedWindow "count startMs endMs ll lu"
---   slidingWindow "ll lu slot0 count0 d1 count1 ..." (d = slot minus the previous slot)
---   concurrency: sorted set lease id -> expiry ms; learned limit "ll lu" in its own key
--- Every written key expires (PXAT) when its state is back to default.
+-- Answer: the store clock, then per decision: allowed, lease expiry, and per policy: limit,
+-- remaining, resetAt minus the clock, retryAfterMs; or -1 and the error message.
 
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 
+local KEYS, ARGV = KEYS, ARGV
+local call, pcall, tonumber, tostring, type = redis.call, pcall, tonumber, tostring, type
 local floor, ceil, min, max = math.floor, math.ceil, math.min, math.max
-local fmt, match = string.format, string.match
+local spack, sunpack, unpack = struct.pack, struct.unpack, unpack
+local rep = string.rep
+local concat, tinsert, tremove = table.concat, table.insert, table.remove
 
--- One decision's inputs and states. The helpers below are defined once per call and read these
--- upvalues, which each decision resets, so a batch allocates no closures per decision.
-local kb, ab
-local op, cost, acquire, leaseId, renewTtl, learnedTtl, n, boundsAt, obsAt
--- Reused by every decision of the batch: only indexes 1..n of the current one are read.
-local kind, pa, pb, pc, st, limits, retries, existed, metaKey = {}, {}, {}, {}, {}, {}, {}, {}, {}
-local dirty = {}
-
-local function configured(i)
-  return pa[i]
+-- ---- layouts ----------------------------------------------------------------------------------
+local Ln, Lu, Lkind, La, Lb, Lc, Lhead, Lscope, Lmap, Lrate, Lnk = {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}
+local p = 4
+for L = 1, tonumber(ARGV[2]) do
+  local n, u = tonumber(ARGV[p]), tonumber(ARGV[p + 1])
+  p = p + 2
+  local kind, a, b, c, head, scope, map, rate = {}, {}, {}, {}, {}, {}, {}, {}
+  for j = 1, u do map[j] = {} end
+  local nk = u
+  for i = 1, n do
+    local k, name, j = tonumber(ARGV[p]), ARGV[p + 4], tonumber(ARGV[p + 5])
+    kind[i] = k
+    a[i] = tonumber(ARGV[p + 1])
+    b[i] = tonumber(ARGV[p + 2])
+    c[i] = tonumber(ARGV[p + 3])
+    -- The start of the policy's entry: name length, name, kind.
+    head[i] = spack('<I4c0B', #name, name, k)
+    scope[i] = j
+    map[j][name] = i
+    if k == 5 then nk = nk + 1 else rate[j] = true end
+    p = p + 6
+  end
+  Ln[L], Lu[L], Lkind[L], La[L], Lb[L], Lc[L] = n, u, kind, a, b, c
+  Lhead[L], Lscope[L], Lmap[L], Lrate[L], Lnk[L] = head, scope, map, rate, nk
 end
 
+-- One decision's inputs. The helpers below read these upvalues, which each decision resets, so
+-- a batch allocates no closures per decision.
+local kb, ab, na, L
+local op, cost, acquire, leaseId, ttl, boundsAt, n, u
+local kind, pa, pb, pc, phead, pscope
+-- Per-policy state, reused by every decision of the batch (only indexes 1..n are read):
+-- X/AT tokenBucket units and time, pool level and anchor; CNT/SMS/EMS fixed window;
+-- SLOTS/COUNTS sliding window; SIZE concurrency (ZKEY its lease set); LL/LU learned limit;
+-- LIM limit in force; RETRY retryAfterMs; FOUND[i] == stamp: policy i had a live entry.
+local X, AT, CNT, SMS, EMS, SLOTS, COUNTS, SIZE, ZKEY = {}, {}, {}, {}, {}, {}, {}, {}, {}
+local LL, LU, LIM, RETRY, FOUND = {}, {}, {}, {}, {}
+local stamp = 0
+-- Per scope key: entries of other names (kept), the latest of their dues, whether the key
+-- existed, and the entries to write (BUF[j][1..BUFN[j]], BUFN[j] = -1: no rewrite), due DUE[j].
+local others, otherDue, sExisted, BUF, BUFN, DUE = {}, {}, {}, {}, {}, {}
+-- TTL[j]: the key's expiry as last written (the latest due of every entry it holds).
+local TTL = {}
+-- The answer; each decision writes its part at oc + 1.. (see the end of the script).
+local out, oc = { now }, 1
+
 -- ---- kind math ----------------------------------------------------------------------------
-local function total(s)
-  local t = 0
-  for j = 1, #s.counts do t = t + s.counts[j] end
+local function total(i)
+  local t, cs = 0, COUNTS[i]
+  for j = 1, #cs do t = t + cs[j] end
   return t
 end
 
-local function addToSlot(s, slot, c)
-  local j = #s.slots
-  while j >= 1 and s.slots[j] > slot do j = j - 1 end
-  if j >= 1 and s.slots[j] == slot then
-    s.counts[j] = s.counts[j] + c
+local function addToSlot(i, slot, c)
+  local slots, counts = SLOTS[i], COUNTS[i]
+  local j = #slots
+  while j >= 1 and slots[j] > slot do j = j - 1 end
+  if j >= 1 and slots[j] == slot then
+    counts[j] = counts[j] + c
   else
-    table.insert(s.slots, j + 1, slot)
-    table.insert(s.counts, j + 1, c)
-  end
-end
-
-local function check(i, c)
-  local s, limit, k = st[i], limits[i], kind[i]
-  if k == 5 then
-    if s.size < limit then return 0 end
-    local first = redis.call('ZRANGE', KEYS[kb + i], 0, 0, 'WITHSCORES')
-    return max(1, tonumber(first[2]) - now)
-  end
-  if c > limit then return -1 end
-  if k == 1 then
-    local need = c * pc[i]
-    if s.x >= need then return 0 end
-    return s.at - now + ceil((need - s.x) / pb[i])
-  elseif k == 2 then
-    if s.x >= c then return 0 end
-    local steps = ceil((c - s.x) / pb[i])
-    return s.at + steps * pc[i] - now
-  elseif k == 3 then
-    if s.count + c <= limit then return 0 end
-    return s.endMs - now
-  else
-    local count = total(s)
-    if count + c <= limit then return 0 end
-    local excess = count + c - limit
-    for j = 1, #s.slots do
-      excess = excess - s.counts[j]
-      if excess <= 0 then return (s.slots[j] + 1) * pc[i] + pb[i] - now end
-    end
-    return -1
-  end
-end
-
-local function charge(i, c)
-  local s, k = st[i], kind[i]
-  if k == 1 then
-    s.x = s.x - c * pc[i]
-  elseif k == 2 then
-    if s.x >= limits[i] then s.at = now end
-    s.x = s.x - c
-  elseif k == 3 then
-    s.count = s.count + c
-  elseif k == 4 then
-    addToSlot(s, floor(now / pc[i]), c)
+    tinsert(slots, j + 1, slot)
+    tinsert(counts, j + 1, c)
   end
 end
 
 local function refund(i, c)
-  local s, k, limit = st[i], kind[i], limits[i]
+  local k, limit = kind[i], LIM[i]
   if k == 1 then
-    s.x = min(limit * pc[i], s.x + c * pc[i])
+    X[i] = min(limit * pc[i], X[i] + c * pc[i])
   elseif k == 2 then
-    s.x = min(limit, s.x + c)
-    if s.x >= limit then s.at = 0 end
+    X[i] = min(limit, X[i] + c)
+    if X[i] >= limit then AT[i] = 0 end
   elseif k == 3 then
-    s.count = max(0, s.count - c)
+    CNT[i] = max(0, CNT[i] - c)
   elseif k == 4 then
-    local j = #s.slots
+    local slots, counts = SLOTS[i], COUNTS[i]
+    local j = #slots
     while j >= 1 and c > 0 do
-      local take = min(c, s.counts[j])
-      s.counts[j] = s.counts[j] - take
+      local take = min(c, counts[j])
+      counts[j] = counts[j] - take
       c = c - take
-      if s.counts[j] == 0 then
-        table.remove(s.slots, j)
-        table.remove(s.counts, j)
+      if counts[j] == 0 then
+        tremove(slots, j)
+        tremove(counts, j)
       end
       j = j - 1
     end
@@ -131,385 +133,497 @@ local function refund(i, c)
 end
 
 local function reconcile(i, rem, reset)
-  local s, k, limit = st[i], kind[i], limits[i]
+  local k, limit = kind[i], LIM[i]
   if k == 1 then
-    if rem then s.x = min(s.x, rem * pc[i]) end
-    if reset and reset > now and reset > s.at then s.at = reset end
+    if rem then X[i] = min(X[i], rem * pc[i]) end
+    if reset and reset > now and reset > AT[i] then AT[i] = reset end
   elseif k == 2 then
-    if rem and rem < s.x then
-      if s.x >= limit then s.at = now end
-      s.x = rem
+    if rem and rem < X[i] then
+      if X[i] >= limit then AT[i] = now end
+      X[i] = rem
     end
-    if reset and reset > now and s.x < limit then s.at = max(s.at, reset - pc[i]) end
+    if reset and reset > now and X[i] < limit then AT[i] = max(AT[i], reset - pc[i]) end
   elseif k == 3 then
-    if reset and reset > now then s.endMs = reset end
-    if rem then s.count = max(s.count, limit - rem) end
+    if reset and reset > now then EMS[i] = reset end
+    if rem then CNT[i] = max(CNT[i], limit - rem) end
   elseif k == 4 then
     if not rem then return end
-    local deficit = limit - rem - total(s)
+    local deficit = limit - rem - total(i)
     if deficit <= 0 then return end
     local slot = floor(now / pc[i])
     if reset and reset > now then
       slot = max(ceil((reset - pb[i]) / pc[i]) - 1, floor((now - pb[i]) / pc[i]))
     end
-    addToSlot(s, slot, deficit)
+    addToSlot(i, slot, deficit)
   end
+end
+
+-- The calendar window of fixed-window policy i containing now: from its bounds list when it
+-- has one that covers now, else epoch-aligned windows of windowMs.
+local function windowOf(i)
+  if boundsAt > 0 then
+    -- Walk the bounds section to policy i's list.
+    local at = boundsAt
+    for _ = 1, i - 1 do at = at + 1 + tonumber(ARGV[ab + at]) end
+    local m = tonumber(ARGV[ab + at])
+    if m >= 2 and now >= tonumber(ARGV[ab + at + 1]) and now < tonumber(ARGV[ab + at + m]) then
+      for j = 1, m - 1 do
+        local b0, b1 = tonumber(ARGV[ab + at + j]), tonumber(ARGV[ab + at + j + 1])
+        if b0 <= now and now < b1 then return b0, b1 end
+      end
+    end
+  end
+  local w = pb[i]
+  local s = floor(now / w) * w
+  return s, s + w
 end
 
 -- Latest lease expiry of a concurrency policy (now when it holds none).
 local function latestLease(i)
-  if st[i].size == 0 then return now end
-  local last = redis.call('ZRANGE', KEYS[kb + i], -1, -1, 'WITHSCORES')
+  if SIZE[i] == 0 then return now end
+  local last = call('ZRANGE', ZKEY[i], -1, -1, 'WITHSCORES')
   return max(now, tonumber(last[2]))
 end
 
-
-local function decide()
-  op = ARGV[ab + 1]
-  cost = tonumber(ARGV[ab + 2])
-  acquire = ARGV[ab + 3] == '1'
-  leaseId = ARGV[ab + 4]
-  renewTtl = tonumber(ARGV[ab + 5])
-  learnedTtl = tonumber(ARGV[ab + 6])
-  n = tonumber(ARGV[ab + 7])
-  boundsAt = tonumber(ARGV[ab + 8])
-  obsAt = 9 + 4 * n
-
-  -- ---- load ---------------------------------------------------------------------------------
-  local nextMeta = n + 1
-  for i = 1, n do
-    local o = 9 + 4 * (i - 1)
-    local k = tonumber(ARGV[ab + o])
-    kind[i] = k
-    existed[i] = false
-    dirty[i] = false
-    pa[i] = tonumber(ARGV[ab + o + 1])
-    pb[i] = tonumber(ARGV[ab + o + 2])
-    pc[i] = tonumber(ARGV[ab + o + 3])
-
-    local s
-    local prevLl, prevLu = 0, 0
-    if k == 5 then
-      metaKey[i] = KEYS[kb + nextMeta]
-      nextMeta = nextMeta + 1
-      -- Expired leases of a crashed holder go here, whoever calls next.
-      redis.call('ZREMRANGEBYSCORE', KEYS[kb + i], '-inf', now)
-      s = { size = redis.call('ZCARD', KEYS[kb + i]) }
-      existed[i] = s.size > 0
-      local m = redis.call('GET', metaKey[i])
-      if m then
-        local a, b = match(m, '^(%S+) (%S+)$')
-        prevLl, prevLu = tonumber(a), tonumber(b)
-      end
-    else
-      local v = redis.call('GET', KEYS[kb + i])
-      if v then
-        existed[i] = true
+-- Reads scope key j: the live entries of this decision's policies land in X, AT, ...; other
+-- names' live entries are kept verbatim for the rewrite. Expired entries are dropped, and an
+-- entry of another kind under a policy's name is stale: that policy starts from default.
+local function loadScope(j, map)
+  others[j] = false
+  otherDue[j] = 0
+  local v = call('GET', KEYS[kb + j])
+  sExisted[j] = v and true or false
+  if not v then return end
+  local pos, len, latest = 1, #v, 0
+  while pos <= len do
+    local nm, k, due, plen, q = sunpack('<I4c0BdI4', v, pos)
+    local nxt = q + plen
+    if due > latest then latest = due end
+    if due > now then
+      local i = map[nm]
+      if i == nil then
+        local o = others[j]
+        if not o then
+          o = {}
+          others[j] = o
+        end
+        o[#o + 1] = v:sub(pos, nxt - 1)
+        if due > otherDue[j] then otherDue[j] = due end
+      elseif k == kind[i] then
+        FOUND[i] = stamp
         if k == 1 or k == 2 then
-          local a, b, c, d = match(v, '^(%S+) (%S+) (%S+) (%S+)$')
-          s = { x = tonumber(a), at = tonumber(b) }
-          prevLl, prevLu = tonumber(c), tonumber(d)
+          X[i], AT[i], LL[i], LU[i] = sunpack('<dddd', v, q)
         elseif k == 3 then
-          local a, b, c, d, e = match(v, '^(%S+) (%S+) (%S+) (%S+) (%S+)$')
-          s = { count = tonumber(a), startMs = tonumber(b), endMs = tonumber(c) }
-          prevLl, prevLu = tonumber(d), tonumber(e)
-        else
-          s = { slots = {}, counts = {} }
-          local j, slot = 0, 0
-          for w in string.gmatch(v, '%S+') do
-            j = j + 1
-            if j == 1 then
-              prevLl = tonumber(w)
-            elseif j == 2 then
-              prevLu = tonumber(w)
-            elseif j % 2 == 1 then
-              slot = slot + tonumber(w)
-              s.slots[#s.slots + 1] = slot
-            else
-              s.counts[#s.counts + 1] = tonumber(w)
-            end
+          CNT[i], SMS[i], EMS[i], LL[i], LU[i] = sunpack('<ddddd', v, q)
+        elseif k == 4 then
+          local ll, lu, m, r = sunpack('<ddI4', v, q)
+          LL[i], LU[i] = ll, lu
+          local slots, counts = {}, {}
+          for s = 1, m do
+            slots[s], counts[s], r = sunpack('<dd', v, r)
           end
+          SLOTS[i], COUNTS[i] = slots, counts
+        else
+          LL[i], LU[i] = sunpack('<dd', v, q)
         end
       end
     end
+    pos = nxt
+  end
+  TTL[j] = latest
+end
 
-    local limit = (prevLl > 0 and now < prevLu) and prevLl or configured(i)
-    local ll = (prevLl > 0 and now < prevLu) and prevLl or 0
-    local lu = ll > 0 and prevLu or 0
+-- ---- load (and check, for take and peek) --------------------------------------------------
+-- Brings every policy to now, as evaluate()'s load does, and returns whether a take (peek: of
+-- cost 1) is admitted by all, with each policy's retryAfterMs in RETRY.
+local function loadAll()
+  stamp = stamp + 1
+  local map = Lmap[L]
+  for j = 1, u do loadScope(j, map[j]) end
+  local checking = op == 't' or op == 'p'
+  local c = op == 'p' and 1 or cost
+  local allowed = 1
+  local z = kb + u
+  for i = 1, n do
+    local k = kind[i]
+    local found = FOUND[i] == stamp
+    local ll, lu = 0, 0
+    if found and LL[i] > 0 and now < LU[i] then ll, lu = LL[i], LU[i] end
+    local limit = ll > 0 and ll or pa[i]
     if op == 'c' then
-      local ol = tonumber(ARGV[ab + obsAt + 3 * (i - 1) + 1])
+      local ol = tonumber(ARGV[ab + 7 + 3 * (i - 1) + 1])
       if ol >= 0 then
-        ll = ol
-        lu = now + learnedTtl
-        limit = ll
+        ll, lu, limit = ol, now + ttl, ol
       end
     end
-
+    LL[i], LU[i], LIM[i] = ll, lu, limit
+    local r = 0
     if k == 1 then
       local full = limit * pc[i]
-      if s == nil then
-        s = { x = full, at = now }
-      else
-        if s.at < now then
-          s.x = s.x + (now - s.at) * pb[i]
-          s.at = now
+      local x, at = full, now
+      if found then
+        x, at = X[i], AT[i]
+        if at < now then
+          x = x + (now - at) * pb[i]
+          at = now
         end
-        if s.x > full then s.x = full end
+        if x > full then x = full end
+      else
+        x = full
       end
-    elseif k == 2 then
-      if s == nil then
-        s = { x = limit, at = 0 }
-      elseif s.x >= limit then
-        s.x = limit
-        s.at = 0
-      else
-        if now >= s.at then
-          local steps = floor((now - s.at) / pc[i])
-          s.x = s.x + steps * pb[i]
-          s.at = s.at + steps * pc[i]
-        end
-        if s.x >= limit then
-          s.x = limit
-          s.at = 0
+      X[i], AT[i] = x, at
+      if checking then
+        if c > limit then
+          r = -1
+        else
+          local need = c * pc[i]
+          if x < need then r = at - now + ceil((need - x) / pb[i]) end
         end
       end
     elseif k == 3 then
-      if not (s ~= nil and s.count > 0 and now < s.endMs) then
-        s = { count = 0 }
+      local cnt, ems = CNT[i], EMS[i]
+      if not (found and cnt > 0 and now < ems) then
+        local sms
         if pc[i] == 1 then
-          s.startMs = now
-          s.endMs = now + pb[i]
+          sms, ems = now, now + pb[i]
         else
-          local found = false
-          if boundsAt > 0 then
-            -- Walk the bounds section to policy i's list.
-            local at = boundsAt
-            for _ = 1, i - 1 do at = at + 1 + tonumber(ARGV[ab + at]) end
-            local m = tonumber(ARGV[ab + at])
-            if m >= 2 and now >= tonumber(ARGV[ab + at + 1]) and now < tonumber(ARGV[ab + at + m]) then
-              for j = 1, m - 1 do
-                local b0, b1 = tonumber(ARGV[ab + at + j]), tonumber(ARGV[ab + at + j + 1])
-                if b0 <= now and now < b1 then
-                  s.startMs, s.endMs = b0, b1
-                  found = true
-                  break
-                end
-              end
-            end
-          end
-          if not found then
-            s.startMs = floor(now / pb[i]) * pb[i]
-            s.endMs = s.startMs + pb[i]
-          end
+          sms, ems = windowOf(i)
+        end
+        cnt = 0
+        CNT[i], SMS[i], EMS[i] = 0, sms, ems
+      end
+      if checking then
+        if c > limit then
+          r = -1
+        elseif cnt + c > limit then
+          r = ems - now
         end
       end
     elseif k == 4 then
-      if s == nil then
-        s = { slots = {}, counts = {} }
+      if not found then
+        SLOTS[i], COUNTS[i] = {}, {}
       else
+        local slots, counts = SLOTS[i], COUNTS[i]
         local minSlot = floor((now - pb[i]) / pc[i])
         local drop = 0
-        while drop < #s.slots and s.slots[drop + 1] < minSlot do drop = drop + 1 end
+        while drop < #slots and slots[drop + 1] < minSlot do drop = drop + 1 end
         if drop > 0 then
-          local slots, counts = {}, {}
-          for j = drop + 1, #s.slots do
-            slots[#slots + 1] = s.slots[j]
-            counts[#counts + 1] = s.counts[j]
+          local ks, kc = {}, {}
+          for j = drop + 1, #slots do
+            ks[#ks + 1] = slots[j]
+            kc[#kc + 1] = counts[j]
           end
-          s.slots, s.counts = slots, counts
+          SLOTS[i], COUNTS[i] = ks, kc
         end
       end
-    end
-    s.ll = ll
-    s.lu = lu
-    st[i] = s
-    limits[i] = limit
-    retries[i] = 0
-  end
-
-  -- ---- op -----------------------------------------------------------------------------------
-  local allowed, leaseExp, write = 1, 0, true
-  -- dirty[i]: the stored form of policy i is rewritten.
-
-  if op == 't' or op == 'p' then
-    local c = op == 'p' and 1 or cost
-    for i = 1, n do
-      if not (kind[i] == 5 and not (op == 't' and acquire)) then
-        local r = check(i, c)
-        retries[i] = r
-        if r ~= 0 then allowed = 0 end
-      end
-    end
-    if op == 'p' or allowed == 0 then
-      write = false
-    else
-      for i = 1, n do
-        if kind[i] == 5 then
-          if acquire then
-            local exp = now + pb[i]
-            if redis.call('ZADD', KEYS[kb + i], exp, leaseId) == 1 then st[i].size = st[i].size + 1 end
-            if leaseExp == 0 or exp < leaseExp then leaseExp = exp end
-            dirty[i] = true
-          end
+      if checking then
+        if c > limit then
+          r = -1
         else
-          charge(i, cost)
-          dirty[i] = true
+          local count = total(i)
+          if count + c > limit then
+            local excess = count + c - limit
+            local slots, counts = SLOTS[i], COUNTS[i]
+            r = -1
+            for j = 1, #slots do
+              excess = excess - counts[j]
+              if excess <= 0 then
+                r = (slots[j] + 1) * pc[i] + pb[i] - now
+                break
+              end
+            end
+          end
         end
       end
-    end
-  elseif op == 'f' then
-    for i = 1, n do
-      if kind[i] ~= 5 then
-        refund(i, cost)
-        dirty[i] = true
+    elseif k == 2 then
+      local x, at = limit, 0
+      if found then
+        x, at = X[i], AT[i]
+        if x >= limit then
+          x, at = limit, 0
+        else
+          if now >= at then
+            local steps = floor((now - at) / pc[i])
+            x = x + steps * pb[i]
+            at = at + steps * pc[i]
+          end
+          if x >= limit then x, at = limit, 0 end
+        end
       end
+      X[i], AT[i] = x, at
+      if checking then
+        if c > limit then
+          r = -1
+        elseif x < c then
+          r = at + ceil((c - x) / pb[i]) * pc[i] - now
+        end
+      end
+    else
+      z = z + 1
+      local zk = KEYS[z]
+      ZKEY[i] = zk
+      -- Expired leases of a crashed holder go here, whoever calls next.
+      call('ZREMRANGEBYSCORE', zk, '-inf', now)
+      local size = call('ZCARD', zk)
+      SIZE[i] = size
+      -- Checked only by a take that acquires; not against the cost.
+      if checking and acquire and size >= limit then
+        local first = call('ZRANGE', zk, 0, 0, 'WITHSCORES')
+        r = max(1, tonumber(first[2]) - now)
+      end
+    end
+    RETRY[i] = r
+    if r ~= 0 then allowed = 0 end
+  end
+  return allowed
+end
+
+-- ---- ops other than take and peek ---------------------------------------------------------
+local function operate(allowed)
+  local leaseExp, write = 0, true
+  if op == 'f' then
+    for i = 1, n do
+      if kind[i] ~= 5 then refund(i, cost) end
     end
   elseif op == 'c' then
     for i = 1, n do
-      local o = obsAt + 3 * (i - 1)
-      local rem, ol, reset = tonumber(ARGV[ab + o]), tonumber(ARGV[ab + o + 1]), tonumber(ARGV[ab + o + 2])
+      local o = ab + 7 + 3 * (i - 1)
+      local rem, ol, reset = tonumber(ARGV[o]), tonumber(ARGV[o + 1]), tonumber(ARGV[o + 2])
       if rem >= 0 or ol >= 0 or reset >= 0 then
         reconcile(i, rem >= 0 and rem or nil, reset >= 0 and reset or nil)
-        dirty[i] = true
       end
     end
   elseif op == 'l' then
     for i = 1, n do
-      if kind[i] == 5 then
-        if redis.call('ZREM', KEYS[kb + i], leaseId) == 1 then st[i].size = st[i].size - 1 end
-        dirty[i] = true
-      end
+      if kind[i] == 5 and call('ZREM', ZKEY[i], leaseId) == 1 then SIZE[i] = SIZE[i] - 1 end
     end
   elseif op == 'r' then
     for i = 1, n do
-      if kind[i] == 5 and not redis.call('ZSCORE', KEYS[kb + i], leaseId) then allowed = 0 end
+      if kind[i] == 5 and not call('ZSCORE', ZKEY[i], leaseId) then allowed = 0 end
     end
     if allowed == 0 then
       write = false
     else
       for i = 1, n do
         if kind[i] == 5 then
-          local exp = now + (renewTtl >= 0 and renewTtl or pb[i])
-          redis.call('ZADD', KEYS[kb + i], 'XX', exp, leaseId)
+          local exp = now + (ttl >= 0 and ttl or pb[i])
+          call('ZADD', ZKEY[i], 'XX', exp, leaseId)
           if leaseExp == 0 or exp < leaseExp then leaseExp = exp end
-          dirty[i] = true
         end
       end
     end
   end
+  return allowed, leaseExp, write
+end
 
-  -- A writing op rewrites every rate policy, as evaluate() does: loading a state caps it at the
-  -- limit in force, and once a lower learned limit lapses that cap is what the policy refills
-  -- from. Leaving an uncapped older state in place would refill from more than the reference.
-  if write then
-    for i = 1, n do
-      if kind[i] ~= 5 then dirty[i] = true end
-    end
+-- Appends policy i's entry (its head, then `body`) to scope key j's rewrite.
+local function put(j, i, body)
+  local buf, bn = BUF[j], BUFN[j]
+  if not buf then
+    buf = {}
+    BUF[j] = buf
   end
+  buf[bn + 1] = phead[i]
+  buf[bn + 2] = body
+  BUFN[j] = bn + 2
+end
 
-  -- ---- result and writes --------------------------------------------------------------------
-  local result = { allowed, now, leaseExp, 0 }
+-- ---- charge (admitted take), result and writes --------------------------------------------
+-- A writing op rewrites every rate policy, as evaluate() does: loading a state caps it at the
+-- limit in force, and once a lower learned limit lapses that cap is what the policy refills
+-- from. Leaving an uncapped older state in place would refill from more than the reference.
+-- A concurrency policy's learned limit changes only with reconcile (and reset).
+local function finish(allowed, leaseExp, write)
+  local charging = op == 't' and write
+  local resetting = op == 'x'
+  local rate, every = Lrate[L], op == 'c' or resetting
+  for j = 1, u do
+    BUFN[j] = (write and (every or rate[j])) and 0 or -1
+    DUE[j] = otherDue[j]
+  end
+  local r = oc + 3
   for i = 1, n do
-    local o = 4 + 5 * (i - 1)
-    local k, s, limit = kind[i], st[i], limits[i]
-    if op == 'x' then
-      result[o + 1] = configured(i)
-      result[o + 2] = configured(i)
-      result[o + 3] = now
-      if existed[i] then redis.call('DEL', KEYS[kb + i]) end
-      if k == 5 then redis.call('DEL', metaKey[i]) end
-    else
-      local remaining, resetAt, idle
-      if k == 1 then
-        local full = limit * pc[i]
-        remaining = floor(s.x / pc[i])
-        if s.x >= full then resetAt = max(now, s.at) else resetAt = s.at + ceil((full - s.x) / pb[i]) end
-        idle = s.x >= full and s.at <= now
-      elseif k == 2 then
-        remaining = s.x
-        if s.x >= limit then
-          resetAt = now
-        else
-          resetAt = s.at + ceil((limit - s.x) / pb[i]) * pc[i]
-        end
-        idle = s.x >= limit
-      elseif k == 3 then
-        remaining = max(0, limit - s.count)
-        resetAt = s.count <= 0 and now or s.endMs
-        idle = s.count <= 0
-      elseif k == 4 then
-        remaining = max(0, limit - total(s))
-        resetAt = #s.slots == 0 and now or (s.slots[#s.slots] + 1) * pc[i] + pb[i]
-        idle = #s.slots == 0
+    local k, limit, j = kind[i], LIM[i], pscope[i]
+    local rewrite = BUFN[j] >= 0
+    local remaining, resetAt
+    if resetting then
+      limit, remaining, resetAt = pa[i], pa[i], now
+      if k == 5 and SIZE[i] > 0 then call('DEL', ZKEY[i]) end
+    elseif k == 1 then
+      local per, x, at, ll = pc[i], X[i], AT[i], LL[i]
+      if charging then x = x - cost * per end
+      local full = limit * per
+      remaining = floor(x / per)
+      local idle = false
+      if x >= full then
+        resetAt = max(now, at)
+        idle = at <= now
       else
-        remaining = max(0, limit - s.size)
-        resetAt = latestLease(i)
-        idle = s.size == 0
+        resetAt = at + ceil((full - x) / pb[i])
       end
-      result[o + 1] = limit
-      result[o + 2] = remaining
-      result[o + 3] = resetAt
-      if write and dirty[i] then
-        if k == 5 then
-          -- The sorted set lives until its last lease expires (an empty one is gone already);
-          -- the learned limit lives in its own key until it lapses.
-          if s.size > 0 then redis.call('PEXPIREAT', KEYS[kb + i], resetAt) end
-          if op == 'c' and s.ll > 0 then
-            redis.call('SET', metaKey[i], fmt('%d %d', s.ll, s.lu), 'PXAT', s.lu)
-          end
-        elseif idle and s.ll == 0 then
-          if existed[i] then redis.call('DEL', KEYS[kb + i]) end
-        else
-          -- A bucket or pool held below capacity by a lower learned limit refills to it only after
-          -- the lapse: the state outlives the lapse by a full refill, as in evaluate().
-          local learnedDue = 0
-          if s.ll > 0 then
-            learnedDue = s.lu
-            if k == 1 then
-              learnedDue = s.lu + ceil(pa[i] * pc[i] / pb[i])
-            elseif k == 2 then
-              learnedDue = s.lu + ceil(pa[i] / pb[i]) * pc[i]
-            end
-          end
-          local due = max(idle and now or resetAt, learnedDue)
-          local v
-          if k == 1 or k == 2 then
-            v = fmt('%d %d %d %d', s.x, s.at, s.ll, s.lu)
-          elseif k == 3 then
-            v = fmt('%d %d %d %d %d', s.count, s.startMs, s.endMs, s.ll, s.lu)
-          else
-            local parts, prev = { fmt('%d %d', s.ll, s.lu) }, 0
-            for j = 1, #s.slots do
-              parts[#parts + 1] = fmt('%d %d', s.slots[j] - prev, s.counts[j])
-              prev = s.slots[j]
-            end
-            v = table.concat(parts, ' ')
-          end
-          redis.call('SET', KEYS[kb + i], v, 'PXAT', due)
-        end
+      if rewrite and not (idle and ll == 0) then
+        -- A bucket held below capacity by a lower learned limit refills to it only after the
+        -- lapse: the state outlives the lapse by a full refill, as in evaluate().
+        local d = idle and now or resetAt
+        if ll > 0 then d = max(d, LU[i] + ceil(pa[i] * per / pb[i])) end
+        put(j, i, spack('<dI4dddd', d, 32, x, at, ll, LU[i]))
+        if d > DUE[j] then DUE[j] = d end
+      end
+    elseif k == 3 then
+      local cnt, ll = CNT[i], LL[i]
+      if charging then cnt = cnt + cost end
+      remaining = max(0, limit - cnt)
+      local idle = cnt <= 0
+      resetAt = idle and now or EMS[i]
+      if rewrite and not (idle and ll == 0) then
+        local d = max(resetAt, ll > 0 and LU[i] or 0)
+        put(j, i, spack('<dI4ddddd', d, 40, cnt, SMS[i], EMS[i], ll, LU[i]))
+        if d > DUE[j] then DUE[j] = d end
+      end
+    elseif k == 4 then
+      if charging then addToSlot(i, floor(now / pc[i]), cost) end
+      local slots, counts, ll = SLOTS[i], COUNTS[i], LL[i]
+      local m = #slots
+      remaining = max(0, limit - total(i))
+      local idle = m == 0
+      resetAt = idle and now or (slots[m] + 1) * pc[i] + pb[i]
+      if rewrite and not (idle and ll == 0) then
+        local d = max(resetAt, ll > 0 and LU[i] or 0)
+        local parts = { spack('<dI4ddI4', d, 20 + 16 * m, ll, LU[i], m) }
+        for s = 1, m do parts[s + 1] = spack('<dd', slots[s], counts[s]) end
+        put(j, i, concat(parts))
+        if d > DUE[j] then DUE[j] = d end
+      end
+    elseif k == 2 then
+      local x, at, ll = X[i], AT[i], LL[i]
+      if charging then
+        if x >= limit then at = now end
+        x = x - cost
+      end
+      remaining = x
+      local idle = x >= limit
+      if idle then
+        resetAt = now
+      else
+        resetAt = at + ceil((limit - x) / pb[i]) * pc[i]
+      end
+      if rewrite and not (idle and ll == 0) then
+        local d = idle and now or resetAt
+        if ll > 0 then d = max(d, LU[i] + ceil(pa[i] / pb[i]) * pc[i]) end
+        put(j, i, spack('<dI4dddd', d, 32, x, at, ll, LU[i]))
+        if d > DUE[j] then DUE[j] = d end
+      end
+    else
+      if charging and acquire then
+        local exp = now + pb[i]
+        if call('ZADD', ZKEY[i], exp, leaseId) == 1 then SIZE[i] = SIZE[i] + 1 end
+        if leaseExp == 0 or exp < leaseExp then leaseExp = exp end
+      end
+      remaining = max(0, limit - SIZE[i])
+      resetAt = latestLease(i)
+      -- The sorted set lives until its last lease expires (an empty one is gone already).
+      if write and SIZE[i] > 0 and (acquire or op == 'l' or op == 'r') then
+        call('PEXPIREAT', ZKEY[i], resetAt)
+      end
+      local ll = LL[i]
+      if rewrite and ll > 0 then
+        local d = LU[i]
+        put(j, i, spack('<dI4dd', d, 16, ll, d))
+        if d > DUE[j] then DUE[j] = d end
       end
     end
-    result[o + 4] = retries[i]
-    result[o + 5] = retries[i] ~= 0 and 1 or 0
+    out[r] = limit
+    out[r + 1] = remaining
+    out[r + 2] = resetAt - now
+    out[r + 3] = RETRY[i]
+    r = r + 4
   end
-  return result
+  out[oc + 1] = allowed
+  out[oc + 2] = leaseExp
+  oc = r - 1
+  for j = 1, u do
+    local bn = BUFN[j]
+    if bn >= 0 then
+      local buf, o = BUF[j], others[j]
+      if o then
+        if not buf then
+          buf = {}
+          BUF[j] = buf
+        end
+        for x = 1, #o do buf[bn + x] = o[x] end
+        bn = bn + #o
+      end
+      local key = KEYS[kb + j]
+      if bn == 0 or DUE[j] <= now then
+        if sExisted[j] then call('DEL', key) end
+      elseif sExisted[j] and DUE[j] == TTL[j] then
+        -- The expiry it already has (SET with an expiry costs Redis about twice as much).
+        call('SET', key, concat(buf, '', 1, bn), 'KEEPTTL')
+      else
+        call('SET', key, concat(buf, '', 1, bn), 'PXAT', DUE[j])
+      end
+    end
+  end
+end
+
+local function decide()
+  L = tonumber(ARGV[ab + 1])
+  op = ARGV[ab + 2]
+  cost = tonumber(ARGV[ab + 3])
+  acquire = op == 'a'
+  if acquire then op = 't' end
+  if na > 3 then
+    leaseId = ARGV[ab + 4]
+    ttl = tonumber(ARGV[ab + 5])
+    boundsAt = tonumber(ARGV[ab + 6])
+  else
+    leaseId, ttl, boundsAt = '', -1, 0
+  end
+  n, u = Ln[L], Lu[L]
+  kind, pa, pb, pc, phead, pscope = Lkind[L], La[L], Lb[L], Lc[L], Lhead[L], Lscope[L]
+  local allowed = loadAll()
+  if op == 't' then
+    finish(allowed, 0, allowed == 1)
+  elseif op == 'p' then
+    finish(allowed, 0, false)
+  else
+    finish(operate(1))
+  end
 end
 
 -- Each decision runs under pcall: a failing one (another program's value at one of its keys)
 -- reports its own error and leaves the rest of the batch decided.
-local out, p, kAt = {}, 2, 0
+local kAt, high, errs = 0, 1, {}
 for _ = 1, tonumber(ARGV[1]) do
-  local nk, na = tonumber(ARGV[p]), tonumber(ARGV[p + 1])
-  kb, ab = kAt, p + 1
+  na = tonumber(ARGV[p])
+  kb, ab = kAt, p
+  local start = oc
   local ok, res = pcall(decide)
-  if ok then
-    out[#out + 1] = #res
-    for j = 1, #res do out[#out + 1] = res[j] end
-  else
-    out[#out + 1] = -1
-    out[#out + 1] = type(res) == 'table' and (res.err or 'script error') or tostring(res)
+  if not ok then
+    -- It may have written part of its answer: those places are cleared below.
+    local wrote = start + 2 + 4 * (Ln[tonumber(ARGV[p + 1])] or 0)
+    if wrote > high then high = wrote end
+    errs[#errs + 1] = type(res) == 'table' and (res.err or 'script error') or tostring(res)
+    out[start + 1] = -1
+    out[start + 2] = #errs
+    oc = start + 2
   end
-  p = p + 2 + na
-  kAt = kAt + nk
+  -- The decision's key count comes from its layout.
+  kAt = kAt + Lnk[tonumber(ARGV[p + 1])]
+  p = p + 1 + na
 end
-return out
+for x = oc + 1, high do out[x] = nil end
+-- The error messages follow the numbers. ARGV[3] 'b': the numbers as one string of doubles
+-- (little endian), far cheaper for Redis to send and for the client to read than integers.
+if ARGV[3] ~= 'b' then
+  for e = 1, #errs do out[oc + e] = errs[e] end
+  return out
+end
+local parts = {}
+for a = 1, oc, 256 do
+  local b = min(oc, a + 255)
+  parts[#parts + 1] = spack('<' .. rep('d', b - a + 1), unpack(out, a, b))
+end
+local reply = { concat(parts) }
+for e = 1, #errs do reply[e + 1] = errs[e] end
+return reply
