@@ -129,6 +129,8 @@ const MAX_IDENTITY_LENGTH = 512;
  * less than one spike interval after it. A cold request therefore holds two spike intervals.
  */
 const COLD_AFTER_MS = 4_000;
+/** An admitted request that leaves this much later moves the next spike slot (see holdSpikeIfLate). */
+const LATE_SEND_MS = 1;
 
 /** Builds a Keap client: see docs/keap.md "The client". */
 export function createKeapClient(options: KeapClientOptions): KeapClient {
@@ -269,8 +271,10 @@ class KeapClientImpl implements KeapClient {
     let last429: Response | undefined;
     for (let attempt = 1; ; attempt++) {
       signal?.throwIfAborted();
-      const lease = await this.admit(deadline, signal, last429);
-      if (lease instanceof Response) return lease;
+      const admitted = await this.admit(deadline, signal, last429);
+      if (admitted instanceof Response) return admitted;
+      const { lease } = admitted;
+      this.holdSpikeIfLate(admitted.atMs);
       let res: Response;
       try {
         res = await this.send(input, init, lease);
@@ -311,18 +315,21 @@ class KeapClientImpl implements KeapClient {
   }
 
   /**
-   * Waits for capacity within the call's budget. Resolves with a lease (concurrency profiles),
-   * undefined (admitted), or the last 429 when the budget runs out after a 429.
+   * Waits for capacity within the call's budget. Resolves with when it was admitted and the
+   * lease of a concurrency profile, or with the last 429 when the budget runs out after a 429.
    */
   private async admit(
     deadline: number,
     signal: AbortSignal | undefined,
     last429: Response | undefined,
-  ): Promise<Lease | undefined | Response> {
+  ): Promise<{ lease: Lease | undefined; atMs: number } | Response> {
     const timeoutMs = Math.max(0, deadline - Date.now());
     const opts = signal ? { signal, timeoutMs } : { timeoutMs };
     try {
-      if (this.leaseTtlMs !== undefined) return await this.limiter.acquire(this.key, opts);
+      if (this.leaseTtlMs !== undefined) {
+        const lease = await this.limiter.acquire(this.key, opts);
+        return { lease, atMs: Date.now() };
+      }
       await this.limiter.wait(this.key, opts);
       const now = Date.now();
       const cold = this.spikeIndex >= 0 && now - this.lastAdmitAt > COLD_AFTER_MS;
@@ -337,7 +344,7 @@ class KeapClientImpl implements KeapClient {
           })
           .catch(() => {});
       }
-      return undefined;
+      return { lease: undefined, atMs: now };
     } catch (e) {
       if (!(e instanceof LimitTimeoutError)) throw e;
       const exhausted = await this.exhaustedDaily(deadline);
@@ -359,6 +366,20 @@ class KeapClientImpl implements KeapClient {
       }
     }
     return undefined;
+  }
+
+  /**
+   * A request that leaves later than it was admitted (a busy event loop, a garbage collection)
+   * would reach Keap less than one spike interval before the next one: hold the next spike slot
+   * back until one interval after this request actually leaves. Costs a store call only then.
+   */
+  private holdSpikeIfLate(admittedAtMs: number): void {
+    if (this.spikeIndex < 0) return;
+    const now = Date.now();
+    if (now - admittedAtMs < LATE_SEND_MS) return;
+    void this.limiter
+      .reconcile(this.key, { policy: "spike", remaining: 0, resetAtMs: now + 1 })
+      .catch(() => {});
   }
 
   private async send(
