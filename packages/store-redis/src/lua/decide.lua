@@ -5,7 +5,7 @@
 -- State layout: the policies of one key that share a scope share ONE string key, the "scope
 -- key" (the policy's state key without its `:<policy name>` segment, so it keeps the hash tag).
 -- Its value is a list of binary entries (struct.pack, little endian), one per policy name:
---   I4 name length, name, B kind, d due (epoch ms; the entry is gone from then on), I4 payload
+--   I4 name length, name, B kind, d due (epoch ms; the entry counts up to then, as a key up to its PXAT), I4 payload
 --   length, payload:
 --   1 tokenBucket: d units, d atMs, d ll, d lu      2 pool: d level, d anchorMs, d ll, d lu
 --   3 fixedWindow: d count, d startMs, d endMs, d ll, d lu
@@ -41,15 +41,21 @@ local floor, ceil, min, max = math.floor, math.ceil, math.min, math.max
 local spack, sunpack, unpack = struct.pack, struct.unpack, unpack
 local rep = string.rep
 local concat, tinsert, tremove = table.concat, table.insert, table.remove
+local find = string.find
 
 -- ---- layouts ----------------------------------------------------------------------------------
 local Ln, Lu, Lkind, La, Lb, Lc, Lhead, Lscope, Lmap, Lrate, Lnk = {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}
+-- Lseq[L][j]: the policies of scope key j in policy order (the order their entries are written).
+local Lseq = {}
 local p = 4
 for L = 1, tonumber(ARGV[2]) do
   local n, u = tonumber(ARGV[p]), tonumber(ARGV[p + 1])
   p = p + 2
-  local kind, a, b, c, head, scope, map, rate = {}, {}, {}, {}, {}, {}, {}, {}
-  for j = 1, u do map[j] = {} end
+  local kind, a, b, c, head, scope, map, rate, seq = {}, {}, {}, {}, {}, {}, {}, {}, {}
+  for j = 1, u do
+    map[j] = {}
+    seq[j] = {}
+  end
   local nk = u
   for i = 1, n do
     local k, name, j = tonumber(ARGV[p]), ARGV[p + 4], tonumber(ARGV[p + 5])
@@ -61,11 +67,13 @@ for L = 1, tonumber(ARGV[2]) do
     head[i] = spack('<I4c0B', #name, name, k)
     scope[i] = j
     map[j][name] = i
+    local sj = seq[j]
+    sj[#sj + 1] = i
     if k == 5 then nk = nk + 1 else rate[j] = true end
     p = p + 6
   end
   Ln[L], Lu[L], Lkind[L], La[L], Lb[L], Lc[L] = n, u, kind, a, b, c
-  Lhead[L], Lscope[L], Lmap[L], Lrate[L], Lnk[L] = head, scope, map, rate, nk
+  Lhead[L], Lscope[L], Lmap[L], Lrate[L], Lnk[L], Lseq[L] = head, scope, map, rate, nk, seq
 end
 
 -- One decision's inputs. The helpers below read these upvalues, which each decision resets, so
@@ -188,47 +196,82 @@ end
 -- Reads scope key j: the live entries of this decision's policies land in X, AT, ...; other
 -- names' live entries are kept verbatim for the rewrite. Expired entries are dropped, and an
 -- entry of another kind under a policy's name is stale: that policy starts from default.
-local function loadScope(j, map)
+local function loadScope(j, map, seq)
   others[j] = false
   otherDue[j] = 0
   local v = call('GET', KEYS[kb + j])
   sExisted[j] = v and true or false
   if not v then return end
-  local pos, len, latest = 1, #v, 0
+  local pos, len, latest, e = 1, #v, 0, 1
   while pos <= len do
-    local nm, k, due, plen, q = sunpack('<I4c0BdI4', v, pos)
-    local nxt = q + plen
-    if due > latest then latest = due end
-    if due > now then
-      local i = map[nm]
-      if i == nil then
-        local o = others[j]
-        if not o then
-          o = {}
-          others[j] = o
-        end
-        o[#o + 1] = v:sub(pos, nxt - 1)
-        if due > otherDue[j] then otherDue[j] = due end
-      elseif k == kind[i] then
-        FOUND[i] = stamp
-        if k == 1 or k == 2 then
-          X[i], AT[i], LL[i], LU[i] = sunpack('<dddd', v, q)
-        elseif k == 3 then
-          CNT[i], SMS[i], EMS[i], LL[i], LU[i] = sunpack('<ddddd', v, q)
-        elseif k == 4 then
-          local ll, lu, m, r = sunpack('<ddI4', v, q)
+    local i = seq[e]
+    local head = i and phead[i]
+    if head and find(v, head, pos, true) == pos then
+      -- The next of this decision's entries, where it writes them: one read for the rest.
+      local k, q, due, plen = kind[i], pos + #head
+      if k == 1 or k == 2 then
+        local x, at, ll, lu
+        due, plen, x, at, ll, lu = sunpack('<dI4dddd', v, q)
+        if due >= now then X[i], AT[i], LL[i], LU[i] = x, at, ll, lu end
+      elseif k == 3 then
+        local cnt, sms, ems, ll, lu
+        due, plen, cnt, sms, ems, ll, lu = sunpack('<dI4ddddd', v, q)
+        if due >= now then CNT[i], SMS[i], EMS[i], LL[i], LU[i] = cnt, sms, ems, ll, lu end
+      elseif k == 4 then
+        local ll, lu, m, r
+        due, plen, ll, lu, m, r = sunpack('<dI4ddI4', v, q)
+        if due >= now then
           LL[i], LU[i] = ll, lu
           local slots, counts = {}, {}
           for s = 1, m do
             slots[s], counts[s], r = sunpack('<dd', v, r)
           end
           SLOTS[i], COUNTS[i] = slots, counts
-        else
-          LL[i], LU[i] = sunpack('<dd', v, q)
+        end
+      else
+        local ll, lu
+        due, plen, ll, lu = sunpack('<dI4dd', v, q)
+        if due >= now then LL[i], LU[i] = ll, lu end
+      end
+      if due >= now then FOUND[i] = stamp end
+      if due > latest then latest = due end
+      pos = q + 12 + plen
+      e = e + 1
+    else
+      local nm, k, due, plen, q = sunpack('<I4c0BdI4', v, pos)
+      local nxt = q + plen
+      if due > latest then latest = due end
+      if due >= now then
+        i = map[nm]
+        if i == nil then
+          local o = others[j]
+          if not o then
+            o = {}
+            others[j] = o
+          end
+          o[#o + 1] = v:sub(pos, nxt - 1)
+          if due > otherDue[j] then otherDue[j] = due end
+        elseif k == kind[i] then
+          FOUND[i] = stamp
+          if k == 1 or k == 2 then
+            X[i], AT[i], LL[i], LU[i] = sunpack('<dddd', v, q)
+          elseif k == 3 then
+            CNT[i], SMS[i], EMS[i], LL[i], LU[i] = sunpack('<ddddd', v, q)
+          elseif k == 4 then
+            local ll, lu, m, r = sunpack('<ddI4', v, q)
+            LL[i], LU[i] = ll, lu
+            local slots, counts = {}, {}
+            for s = 1, m do
+              slots[s], counts[s], r = sunpack('<dd', v, r)
+            end
+            SLOTS[i], COUNTS[i] = slots, counts
+          else
+            LL[i], LU[i] = sunpack('<dd', v, q)
+          end
         end
       end
+      pos = nxt
     end
-    pos = nxt
   end
   TTL[j] = latest
 end
@@ -238,8 +281,8 @@ end
 -- cost 1) is admitted by all, with each policy's retryAfterMs in RETRY.
 local function loadAll()
   stamp = stamp + 1
-  local map = Lmap[L]
-  for j = 1, u do loadScope(j, map[j]) end
+  local map, seq = Lmap[L], Lseq[L]
+  for j = 1, u do loadScope(j, map[j], seq[j]) end
   local checking = op == 't' or op == 'p'
   local c = op == 'p' and 1 or cost
   local allowed = 1
@@ -416,16 +459,15 @@ local function operate(allowed)
   return allowed, leaseExp, write
 end
 
--- Appends policy i's entry (its head, then `body`) to scope key j's rewrite.
-local function put(j, i, body)
-  local buf, bn = BUF[j], BUFN[j]
+-- Appends an entry to scope key j's rewrite.
+local function put(j, e)
+  local buf, bn = BUF[j], BUFN[j] + 1
   if not buf then
     buf = {}
     BUF[j] = buf
   end
-  buf[bn + 1] = phead[i]
-  buf[bn + 2] = body
-  BUFN[j] = bn + 2
+  buf[bn] = e
+  BUFN[j] = bn
 end
 
 -- ---- charge (admitted take), result and writes --------------------------------------------
@@ -466,7 +508,7 @@ local function finish(allowed, leaseExp, write)
         -- lapse: the state outlives the lapse by a full refill, as in evaluate().
         local d = idle and now or resetAt
         if ll > 0 then d = max(d, LU[i] + ceil(pa[i] * per / pb[i])) end
-        put(j, i, spack('<dI4dddd', d, 32, x, at, ll, LU[i]))
+        put(j, spack('<c0dI4dddd', phead[i], d, 32, x, at, ll, LU[i]))
         if d > DUE[j] then DUE[j] = d end
       end
     elseif k == 3 then
@@ -477,7 +519,7 @@ local function finish(allowed, leaseExp, write)
       resetAt = idle and now or EMS[i]
       if rewrite and not (idle and ll == 0) then
         local d = max(resetAt, ll > 0 and LU[i] or 0)
-        put(j, i, spack('<dI4ddddd', d, 40, cnt, SMS[i], EMS[i], ll, LU[i]))
+        put(j, spack('<c0dI4ddddd', phead[i], d, 40, cnt, SMS[i], EMS[i], ll, LU[i]))
         if d > DUE[j] then DUE[j] = d end
       end
     elseif k == 4 then
@@ -489,9 +531,14 @@ local function finish(allowed, leaseExp, write)
       resetAt = idle and now or (slots[m] + 1) * pc[i] + pb[i]
       if rewrite and not (idle and ll == 0) then
         local d = max(resetAt, ll > 0 and LU[i] or 0)
-        local parts = { spack('<dI4ddI4', d, 20 + 16 * m, ll, LU[i], m) }
-        for s = 1, m do parts[s + 1] = spack('<dd', slots[s], counts[s]) end
-        put(j, i, concat(parts))
+        local head = phead[i]
+        if m == 1 then
+          put(j, spack('<c0dI4ddI4dd', head, d, 36, ll, LU[i], 1, slots[1], counts[1]))
+        else
+          local parts = { spack('<c0dI4ddI4', head, d, 20 + 16 * m, ll, LU[i], m) }
+          for s = 1, m do parts[s + 1] = spack('<dd', slots[s], counts[s]) end
+          put(j, concat(parts))
+        end
         if d > DUE[j] then DUE[j] = d end
       end
     elseif k == 2 then
@@ -510,7 +557,7 @@ local function finish(allowed, leaseExp, write)
       if rewrite and not (idle and ll == 0) then
         local d = idle and now or resetAt
         if ll > 0 then d = max(d, LU[i] + ceil(pa[i] / pb[i]) * pc[i]) end
-        put(j, i, spack('<dI4dddd', d, 32, x, at, ll, LU[i]))
+        put(j, spack('<c0dI4dddd', phead[i], d, 32, x, at, ll, LU[i]))
         if d > DUE[j] then DUE[j] = d end
       end
     else
@@ -528,7 +575,7 @@ local function finish(allowed, leaseExp, write)
       local ll = LL[i]
       if rewrite and ll > 0 then
         local d = LU[i]
-        put(j, i, spack('<dI4dd', d, 16, ll, d))
+        put(j, spack('<c0dI4dd', phead[i], d, 16, ll, d))
         if d > DUE[j] then DUE[j] = d end
       end
     end
