@@ -417,18 +417,12 @@ class Batch {
    */
   settle(reply: unknown[], binary: boolean): void {
     let at: (p: number) => number;
-    let messages: unknown[];
-    let count: number;
     if (binary) {
       const buf = reply[0] as Buffer;
       at = (p) => buf.readDoubleLE(8 * p);
-      messages = reply.slice(1);
-      count = buf.length / 8;
     } else {
       const values = reply as number[];
       at = (p) => values[p]!;
-      messages = values;
-      count = -1;
     }
     const now = at(0);
     let p = 1;
@@ -457,10 +451,10 @@ class Batch {
       }
       this.resolvers[d]!(r);
     }
-    // Integers: the messages follow the numbers; binary: they follow the string of numbers.
-    const base = count === -1 ? p - 1 : -1;
+    // Message k (from 1) follows the numbers: in the same array, or after the string of them.
+    const base = binary ? 0 : p - 1;
     for (const [d, k] of failed) {
-      const e = new Error(String(messages[base + k]));
+      const e = new Error(String(reply[base + k]));
       e.name = "ReplyError";
       this.rejecters[d]!(classifyError(e));
     }
