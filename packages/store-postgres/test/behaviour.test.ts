@@ -32,6 +32,37 @@ describe.runIf(runPostgres)("postgres store behaviour", () => {
     store = db.store;
   });
 
+  it("stores keys with quotes, backslashes, braces, commas, spaces and non-ASCII as sent", async () => {
+    // The client writes the array literals itself: every key must reach the server unchanged and
+    // stay distinct from its look-alikes, batched together.
+    const policies = compilePolicies([{ kind: "fixedWindow", name: "w", limit: 5, window: "1h" }]);
+    const odd = ['q"uote', "back\\slash", "\\", '"', "{br,ace}", "sp ace", "NULL", "", "é𝄞", "a,b"];
+    const keys = odd.map((k) => `enc:{${k}}:w`);
+    const req = (key: string, cost: number): StoreRequest => ({
+      op: "take",
+      policies,
+      keys: [key],
+      partition: key,
+      cost,
+      acquire: false,
+      leaseId: undefined,
+      leaseTtlMs: undefined,
+      observations: undefined,
+      learnedLimitTtlMs: 1000,
+      windowBounds: undefined,
+    });
+    const single = postgresStore({ pool, table: TABLE, lanes: 1 });
+    const results = await Promise.all(keys.map((k, i) => single.execute(req(k, 1 + (i % 3)))));
+    expect(results.map((r) => r[4 + 1])).toEqual(keys.map((_, i) => 5 - (1 + (i % 3))));
+    const { rows: stored } = await pool.query(
+      `SELECT key, a FROM "public"."${TABLE}" WHERE key LIKE 'enc:%' ORDER BY key`,
+    );
+    expect(stored.map((r: { key: string }) => r.key)).toEqual([...keys].sort());
+    for (const r of stored as { key: string; a: string }[]) {
+      expect(Number(r.a)).toBe(1 + (keys.indexOf(r.key) % 3));
+    }
+  });
+
   it("migrate is idempotent, also when several run at once", async () => {
     const others = Array.from({ length: 4 }, () => postgresStore({ pool, table: TABLE }));
     await Promise.all(others.map((s) => s.migrate()));

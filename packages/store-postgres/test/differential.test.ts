@@ -23,6 +23,14 @@ const policies = compilePolicies([
   { kind: "slidingWindow", name: "sw", limit: 5, window: 24, precision: 5 },
   { kind: "concurrency", name: "conc", limit: 2, leaseTtl: 25 },
 ]);
+// Only the kinds the function's fast path takes (plain takes of token buckets, pools and fixed
+// windows); reconcile's learned limits send takes back to the general path.
+const simple = compilePolicies([
+  { kind: "tokenBucket", name: "tb", capacity: 5, refill: { tokens: 2, every: 7 } },
+  { kind: "pool", name: "pool", capacity: 4, refill: { tokens: 1, every: 9 } },
+  { kind: "fixedWindow", name: "fw", limit: 6, window: 20 },
+  { kind: "fixedWindow", name: "fu", limit: 3, window: 15, align: "firstUse" },
+]);
 const zoned = compilePolicies([
   { kind: "fixedWindow", name: "day", limit: 3, window: "1d", timeZone: "Europe/London" },
 ]);
@@ -139,6 +147,82 @@ describe.runIf(runPostgres)("postgres store agrees with evaluate()", () => {
         }
       }),
       { numRuns: 60 },
+    );
+  });
+
+  // Sequential: every request is a batch of one.
+  async function agreesSequentially(pols: typeof policies, steps: Step[]): Promise<void> {
+    run++;
+    const keys = pols.map((p) => `t:{r${run}}:${p.name}:id=r${run}`);
+    const model = new Map<string, PolicyStateRecord>();
+    for (const step of steps) {
+      if (step.sleep > 0) await sleep(step.sleep);
+      const req = request(pols, keys, step);
+      const got = await store.execute(req);
+      const want = evaluate(
+        req,
+        keys.map((k) => model.get(k)),
+        got[1]!,
+      );
+      expect(got).toEqual(want.result);
+      if (want.write) {
+        keys.forEach((k, i) => {
+          const s = want.states[i];
+          if (s === undefined) model.delete(k);
+          else model.set(k, s);
+        });
+      }
+    }
+  }
+
+  it("agrees on limiters the fast path takes (token buckets, pools, fixed windows)", async () => {
+    // All four together, and each alone (one policy: the fast path's single-policy shortcut).
+    const limiters = [simple, ...simple.map((p) => [p])];
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...limiters),
+        fc.array(stepArb, { minLength: 5, maxLength: 40 }),
+        (pols, steps) => agreesSequentially(pols, steps),
+      ),
+      { numRuns: 80 },
+    );
+  });
+
+  it("agrees when requests on the same keys share one batch, in issue order", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(simple, policies, [simple[0]!], [simple[2]!]),
+        fc.array(fc.array(stepArb, { minLength: 1, maxLength: 6 }), { minLength: 2, maxLength: 8 }),
+        async (pols, groups) => {
+          run++;
+          const keys = pols.map((p) => `t:{r${run}}:${p.name}:id=r${run}`);
+          const model = new Map<string, PolicyStateRecord>();
+          for (const group of groups) {
+            if (group[0]!.sleep > 0) await sleep(group[0]!.sleep);
+            // Issued together: one partition, one lane, so they run in this order (the first
+            // alone when the lane is idle, the rest as one batch behind it).
+            const reqs = group.map((step) => request(pols, keys, step));
+            const results = await Promise.all(reqs.map((r) => store.execute(r)));
+            reqs.forEach((req, i) => {
+              const got = results[i]!;
+              const want = evaluate(
+                req,
+                keys.map((k) => model.get(k)),
+                got[1]!,
+              );
+              expect(got).toEqual(want.result);
+              if (want.write) {
+                keys.forEach((k, j) => {
+                  const s = want.states[j];
+                  if (s === undefined) model.delete(k);
+                  else model.set(k, s);
+                });
+              }
+            });
+          }
+        },
+      ),
+      { numRuns: 40 },
     );
   });
 

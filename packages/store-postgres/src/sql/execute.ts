@@ -80,9 +80,13 @@ LANGUAGE plpgsql
 -- Plans of the statements below are cached per connection, often while the table is still empty;
 -- a cached sequential scan or hash join then costs O(table) per call once it has grown (measured:
 -- 5x slower at 10k rows until the next ANALYZE). Every lookup here is by primary key: say so.
+-- And plan them once per connection: left to choose, the plan cache kept planning the statements
+-- again for each call's arrays (a custom plan for a short array looks cheaper than the generic
+-- one), 45-135 us of server CPU per call, 15-25% of it (measured per backend, 1 and 16 decisions).
 SET enable_seqscan = off
 SET enable_hashjoin = off
 SET enable_mergejoin = off
+SET plan_cache_mode = force_generic_plan
 AS $sluice$
 DECLARE
   res bigint[] := '{}';
@@ -105,6 +109,7 @@ DECLARE
   o_rem bigint; o_lim bigint; o_reset bigint;
   ll bigint; lu bigint; remaining bigint; reset_at bigint; idle boolean;
   nids text[]; nys bigint[];
+  fast boolean;
 BEGIN
   -- Lock every key of the batch in one global order (see above).
   -- The call is its own transaction: with durable: false its commit does not wait for the WAL
@@ -128,8 +133,136 @@ BEGIN
   FOR q IN 1..nreq LOOP
     op := p_op[q];
     np := p_npol[q];
-    lease := p_lease[q];
     now_ms := floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint;
+
+    -- Fast path: a plain take (no acquire) whose policies are all token buckets, pools or fixed
+    -- windows without time-zone bounds, none under a learned limit. The same formulas as the
+    -- general path below, in two passes instead of four and with fewer statements (each PL/pgSQL
+    -- statement costs ~0.2 us, and this is most of the decisions). A request that does not
+    -- qualify leaves this pass before it changed anything and goes the general way.
+    fast := op = 0;
+    IF fast THEN
+      c := p_cost[q];
+      allowed := 1;
+      FOR i IN 1..np LOOP
+        pb := (p_poff[q] + i - 1) * ${POLICY_STRIDE};
+        kd := p_pol[pb + 1];
+        s := rows[p_kidx[kb + i]];
+        IF kd > 3 OR p_pol[pb + 5] <> 0 OR s.ll <> 0 THEN fast := false; EXIT; END IF;
+        lim := p_pol[pb + 2]; w1 := p_pol[pb + 3]; w2 := p_pol[pb + 4];
+        present := s.due_ms >= 0;
+        v := 0;
+        CASE kd
+        WHEN 1 THEN
+          full_u := lim * w2;
+          IF NOT present THEN
+            s.a := full_u; s.b := now_ms;
+          ELSE
+            IF s.b < now_ms THEN
+              IF s.a >= full_u OR now_ms - s.b >= (full_u - s.a + w1 - 1) / w1 THEN
+                s.a := full_u;
+              ELSE
+                s.a := s.a + (now_ms - s.b) * w1;
+              END IF;
+              s.b := now_ms;
+            END IF;
+            IF s.a > full_u THEN s.a := full_u; END IF;
+          END IF;
+          IF c > lim THEN v := -1;
+          ELSIF s.a < c * w2 THEN v := s.b - now_ms + (c * w2 - s.a + w1 - 1) / w1;
+          END IF;
+        WHEN 2 THEN
+          IF NOT present OR s.a >= lim THEN
+            s.a := lim; s.b := 0;
+          ELSIF now_ms >= s.b THEN
+            steps := (now_ms - s.b) / w2;
+            IF steps >= (lim - s.a + w1 - 1) / w1 THEN
+              s.a := lim; s.b := 0;
+            ELSE
+              s.a := s.a + steps * w1; s.b := s.b + steps * w2;
+            END IF;
+          END IF;
+          IF c > lim THEN v := -1;
+          ELSIF s.a < c THEN v := s.b + ((c - s.a + w1 - 1) / w1) * w2 - now_ms;
+          END IF;
+        ELSE
+          IF NOT (present AND s.a > 0 AND now_ms < s.c) THEN
+            s.a := 0;
+            IF w2 = 1 THEN
+              s.b := now_ms; s.c := now_ms + w1;
+            ELSE
+              s.b := now_ms / w1 * w1; s.c := s.b + w1;
+            END IF;
+          END IF;
+          IF c > lim THEN v := -1;
+          ELSIF s.a + c > lim THEN v := s.c - now_ms;
+          END IF;
+        END CASE;
+        IF v <> 0 THEN allowed := 0; END IF;
+        s.lu := 0;
+        -- With one policy (the common case) the second pass reuses s, v and the tuple as they are.
+        IF np > 1 THEN st[i] := s; retries[i] := v; END IF;
+      END LOOP;
+    END IF;
+    IF fast THEN
+      res[rp + 1] := allowed; res[rp + 2] := now_ms; res[rp + 3] := 0; res[rp + 4] := 0;
+      rp := rp + 4;
+      FOR i IN 1..np LOOP
+        IF np > 1 THEN
+          pb := (p_poff[q] + i - 1) * ${POLICY_STRIDE};
+          kd := p_pol[pb + 1]; lim := p_pol[pb + 2]; w1 := p_pol[pb + 3]; w2 := p_pol[pb + 4];
+          s := st[i]; v := retries[i];
+        END IF;
+        CASE kd
+        WHEN 1 THEN
+          IF allowed = 1 THEN s.a := s.a - c * w2; END IF;
+          full_u := lim * w2;
+          remaining := s.a / w2;
+          IF s.a >= full_u THEN
+            reset_at := greatest(now_ms, s.b);
+          ELSE
+            reset_at := s.b + (full_u - s.a + w1 - 1) / w1;
+          END IF;
+          idle := s.a >= full_u AND s.b <= now_ms;
+        WHEN 2 THEN
+          IF allowed = 1 THEN
+            IF s.a >= lim THEN s.b := now_ms; END IF;
+            s.a := s.a - c;
+          END IF;
+          remaining := s.a;
+          IF s.a >= lim THEN
+            reset_at := now_ms;
+          ELSE
+            reset_at := s.b + ((lim - s.a + w1 - 1) / w1) * w2;
+          END IF;
+          idle := s.a >= lim;
+        ELSE
+          IF allowed = 1 THEN s.a := s.a + c; END IF;
+          remaining := greatest(0, lim - s.a);
+          reset_at := CASE WHEN s.a <= 0 THEN now_ms ELSE s.c END;
+          idle := s.a <= 0;
+        END CASE;
+        res[rp + 1] := lim; res[rp + 2] := remaining; res[rp + 3] := reset_at;
+        res[rp + 4] := v; res[rp + 5] := CASE WHEN v <> 0 THEN 1 ELSE 0 END;
+        rp := rp + 5;
+        IF allowed = 1 THEN
+          j := p_kidx[kb + i];
+          IF idle THEN
+            s.due_ms := -1;
+            any_absent := true;
+          ELSE
+            s.due_ms := greatest(reset_at, 0);
+            dirty[j] := true;
+            any_dirty := true;
+          END IF;
+          rows[j] := s;
+        END IF;
+      END LOOP;
+      kb := kb + np;
+      CONTINUE;
+    END IF;
+
+    lease := p_lease[q];
     allowed := 1;
     lease_exp := 0;
     do_write := true;
