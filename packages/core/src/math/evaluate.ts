@@ -94,7 +94,10 @@ export function evaluate(
 
   for (let i = 0; i < n; i++) {
     const p = policies[i]!;
-    const prev = stored[i];
+    // State past its due is back to default, whether or not a store has dropped it yet (Redis
+    // expires it then; a later learned limit must not see it).
+    const kept = stored[i];
+    const prev = kept !== undefined && kept.dueMs < nowMs ? undefined : kept;
     let limit = limitInForce(p, prev, nowMs);
     const obs = op === "reconcile" ? request.observations?.[i] : undefined;
     // A lapsed learned limit is forgotten.

@@ -150,7 +150,7 @@ BEGIN
         s := rows[p_kidx[kb + i]];
         IF kd > 3 OR p_pol[pb + 5] <> 0 OR s.ll <> 0 THEN fast := false; EXIT; END IF;
         lim := p_pol[pb + 2]; w1 := p_pol[pb + 3]; w2 := p_pol[pb + 4];
-        present := s.due_ms >= 0;
+        present := s.due_ms >= now_ms; -- past its due is default
         v := 0;
         CASE kd
         WHEN 1 THEN
@@ -277,7 +277,7 @@ BEGIN
       kd := p_pol[pb + 1]; cfg := p_pol[pb + 2];
       w1 := p_pol[pb + 3]; w2 := p_pol[pb + 4]; w3 := p_pol[pb + 5];
       s := rows[p_kidx[kb + i]];
-      present := s.due_ms >= 0;
+      present := s.due_ms >= now_ms; -- past its due is default
       IF present AND s.ll > 0 AND now_ms < s.lu THEN
         lim := s.ll; ll := s.ll; lu := s.lu;
       ELSE
