@@ -1,18 +1,15 @@
-// Runs Keap load scenarios: the simulator in this process, the clients in child processes (so
-// the simulator sees requests when they arrive, not when a shared event loop gets to them).
-import { execFile } from "node:child_process";
+// Runs Keap load scenarios: each simulator and each client in a process of its own (so the
+// simulator sees requests when they arrive, not when a shared event loop gets to them).
+import { type ChildProcess, execFile, fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import {
-  type KeapSimulatorOptions,
-  type KeapSimulatorStats,
-  startKeapSimulator,
-} from "@sluice/adapter-keap/simulator";
+import type { KeapSimulatorOptions, KeapSimulatorStats } from "@sluice/adapter-keap/simulator";
 import type { LoadSpec } from "./child.js";
 import type { LoadResult } from "./load.js";
 
 const run = promisify(execFile);
 const CHILD = fileURLToPath(new URL("./child.ts", import.meta.url));
+const SIMULATOR = fileURLToPath(new URL("./sim-process.ts", import.meta.url));
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
 export interface Scenario {
@@ -31,12 +28,53 @@ export interface ScenarioResult {
   server: KeapSimulatorStats;
 }
 
+interface SimulatorProcess {
+  url: string;
+  stats(): Promise<KeapSimulatorStats>;
+  close(): Promise<void>;
+}
+
+/** Starts a simulator in a child process; resolves once it listens. */
+function startSimulatorProcess(options: KeapSimulatorOptions): Promise<SimulatorProcess> {
+  const child: ChildProcess = fork(SIMULATOR, [JSON.stringify(options)], {
+    cwd: ROOT,
+    execArgv: ["--import", "tsx"],
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+  const next = <T>(field: string) =>
+    new Promise<T>((resolve, reject) => {
+      const onMessage = (m: Record<string, unknown>) => {
+        if (!(field in m)) return;
+        child.off("message", onMessage);
+        child.off("exit", onExit);
+        resolve(m[field] as T);
+      };
+      const onExit = (code: number | null) => reject(new Error(`simulator exited (${code})`));
+      child.on("message", onMessage);
+      child.once("exit", onExit);
+    });
+  return next<string>("url").then((url) => ({
+    url,
+    stats: () => {
+      const answer = next<KeapSimulatorStats>("stats");
+      child.send("stats");
+      return answer;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once("exit", () => resolve());
+        child.send("close");
+      }),
+  }));
+}
+
 /** Runs scenarios side by side; every child starts sending at the same moment. */
 export async function runScenarios(
   scenarios: Scenario[],
   options: { startDelayMs?: number } = {},
 ): Promise<ScenarioResult[]> {
-  const sims = await Promise.all(scenarios.map((s) => startKeapSimulator(s.simulator)));
+  const sims = await Promise.all(scenarios.map((s) => startSimulatorProcess(s.simulator)));
   try {
     // Time for every child to load before any of them sends.
     const startAt = Date.now() + (options.startDelayMs ?? 8_000);
@@ -67,7 +105,7 @@ export async function runScenarios(
           workers: s.processes.reduce((a, p) => a + (p.mode === "naive" ? 1 : p.workers), 0),
           durationMs: s.processes[0]!.durationMs,
           clients,
-          server: sims[i]!.stats(),
+          server: await sims[i]!.stats(),
         };
       }),
     );

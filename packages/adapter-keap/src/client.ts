@@ -125,10 +125,13 @@ const RECOVER_STEP_MS = 1_000;
 const MAX_IDENTITY_LENGTH = 512;
 /**
  * A client that has sent nothing for this long sends on a cold connection (undici keeps idle
- * connections 4 s): setting it up delays that request on the wire, so the next one could arrive
- * less than one spike interval after it. A cold request therefore holds two spike intervals.
+ * connections 4 s): setting it up (and, in a new process, loading the HTTP client) delays that
+ * request on the wire, so the next one could arrive less than one spike interval after it. The
+ * next spike slot after a cold request is therefore held back by COLD_HOLD_MS or one interval,
+ * whichever is longer.
  */
 const COLD_AFTER_MS = 4_000;
+const COLD_HOLD_MS = 250;
 /** An admitted request that leaves this much later moves the next spike slot (see holdSpikeIfLate). */
 const LATE_SEND_MS = 1;
 
@@ -335,12 +338,12 @@ class KeapClientImpl implements KeapClient {
       const cold = this.spikeIndex >= 0 && now - this.lastAdmitAt > COLD_AFTER_MS;
       this.lastAdmitAt = now;
       if (cold) {
-        // Hold the next spike slot back one more interval (the bucket is empty right now).
+        // Hold the next spike slot back (the bucket is empty right now).
         await this.limiter
           .reconcile(this.key, {
             policy: "spike",
             remaining: 0,
-            resetAtMs: Date.now() + this.spikeMs,
+            resetAtMs: Date.now() + Math.max(this.spikeMs, COLD_HOLD_MS),
           })
           .catch(() => {});
       }
