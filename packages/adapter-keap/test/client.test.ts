@@ -1,6 +1,8 @@
 import { setMaxListeners } from "node:events";
 import { ConfigError, SluiceError } from "@sluice/core";
 import { memoryStore } from "@sluice/store-memory";
+import { redisStore } from "@sluice/store-redis";
+import { Redis } from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   createKeapClient,
@@ -155,6 +157,27 @@ describe("keap.fetch on 429", () => {
       refill: { tokens: 1, every: 550 },
     });
     keap.close();
+  });
+
+  it("gives back the counted charges of a 429 on a Redis store too", async () => {
+    const redis = new Redis(process.env.REDIS_URL ?? "redis://127.0.0.1:6379", {
+      maxRetriesPerRequest: 1,
+    });
+    try {
+      const f = scripted([throttled(SPIKE_FAULT), ok()]);
+      const keap = patClient(f.fetch, {
+        store: redisStore({ client: redis }),
+        prefix: `keap-test-${process.pid}-${Date.now()}`,
+        random: () => 0,
+      });
+      expect((await keap.fetch("https://api.example/contacts")).status).toBe(200);
+      const d = await keap.limiter.peek(keap.key);
+      const by = Object.fromEntries(d.policies.map((p) => [p.name, p.remaining]));
+      expect(by).toMatchObject({ spike: 0, throttle: 239, quota: 29_999, tenantMinute: 4_999 });
+      keap.close();
+    } finally {
+      redis.disconnect();
+    }
   });
 
   it("slows down multiplicatively without a MessageRate", async () => {
