@@ -103,7 +103,7 @@ export class MemoryStore implements Store {
   private sweep(now: number): void {
     if (++this.writes < 1024 || this.writes < this.sizeAfterSweep) return;
     this.writes = 0;
-    for (const [key, s] of this.entries) if (s.dueMs <= now) this.entries.delete(key);
+    for (const [key, s] of this.entries) if (s.dueMs < now) this.entries.delete(key);
     this.sizeAfterSweep = this.entries.size;
   }
 

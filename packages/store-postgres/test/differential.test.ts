@@ -123,7 +123,10 @@ describe.runIf(runPostgres)("postgres store agrees with evaluate()", () => {
     store = db.store;
   });
 
-  it("returns the reference result for every op of random sequences, at the server's clock", async () => {
+  // Real sleeps between steps: a busy machine stretches 60 runs well past the default timeout.
+  it("returns the reference result for every op of random sequences, at the server's clock", {
+    timeout: 120_000,
+  }, async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(stepArb, { minLength: 5, maxLength: 40 }), async (steps) => {
         run++;

@@ -674,7 +674,7 @@ BEGIN
   IF random() < 0.02 THEN
     DELETE FROM ${t} x USING (
       SELECT key FROM ${t}
-      WHERE due_ms >= 0 AND due_ms <= now_ms
+      WHERE due_ms >= 0 AND due_ms < now_ms
       ORDER BY due_ms LIMIT 64
       FOR UPDATE SKIP LOCKED
     ) due

@@ -76,7 +76,7 @@ export function sweepSql(names: SqlNames): string {
   const t = names.qualifiedTable;
   return `WITH due AS (
   SELECT key FROM ${t}
-  WHERE due_ms >= 0 AND due_ms <= floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint
+  WHERE due_ms >= 0 AND due_ms < floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint
   ORDER BY due_ms
   LIMIT $1
   FOR UPDATE SKIP LOCKED
