@@ -128,27 +128,9 @@ describe.runIf(runPostgres)("postgres store agrees with evaluate()", () => {
     timeout: 120_000,
   }, async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(stepArb, { minLength: 5, maxLength: 40 }), async (steps) => {
-        run++;
-        const keys = policies.map((p) => `t:{r${run}}:${p.name}:id=r${run}`);
-        const model = new Map<string, PolicyStateRecord>();
-        for (const step of steps) {
-          if (step.sleep > 0) await sleep(step.sleep);
-          const req = request(policies, keys, step);
-          const got = await store.execute(req);
-          const now = got[1]!;
-          const stored = keys.map((k) => model.get(k));
-          const want = evaluate(req, stored, now);
-          expect(got).toEqual(want.result);
-          if (want.write) {
-            keys.forEach((k, i) => {
-              const s = want.states[i];
-              if (s === undefined) model.delete(k);
-              else model.set(k, s);
-            });
-          }
-        }
-      }),
+      fc.asyncProperty(fc.array(stepArb, { minLength: 5, maxLength: 40 }), (steps) =>
+        agreesSequentially(policies, steps),
+      ),
       { numRuns: 60 },
     );
   });
