@@ -112,6 +112,27 @@ function request(
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Checks a store answer against evaluate() at the server's clock, then moves the model on. */
+function agrees(
+  req: StoreRequest,
+  got: readonly number[],
+  keys: readonly string[],
+  model: Map<string, PolicyStateRecord>,
+): void {
+  const want = evaluate(
+    req,
+    keys.map((k) => model.get(k)),
+    got[1]!,
+  );
+  expect(got).toEqual(want.result);
+  if (!want.write) return;
+  keys.forEach((k, i) => {
+    const s = want.states[i];
+    if (s === undefined) model.delete(k);
+    else model.set(k, s);
+  });
+}
+
 describe.runIf(runPostgres)("postgres store agrees with evaluate()", () => {
   let _pool: pg.Pool;
   let store: PostgresStore;
@@ -143,20 +164,7 @@ describe.runIf(runPostgres)("postgres store agrees with evaluate()", () => {
     for (const step of steps) {
       if (step.sleep > 0) await sleep(step.sleep);
       const req = request(pols, keys, step);
-      const got = await store.execute(req);
-      const want = evaluate(
-        req,
-        keys.map((k) => model.get(k)),
-        got[1]!,
-      );
-      expect(got).toEqual(want.result);
-      if (want.write) {
-        keys.forEach((k, i) => {
-          const s = want.states[i];
-          if (s === undefined) model.delete(k);
-          else model.set(k, s);
-        });
-      }
+      agrees(req, await store.execute(req), keys, model);
     }
   }
 
@@ -189,20 +197,7 @@ describe.runIf(runPostgres)("postgres store agrees with evaluate()", () => {
             const reqs = group.map((step) => request(pols, keys, step));
             const results = await Promise.all(reqs.map((r) => store.execute(r)));
             reqs.forEach((req, i) => {
-              const got = results[i]!;
-              const want = evaluate(
-                req,
-                keys.map((k) => model.get(k)),
-                got[1]!,
-              );
-              expect(got).toEqual(want.result);
-              if (want.write) {
-                keys.forEach((k, j) => {
-                  const s = want.states[j];
-                  if (s === undefined) model.delete(k);
-                  else model.set(k, s);
-                });
-              }
+              agrees(req, results[i]!, keys, model);
             });
           }
         },
