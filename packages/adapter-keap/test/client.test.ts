@@ -3,7 +3,7 @@ import { ConfigError, SluiceError } from "@sluice/core";
 import { memoryStore } from "@sluice/store-memory";
 import { redisStore } from "@sluice/store-redis";
 import { Redis } from "ioredis";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import {
   createKeapClient,
   type KeapClientEvents,
@@ -200,6 +200,35 @@ describe("keap.fetch on 429", () => {
     expect(keap.policies.find((p) => p.name === "spike")).toMatchObject({ refill: { every: 220 } });
     keap.close();
   }, 15_000);
+
+  it("holds the next spike slot after a cold request, and after one that leaves late", async () => {
+    let t = 1_000_000;
+    const clock = vi.spyOn(Date, "now").mockImplementation(() => t);
+    try {
+      const keap = patClient(scripted([ok()]).fetch, { store: memoryStore({ clock: () => t }) });
+      const spikeLeft = async () =>
+        (await keap.limiter.peek(keap.key)).policies.find((p) => p.name === "spike")!.remaining;
+      await keap.fetch("https://api.example/a"); // cold: next slot 250 + 220 ms later
+      t += 469;
+      expect(await spikeLeft()).toBe(0);
+      t += 1;
+      expect(await spikeLeft()).toBe(1);
+      await keap.fetch("https://api.example/b"); // warm, on time: no hold
+      t += 220;
+      expect(await spikeLeft()).toBe(1);
+      await keap.fetch("https://api.example/c");
+      // Admitted 10 ms before it leaves: the next slot is one interval after it leaves.
+      (keap as unknown as { holdSpikeIfLate(at: number): void }).holdSpikeIfLate(t - 10);
+      await Promise.resolve();
+      t += 220;
+      expect(await spikeLeft()).toBe(0);
+      t += 1;
+      expect(await spikeLeft()).toBe(1);
+      keap.close();
+    } finally {
+      clock.mockRestore();
+    }
+  });
 
   it("tells tenant windows and unknown 429s apart, and backs off from 1 s on an unknown one", async () => {
     const tenantDay = throttled(BARE, {
