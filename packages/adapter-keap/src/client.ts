@@ -190,11 +190,7 @@ class KeapClientImpl implements KeapClient {
 
     const name = `keap:${profile}` as KeapProfileName;
     let policies = keapPolicies(name, { tenant: this.key.tenant !== undefined });
-    if (
-      profile !== "org-daily-2500" &&
-      SPIKE_RATE[profile] > 0 &&
-      options.overrides?.spike === undefined
-    ) {
+    if (SPIKE_RATE[profile] > 0 && options.overrides?.spike === undefined) {
       policies = policies.map((p) =>
         p.name === "spike" && p.kind === "tokenBucket"
           ? { ...p, refill: { tokens: 1, every: spacing(SPIKE_RATE[profile], margin) } }
