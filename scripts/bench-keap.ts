@@ -30,13 +30,6 @@ const scenarios: (Scenario & { limits: { spike: number; throttle: number } })[] 
     limits: LIMITS.oauth,
   },
   {
-    // The trade-off of docs/keap.md "Spike pacing in practice": a 3% margin instead of 10%.
-    name: "OAuth, memory store, 16 workers, spikeMargin 0.03",
-    simulator: { profile: "oauth" },
-    processes: [{ ...paced("oauth", "app-bench", 16), spikeMargin: 0.03 }],
-    limits: LIMITS.oauth,
-  },
-  {
     name: "PAT, 4 processes x 4 workers, one Redis store",
     simulator: { profile: "pat" },
     processes: Array.from({ length: 4 }, () => ({
