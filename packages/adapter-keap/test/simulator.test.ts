@@ -143,6 +143,34 @@ describe("Keap simulator", () => {
     expect(n.headers.get("x-keap-product-quota-limit")).toBe("150000");
   });
 
+  it("takes X-Keap-API-Key, a larger burst, tenantDayUsed and a response delay", async () => {
+    const s = await simulator({
+      profile: "sak",
+      spikeBurst: 2,
+      limits: { tenantDay: 10 },
+      tenantDayUsed: 8,
+      latencyMs: 50,
+    });
+    const call = async () => {
+      const t0 = Date.now();
+      const res = await fetch(sim!.url, { headers: { "X-Keap-API-Key": "sak-1" } });
+      await res.text();
+      return {
+        status: res.status,
+        ms: Date.now() - t0,
+        left: res.headers.get("x-keap-tenant-throttle-available"),
+      };
+    };
+    const first = await call();
+    expect(first.status).toBe(200);
+    expect(first.ms).toBeGreaterThanOrEqual(45);
+    expect(first.left).toBe("4999|1");
+    expect((await call()).status).toBe(200); // the second of a burst of two, same instant
+    s.advance(1_000);
+    expect((await call()).status).toBe(429); // the tenant day is spent
+    expect(sim!.stats()).toMatchObject({ served: 2, throttled: 1, byCause: { tenant: 1 } });
+  });
+
   it("answers 401 with blank rate-limit headers when no credential is sent", async () => {
     await simulator();
     const res = await fetch(`${sim!.url}/crm/rest/v2/contacts`);
