@@ -394,6 +394,26 @@ describe("keap.fetch input handling", () => {
     keap.close();
   });
 
+  it("rejects with WAIT_TIMEOUT, without sending, when capacity comes after the deadline", async () => {
+    const f = scripted([
+      ok({
+        "x-keap-product-throttle-limit": "240",
+        "x-keap-product-throttle-available": "0",
+        "x-keap-product-throttle-time-unit": "minute",
+        "x-keap-product-throttle-interval": "1",
+      }),
+    ]);
+    const keap = patClient(f.fetch, { maxWaitMs: 200 });
+    await keap.fetch("https://api.example/a");
+    const t0 = Date.now();
+    await expect(keap.fetch("https://api.example/b")).rejects.toMatchObject({
+      code: "WAIT_TIMEOUT",
+    });
+    expect(Date.now() - t0).toBeLessThan(200);
+    expect(f.calls).toHaveLength(1);
+    keap.close();
+  });
+
   it("honours init.signal while waiting for capacity", async () => {
     const f = scripted([ok()]);
     const keap = patClient(f.fetch);
