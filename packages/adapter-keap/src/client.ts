@@ -193,7 +193,7 @@ class KeapClientImpl implements KeapClient {
     if (SPIKE_RATE[profile] > 0 && options.overrides?.spike === undefined) {
       policies = policies.map((p) =>
         p.name === "spike" && p.kind === "tokenBucket"
-          ? { ...p, refill: { tokens: 1, every: spacing(SPIKE_RATE[profile], margin) } }
+          ? { ...p, refill: { tokens: 1, every: spikeSpacingMs(SPIKE_RATE[profile], margin) } }
           : p,
       );
     }
@@ -334,14 +334,7 @@ class KeapClientImpl implements KeapClient {
       const cold = this.spikeIndex >= 0 && now - this.lastAdmitAt > COLD_AFTER_MS;
       this.lastAdmitAt = now;
       if (cold) {
-        // Hold the next spike slot back (the bucket is empty right now).
-        await this.limiter
-          .reconcile(this.key, {
-            policy: "spike",
-            remaining: 0,
-            resetAtMs: Date.now() + Math.max(this.spikeMs, COLD_HOLD_MS),
-          })
-          .catch(() => {});
+        await this.holdSpike(Date.now() + Math.max(this.spikeMs, COLD_HOLD_MS));
       }
       return { lease: undefined, atMs: now };
     } catch (e) {
@@ -376,8 +369,16 @@ class KeapClientImpl implements KeapClient {
     if (this.spikeIndex < 0) return;
     const now = Date.now();
     if (now - admittedAtMs < LATE_SEND_MS) return;
-    void this.limiter
-      .reconcile(this.key, { policy: "spike", remaining: 0, resetAtMs: now + 1 })
+    void this.holdSpike(now + 1);
+  }
+
+  /**
+   * No spike slot before `untilMs` plus one interval. Called right after an admission, when the
+   * bucket is empty: reconcile holds its refill back until `untilMs`. A failure only loses the hold.
+   */
+  private holdSpike(untilMs: number): Promise<void> {
+    return this.limiter
+      .reconcile(this.key, { policy: "spike", remaining: 0, resetAtMs: untilMs })
       .catch(() => {});
   }
 
@@ -531,10 +532,6 @@ function wholeNumber(value: unknown, name: string, fallback: number, max: number
   return value;
 }
 
-function spacing(rate: number, margin: number): number {
-  return margin === 0.1 ? spikeSpacingMs(rate) : Math.ceil((1000 / rate) * (1 + margin));
-}
-
 /**
  * The spike spacing a MessageRate asks for. Keap's period is the base second times the
  * processor count (docs/keap.md), so a period of whole seconds up to a minute means
@@ -545,7 +542,7 @@ function serverSpacing(rate: KeapMessageRate, margin: number): number {
     rate.periodMs % 1000 === 0 && rate.periodMs <= 60_000
       ? rate.messagesPerPeriod
       : (rate.messagesPerPeriod * 1000) / rate.periodMs;
-  return spacing(perSecond, margin);
+  return spikeSpacingMs(perSecond, margin);
 }
 
 function everyMs(value: unknown): number {

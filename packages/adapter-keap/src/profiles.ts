@@ -19,12 +19,12 @@ export type KeapProfileName =
 export const SPIKE_MARGIN = 0.1;
 
 /**
- * Spacing in ms between requests for a nominal spike rate (per second), with the ~10% margin of
- * docs/keap.md "Adapter behaviour": ceil(1000 / rate * 1.1), computed in integers so that float error
- * cannot round 44 up to 45.
+ * Spacing in ms between requests for a nominal spike rate (per second), `margin` below it (default
+ * the ~10% of docs/keap.md "Adapter behaviour"): ceil(1000 / rate * (1 + margin)), computed on
+ * thousandths so that float error cannot round 44 up to 45.
  */
-export function spikeSpacingMs(ratePerSecond: number): number {
-  return Math.ceil((1000 * 11) / (ratePerSecond * 10));
+export function spikeSpacingMs(ratePerSecond: number, margin = SPIKE_MARGIN): number {
+  return Math.ceil((1000 * Math.round((1 + margin) * 1000)) / (ratePerSecond * 1000));
 }
 
 /**
