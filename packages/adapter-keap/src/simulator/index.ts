@@ -177,7 +177,7 @@ class SpikeArrest {
   }
 }
 
-function positive(name: string, value: unknown, fallback: number, integer = true): number {
+function nonNegative(name: string, value: unknown, fallback: number, integer = true): number {
   if (value === undefined) return fallback;
   if (
     typeof value !== "number" ||
@@ -203,18 +203,18 @@ export async function startKeapSimulator(
   const limits = { ...DEFAULTS[profile] };
   for (const [name, value] of Object.entries(options.limits ?? {})) {
     if (!(name in limits)) throw new TypeError(`startKeapSimulator: unknown limit "${name}"`);
-    const v = positive(`limits.${name}`, value, 0, name !== "spike");
+    const v = nonNegative(`limits.${name}`, value, 0, name !== "spike");
     if (v <= 0) throw new TypeError(`startKeapSimulator: limits.${name} must be above 0`);
     limits[name as keyof KeapSimulatorLimits] = v;
   }
-  const processors = positive("processors", options.processors, PROCESSORS[profile]);
+  const processors = nonNegative("processors", options.processors, PROCESSORS[profile]);
   if (processors < 1) throw new TypeError("startKeapSimulator: processors must be at least 1");
-  const skewMs = positive("skewMs", options.skewMs, 2, false);
-  const burst = positive("spikeBurst", options.spikeBurst, 1, false);
+  const skewMs = nonNegative("skewMs", options.skewMs, 2, false);
+  const burst = nonNegative("spikeBurst", options.spikeBurst, 1, false);
   if (burst < 1) throw new TypeError("startKeapSimulator: spikeBurst must be at least 1");
-  const quotaUsed = positive("quotaUsed", options.quotaUsed, 0);
-  const tenantDayUsed = positive("tenantDayUsed", options.tenantDayUsed, 0);
-  const latencyMs = positive("latencyMs", options.latencyMs, 0, false);
+  const quotaUsed = nonNegative("quotaUsed", options.quotaUsed, 0);
+  const tenantDayUsed = nonNegative("tenantDayUsed", options.tenantDayUsed, 0);
+  const latencyMs = nonNegative("latencyMs", options.latencyMs, 0, false);
   const tenantHeaders = options.tenantHeaders ?? "both";
   const tenant = options.tenant ?? "sim.infusionsoft.com";
   const clock = options.clock ?? Date.now;
