@@ -1,6 +1,8 @@
 import pg from "pg";
 import { afterAll, beforeAll } from "vitest";
 import { type PostgresStore, postgresStore } from "../src/index.js";
+import { executeFunctionSql } from "../src/sql/execute.js";
+import { sqlNames } from "../src/sql/names.js";
 
 export const DATABASE_URL = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 
@@ -65,6 +67,46 @@ export function migratedStore(table: string): {
     },
     get store() {
       return store!;
+    },
+  };
+}
+
+const SERVER_CLOCK = "now_ms := floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint;";
+
+/**
+ * Like `migratedStore`, but the decision function reads "now" from a one-row table that the test
+ * sets (`setNow`), instead of `clock_timestamp()`: the rest of the function is the one `migrate()`
+ * installs, so random sequences meet every refill step, window end, lapse and due time at exactly
+ * the moment the reference math sees, however busy the machine is.
+ */
+export function testClockStore(table: string): {
+  readonly pool: pg.Pool;
+  readonly store: PostgresStore;
+  setNow(ms: number): Promise<void>;
+} {
+  const db = migratedStore(table);
+  const clock = `"public"."${table}_now"`;
+  beforeAll(async () => {
+    const sql = executeFunctionSql(sqlNames("public", table));
+    if (!sql.includes(SERVER_CLOCK))
+      throw new Error("the function no longer reads the clock as expected");
+    await db.pool.query(`DROP TABLE IF EXISTS ${clock}`);
+    await db.pool.query(`CREATE TABLE ${clock} (ms bigint NOT NULL)`);
+    await db.pool.query(`INSERT INTO ${clock} VALUES (0)`);
+    await db.pool.query(sql.replace(SERVER_CLOCK, `SELECT ms INTO now_ms FROM ${clock};`));
+  });
+  afterAll(async () => {
+    await db.pool.query(`DROP TABLE IF EXISTS ${clock}`);
+  });
+  return {
+    get pool() {
+      return db.pool;
+    },
+    get store() {
+      return db.store;
+    },
+    async setNow(ms: number) {
+      await db.pool.query(`UPDATE ${clock} SET ms = $1`, [ms]);
     },
   };
 }

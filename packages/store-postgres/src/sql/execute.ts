@@ -632,17 +632,14 @@ BEGIN
           s.due_ms := -1;
           any_absent := true;
         ELSE
-          s.due_ms := greatest(CASE WHEN idle THEN now_ms ELSE reset_at END,
-                               CASE WHEN s.ll > 0 THEN s.lu ELSE 0 END);
-          -- Once a learned limit below the configured one lapses, a bucket or pool full under
-          -- it is not full any more: it is back to default only when it would be full under the
-          -- configured limit (core's dueMs stops at the lapse, too early to delete the row).
-          IF s.ll > 0 AND cfg > lim THEN
-            IF kd = 1 AND s.a < cfg * w2 THEN
-              s.due_ms := greatest(s.due_ms, s.b + (cfg * w2 - s.a + w1 - 1) / w1);
-            ELSIF kd = 2 AND s.a < cfg AND s.b > 0 THEN
-              s.due_ms := greatest(s.due_ms, s.b + ((cfg - s.a + w1 - 1) / w1) * w2);
-            END IF;
+          s.due_ms := CASE WHEN idle THEN now_ms ELSE reset_at END;
+          -- State kept for a learned limit outlives its lapse by a full refill at the configured
+          -- capacity (a bucket or pool held below it refills only then), as evaluate() does.
+          IF s.ll > 0 THEN
+            s.due_ms := greatest(s.due_ms, s.lu + CASE kd
+              WHEN 1 THEN (cfg * w2 + w1 - 1) / w1
+              WHEN 2 THEN ((cfg + w1 - 1) / w1) * w2
+              ELSE 0 END);
           END IF;
           dirty[j] := true;
           any_dirty := true;
