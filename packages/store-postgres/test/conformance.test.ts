@@ -3,7 +3,14 @@ import { storeConformanceSuite } from "@sluice/core/testing";
 import type pg from "pg";
 import { afterAll, describe, it } from "vitest";
 import { postgresStore } from "../src/index.js";
-import { dropTable, makePool, runPostgres } from "./helpers.js";
+import {
+  atTestClock,
+  dropTable,
+  dropTestClock,
+  installTestClock,
+  makePool,
+  runPostgres,
+} from "./helpers.js";
 
 const TABLE = "sluice_test_conformance";
 let pool: pg.Pool | undefined;
@@ -31,5 +38,34 @@ if (runPostgres) {
 } else {
   describe("postgres store conformance", () => {
     it.skip("needs PostgreSQL (set DATABASE_URL; with CI set it never skips)", () => {});
+  });
+}
+
+// The same suite in its exact mode: the function reads "now" from a table the suite's fake clock
+// sets (helpers.ts), so every run compares each answer with the reference math at that time,
+// including jumps of hours across a time zone's offset change.
+const CLOCKED_TABLE = "sluice_test_conformance_clocked";
+let clockedPool: pg.Pool | undefined;
+
+if (runPostgres) {
+  storeConformanceSuite({
+    name: "postgres (test clock)",
+    async makeStore({ clock }) {
+      clockedPool = makePool({ max: 4 });
+      await dropTable(clockedPool, CLOCKED_TABLE);
+      const store = postgresStore({ pool: clockedPool, table: CLOCKED_TABLE });
+      await store.migrate();
+      return atTestClock(store, await installTestClock(clockedPool, CLOCKED_TABLE), clock);
+    },
+    async closeStore(store: Store) {
+      await store.close?.();
+    },
+    numRuns: 200,
+  });
+  afterAll(async () => {
+    if (clockedPool === undefined) return;
+    await dropTestClock(clockedPool, CLOCKED_TABLE);
+    await dropTable(clockedPool, CLOCKED_TABLE);
+    await clockedPool.end();
   });
 }

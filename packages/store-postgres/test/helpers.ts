@@ -1,3 +1,4 @@
+import type { Store } from "@sluice/core";
 import pg from "pg";
 import { afterAll, beforeAll } from "vitest";
 import { type PostgresStore, postgresStore } from "../src/index.js";
@@ -74,10 +75,34 @@ export function migratedStore(table: string): {
 const SERVER_CLOCK = "now_ms := floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint;";
 
 /**
- * Like `migratedStore`, but the decision function reads "now" from a one-row table that the test
- * sets (`setNow`), instead of `clock_timestamp()`: the rest of the function is the one `migrate()`
- * installs, so random sequences meet every refill step, window end, lapse and due time at exactly
- * the moment the reference math sees, however busy the machine is.
+ * Replaces `table`'s decision function (installed by `migrate()`) with the same function reading
+ * "now" from a one-row table `<table>_now` instead of `clock_timestamp()`. Returns the setter.
+ */
+export async function installTestClock(
+  pool: pg.Pool,
+  table: string,
+): Promise<(ms: number) => Promise<void>> {
+  const clock = `"public"."${table}_now"`;
+  const sql = executeFunctionSql(sqlNames("public", table));
+  if (!sql.includes(SERVER_CLOCK))
+    throw new Error("the function no longer reads the clock as expected");
+  await pool.query(`DROP TABLE IF EXISTS ${clock}`);
+  await pool.query(`CREATE TABLE ${clock} (ms bigint NOT NULL)`);
+  await pool.query(`INSERT INTO ${clock} VALUES (0)`);
+  await pool.query(sql.replace(SERVER_CLOCK, `SELECT ms INTO now_ms FROM ${clock};`));
+  return async (ms) => {
+    await pool.query(`UPDATE ${clock} SET ms = $1`, [ms]);
+  };
+}
+
+export async function dropTestClock(pool: pg.Pool, table: string): Promise<void> {
+  await pool.query(`DROP TABLE IF EXISTS "public"."${table}_now"`);
+}
+
+/**
+ * Like `migratedStore`, but with the test clock of `installTestClock`: random sequences meet
+ * every refill step, window end, lapse and due time at exactly the moment the reference math
+ * sees, however busy the machine is.
  */
 export function testClockStore(table: string): {
   readonly pool: pg.Pool;
@@ -85,19 +110,13 @@ export function testClockStore(table: string): {
   setNow(ms: number): Promise<void>;
 } {
   const db = migratedStore(table);
-  const clock = `"public"."${table}_now"`;
+  let setNow: (ms: number) => Promise<void> = async () => {
+    throw new Error("the test clock is installed in beforeAll");
+  };
   beforeAll(async () => {
-    const sql = executeFunctionSql(sqlNames("public", table));
-    if (!sql.includes(SERVER_CLOCK))
-      throw new Error("the function no longer reads the clock as expected");
-    await db.pool.query(`DROP TABLE IF EXISTS ${clock}`);
-    await db.pool.query(`CREATE TABLE ${clock} (ms bigint NOT NULL)`);
-    await db.pool.query(`INSERT INTO ${clock} VALUES (0)`);
-    await db.pool.query(sql.replace(SERVER_CLOCK, `SELECT ms INTO now_ms FROM ${clock};`));
+    setNow = await installTestClock(db.pool, table);
   });
-  afterAll(async () => {
-    await db.pool.query(`DROP TABLE IF EXISTS ${clock}`);
-  });
+  afterAll(() => dropTestClock(db.pool, table));
   return {
     get pool() {
       return db.pool;
@@ -105,8 +124,35 @@ export function testClockStore(table: string): {
     get store() {
       return db.store;
     },
-    async setNow(ms: number) {
-      await db.pool.query(`UPDATE ${clock} SET ms = $1`, [ms]);
+    setNow: (ms) => setNow(ms),
+  };
+}
+
+/**
+ * `store` as a store with an injectable clock (for the conformance suite's exact mode): before a
+ * request it sets the test clock to `clock()` when that moved. Requests issued together at one
+ * time still leave together, so they share a batch as they would without the wrapper.
+ */
+export function atTestClock(
+  store: PostgresStore,
+  setNow: (ms: number) => Promise<void>,
+  clock: () => number,
+): Store {
+  let set = Number.NaN;
+  let setting: { ms: number; done: Promise<void> } | undefined;
+  return {
+    capabilities: { ...store.capabilities, clock: "injectable" },
+    execute(request) {
+      const ms = clock();
+      if (ms === set) return store.execute(request);
+      if (setting?.ms !== ms) {
+        const done = setNow(ms).then(() => {
+          set = ms;
+        });
+        setting = { ms, done };
+      }
+      return setting.done.then(() => store.execute(request));
     },
+    close: () => store.close(),
   };
 }
