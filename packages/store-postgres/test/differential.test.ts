@@ -212,6 +212,7 @@ describe.runIf(runPostgres)("postgres store agrees with evaluate()", () => {
 // The same function with "now" set by the test (helpers.ts): deterministic, so the properties
 // can run many sequences and reach exact boundaries (a refill step, a window end, a learned
 // limit's lapse, a state's due time) that real sleeps hit only by chance.
+// Hundreds of sequences each: a busy machine can stretch a property past the default timeout.
 describe.runIf(runPostgres)("postgres store agrees with evaluate() at a test clock", () => {
   const db = testClockStore(CLOCKED_TABLE);
   let run = 0;
@@ -235,7 +236,9 @@ describe.runIf(runPostgres)("postgres store agrees with evaluate() at a test clo
   // path's single-policy shortcut for the first three).
   const limiters = [policies, simple, ...policies.map((p) => [p])];
 
-  it("returns the reference result for every op of random sequences", async () => {
+  it("returns the reference result for every op of random sequences", {
+    timeout: 120_000,
+  }, async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.constantFrom(...limiters),
@@ -246,7 +249,9 @@ describe.runIf(runPostgres)("postgres store agrees with evaluate() at a test clo
     );
   });
 
-  it("agrees on limiters the fast path takes (token buckets, pools, fixed windows)", async () => {
+  it("agrees on limiters the fast path takes (token buckets, pools, fixed windows)", {
+    timeout: 120_000,
+  }, async () => {
     const fast = [simple, ...simple.map((p) => [p])];
     await fc.assert(
       fc.asyncProperty(
@@ -280,7 +285,9 @@ describe.runIf(runPostgres)("postgres store agrees with evaluate() at a test clo
     );
   });
 
-  it("agrees when requests on the same keys share one batch, in issue order", async () => {
+  it("agrees when requests on the same keys share one batch, in issue order", {
+    timeout: 120_000,
+  }, async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.constantFrom(simple, policies, [simple[0]!], [simple[2]!]),
