@@ -7,7 +7,6 @@ import {
   type StoreRequest,
 } from "@sluice/core";
 import fc from "fast-check";
-import type pg from "pg";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { PostgresStore } from "../src/index.js";
 import { migratedStore, runPostgres, testClockStore } from "./helpers.js";
@@ -119,7 +118,11 @@ function request(
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Checks a store answer against evaluate() at the server's clock, then moves the model on. */
+/** One state key per policy, fresh for each sequence (`tag` and the run number). */
+const keysOf = (pols: typeof policies, tag: string, run: number): string[] =>
+  pols.map((p) => `t:{${tag}${run}}:${p.name}:id=${tag}${run}`);
+
+/** Checks a store answer against evaluate() at the clock the store reported; moves the model on. */
 function agrees(
   req: StoreRequest,
   got: readonly number[],
@@ -141,13 +144,11 @@ function agrees(
 }
 
 describe.runIf(runPostgres)("postgres store agrees with evaluate()", () => {
-  let _pool: pg.Pool;
   let store: PostgresStore;
   let run = 0;
 
   const db = migratedStore(TABLE);
   beforeAll(() => {
-    _pool = db.pool;
     store = db.store;
   });
 
@@ -166,7 +167,7 @@ describe.runIf(runPostgres)("postgres store agrees with evaluate()", () => {
   // Sequential: every request is a batch of one.
   async function agreesSequentially(pols: typeof policies, steps: Step[]): Promise<void> {
     run++;
-    const keys = pols.map((p) => `t:{r${run}}:${p.name}:id=r${run}`);
+    const keys = keysOf(pols, "r", run);
     const model = new Map<string, PolicyStateRecord>();
     for (const step of steps) {
       if (step.sleep > 0) await sleep(step.sleep);
@@ -191,18 +192,7 @@ describe.runIf(runPostgres)("postgres store agrees with evaluate()", () => {
         sleep: 0,
       };
       const req = request(zoned, keys, step, bounds);
-      const got = await store.execute(req);
-      const want = evaluate(
-        req,
-        keys.map((k) => model.get(k)),
-        got[1]!,
-      );
-      expect(got).toEqual(want.result);
-      if (want.write) {
-        const s = want.states[0];
-        if (s === undefined) model.delete(keys[0]!);
-        else model.set(keys[0]!, s);
-      }
+      agrees(req, await store.execute(req), keys, model);
     }
     const last = await store.execute(request(zoned, keys, { op: "peek" } as Step, bounds));
     expect(last[4 + 2]).toBe(now + 60_000);
@@ -220,7 +210,7 @@ describe.runIf(runPostgres)("postgres store agrees with evaluate() at a test clo
 
   async function agreesAtTestClock(pols: typeof policies, steps: Step[]): Promise<void> {
     run++;
-    const keys = pols.map((p) => `t:{c${run}}:${p.name}:id=c${run}`);
+    const keys = keysOf(pols, "c", run);
     const model = new Map<string, PolicyStateRecord>();
     for (const step of steps) {
       now += step.sleep;
@@ -232,36 +222,34 @@ describe.runIf(runPostgres)("postgres store agrees with evaluate() at a test clo
     }
   }
 
-  // Every kind together, the rate kinds together, and each kind alone (one policy: the fast
-  // path's single-policy shortcut for the first three).
-  const limiters = [policies, simple, ...policies.map((p) => [p])];
-
-  it("returns the reference result for every op of random sequences", {
-    timeout: 120_000,
-  }, async () => {
-    await fc.assert(
+  // The first property: every kind together, the rate kinds together, and each kind alone (one
+  // policy: the fast path's single-policy shortcut for the first three).
+  /** Random sequences on limiters drawn from `limiters`, one request per call. */
+  const sequences = (limiters: (typeof policies)[], numRuns: number) =>
+    fc.assert(
       fc.asyncProperty(
         fc.constantFrom(...limiters),
         fc.array(clockedStepArb, { minLength: 1, maxLength: 30 }),
         agreesAtTestClock,
       ),
-      { numRuns: 1000 },
+      { numRuns },
     );
-  });
 
-  it("agrees on limiters the fast path takes (token buckets, pools, fixed windows)", {
-    timeout: 120_000,
-  }, async () => {
-    const fast = [simple, ...simple.map((p) => [p])];
-    await fc.assert(
-      fc.asyncProperty(
-        fc.constantFrom(...fast),
-        fc.array(clockedStepArb, { minLength: 1, maxLength: 30 }),
-        agreesAtTestClock,
-      ),
-      { numRuns: 600 },
-    );
-  });
+  it(
+    "returns the reference result for every op of random sequences",
+    {
+      timeout: 120_000,
+    },
+    () => sequences([policies, simple, ...policies.map((p) => [p])], 1000),
+  );
+
+  it(
+    "agrees on limiters the fast path takes (token buckets, pools, fixed windows)",
+    {
+      timeout: 120_000,
+    },
+    () => sequences([simple, ...simple.map((p) => [p])], 600),
+  );
 
   // Found by the property above (and, once in CI, by the real clock): the function deleted a pool's
   // row at the lapse plus a refill from its anchor, while evaluate() keeps state for a learned
@@ -297,7 +285,7 @@ describe.runIf(runPostgres)("postgres store agrees with evaluate() at a test clo
         }),
         async (pols, groups) => {
           run++;
-          const keys = pols.map((p) => `t:{c${run}}:${p.name}:id=c${run}`);
+          const keys = keysOf(pols, "c", run);
           const model = new Map<string, PolicyStateRecord>();
           for (const group of groups) {
             now += group[0]!.sleep;
