@@ -88,7 +88,7 @@ export async function run() {
     opsPerSec: await measure(() => durableLimiter.take(keyOf())),
   });
 
-  // Same store with batching off: one request per function call, 16 calls in flight.
+  // Same store with batching off: one request per function call, at most 2 calls in flight (lanes).
   const single = postgresStore({ pool: sluicePool, table: "bench_sluice", maxBatch: 1 });
   const singleLimiter = createLimiter({ store: single, policies: [POLICY] });
   const singleOps = await measure(() => singleLimiter.take(keyOf()));
@@ -112,7 +112,7 @@ export async function run() {
 
   notes.push(
     `pg.Pool max ${POOL_SIZE} for every row, ${IN_FLIGHT} calls in flight, ${KEYS} random keys, ${PHASE_MS} ms per row after ${WARMUP_MS} ms warm-up`,
-    "sluice batching: concurrent decisions of one lane go as one function call (one round trip); maxBatch 1 turns it off",
+    "sluice batching: decisions that wait while a call is in flight go as the next function call (one round trip); maxBatch 1 turns it off",
     "sluice commits wait for the WAL flush like RLF's (durable: true, the default); the durable: false row shows what not waiting gains",
   );
   return {

@@ -21,9 +21,9 @@ export interface PostgresStoreOptions {
   /** Schema (default "public"); created by `migrate()` if missing. */
   schema?: string;
   /**
-   * Batches in flight at once (default 2). Requests of one partition always share a lane, so they
-   * reach the server in the order they were issued. Fewer lanes make bigger batches: on a 2-core
-   * server 2 lanes measured best (see docs/stores/postgres.md); raise it for a many-core server.
+   * Most calls in flight at once (default 2). One call at a time makes the biggest batches and the
+   * fewest commits; a second call leaves only while 64 requests (or `maxBatch`) are waiting. A
+   * partition is in at most one call in flight, so its requests reach the server in issue order.
    */
   lanes?: number;
   /** Most requests in one round trip (default 256). */
@@ -50,11 +50,15 @@ interface Pending {
   reject: (e: unknown) => void;
 }
 
-/** One sequence of batches: at most one in flight, the next one filling meanwhile. */
-interface Lane {
-  busy: boolean;
-  queue: Pending[];
-}
+/**
+ * Requests that must be waiting before a second call leaves while one is in flight. Below it, one
+ * call at a time makes bigger batches and fewer commits, which measured faster (docs/stores/postgres.md
+ * "Calls in flight"); above it, a second call no longer waits for the first.
+ */
+const SPILL = 64;
+
+/** A call in flight: the partitions its requests belong to. */
+type Call = ReadonlySet<string>;
 
 function positiveInt(value: unknown, field: string): number {
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
@@ -66,29 +70,26 @@ function positiveInt(value: unknown, field: string): number {
   return value;
 }
 
-/** FNV-1a over the partition: spreads partitions over lanes, same partition same lane. */
-function laneOf(partition: string, lanes: number): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < partition.length; i++) {
-    h ^= partition.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return (h >>> 0) % lanes;
-}
-
 /**
  * PostgreSQL store. Each decision is one call of `<table>_execute`, installed by `migrate()`;
- * concurrent decisions are coalesced into one call per lane (one round trip for many decisions).
+ * concurrent decisions are coalesced into one call (one round trip for many decisions).
  */
 export class PostgresStore implements Store {
   readonly capabilities = CAPABILITIES;
   readonly names: SqlNames;
   private readonly pool: Pool;
-  private readonly lanes: Lane[];
+  private readonly maxCalls: number;
+  private readonly spill: number;
+  private queue: Pending[] = [];
+  /** The calls in flight, each as the set of its partitions. */
+  private readonly calls = new Set<Call>();
+  /** A dispatch is due one macrotask after a call settled. */
+  private waking = false;
+  /** Queue length at which another call may leave while one is in flight. */
+  private spillAt = 0;
   private readonly maxBatch: number;
   private readonly executeQuery: Omit<QueryArrayConfig, "values">;
   private readonly sweepName: string;
-  private inFlight = 0;
   private idle: (() => void) | undefined;
   private closed = false;
   private readonly durable: boolean;
@@ -100,10 +101,10 @@ export class PostgresStore implements Store {
     const { pool, table = "sluice_state", schema = "public" } = options;
     this.names = sqlNames(schema, table);
     this.pool = pool;
-    const laneCount = positiveInt(options.lanes ?? 2, "lanes");
+    this.maxCalls = positiveInt(options.lanes ?? 2, "lanes");
     this.maxBatch = positiveInt(options.maxBatch ?? 256, "maxBatch");
     this.durable = options.durable !== false;
-    this.lanes = Array.from({ length: laneCount }, () => ({ busy: false, queue: [] }));
+    this.spill = Math.min(SPILL, this.maxBatch);
     // Named: each connection parses and plans the call once.
     this.executeQuery = {
       name: `${this.names.statementPrefix}:execute`,
@@ -119,20 +120,48 @@ export class PostgresStore implements Store {
         new SluiceError("STORE_UNAVAILABLE", "postgres store is closed", { retryable: false }),
       );
     }
-    const lane = this.lanes[laneOf(request.partition, this.lanes.length)]!;
     return new Promise<StoreResult>((resolve, reject) => {
-      lane.queue.push({ request, resolve, reject });
-      if (!lane.busy) this.flush(lane);
+      const queued = this.queue.push({ request, resolve, reject });
+      if (this.waking) return;
+      if (this.calls.size === 0 || (queued >= this.spillAt && this.calls.size < this.maxCalls)) {
+        this.dispatch();
+      }
     });
   }
 
-  /** Sends what the lane has queued as one call; when it settles, the next batch goes. */
-  private flush(lane: Lane): void {
-    const batch =
-      lane.queue.length <= this.maxBatch ? lane.queue : lane.queue.slice(0, this.maxBatch);
-    lane.queue = lane.queue.length <= this.maxBatch ? [] : lane.queue.slice(this.maxBatch);
-    lane.busy = true;
-    this.inFlight++;
+  /**
+   * Sends one call with the queued requests whose partitions no call in flight holds, oldest
+   * first, at most `maxBatch`. A request of a partition in flight waits, and so do the later ones
+   * of that partition, so each partition reaches the server in issue order.
+   */
+  private dispatch(): void {
+    const queue = this.queue;
+    let batch: Pending[];
+    let partitions: Set<string>;
+    if (this.calls.size === 0) {
+      batch = queue.length <= this.maxBatch ? queue : queue.slice(0, this.maxBatch);
+      this.queue = queue.length <= this.maxBatch ? [] : queue.slice(this.maxBatch);
+      partitions = new Set<string>();
+      for (const p of batch) partitions.add(p.request.partition);
+    } else {
+      batch = [];
+      partitions = new Set<string>();
+      const rest: Pending[] = [];
+      for (const p of queue) {
+        const part = p.request.partition;
+        if (batch.length < this.maxBatch && !this.held(part)) {
+          batch.push(p);
+          partitions.add(part);
+        } else {
+          rest.push(p);
+        }
+      }
+      this.queue = rest;
+    }
+    // Another call may join this one once `spill` more requests have queued.
+    this.spillAt = this.queue.length + this.spill;
+    if (batch.length === 0) return;
+    this.calls.add(partitions);
     this.run(batch).then(
       (results) => {
         for (let i = 0; i < batch.length; i++) {
@@ -140,35 +169,52 @@ export class PostgresStore implements Store {
           if (r instanceof SluiceError) batch[i]!.reject(r);
           else batch[i]!.resolve(r);
         }
-        this.settled(lane);
+        this.settled(partitions);
       },
       (e: unknown) => {
         const error = classifyError(e);
         for (const p of batch) p.reject(error);
-        this.settled(lane);
+        this.settled(partitions);
       },
     );
   }
 
+  /** Whether a call in flight holds the partition. */
+  private held(partition: string): boolean {
+    for (const c of this.calls) if (c.has(partition)) return true;
+    return false;
+  }
+
   /**
-   * Called right after a batch's promises were resolved. The next batch leaves one macrotask
+   * Called right after a call's promises were resolved. The next call leaves one macrotask
    * later: callers that just got their answer and ask again (a loop of takes) join it instead of
    * waiting a whole round trip for the one after (measured: batches of ~8.5 became ~13).
    */
-  private settled(lane: Lane): void {
-    this.inFlight--;
-    setImmediate(this.nextBatch, lane);
+  private settled(call: Call): void {
+    this.calls.delete(call);
+    if (!this.waking) {
+      this.waking = true;
+      setImmediate(this.wake);
+    }
   }
 
-  private readonly nextBatch = (lane: Lane): void => {
-    lane.busy = false;
-    if (lane.queue.length > 0) this.flush(lane);
-    else if (this.idle !== undefined && this.drained()) this.idle();
+  private readonly wake = (): void => {
+    this.waking = false;
+    if (this.queue.length > 0) {
+      this.dispatch();
+      while (this.queue.length >= this.spill && this.calls.size < this.maxCalls) {
+        const before = this.queue.length;
+        this.dispatch();
+        if (this.queue.length === before) break;
+      }
+    } else if (this.idle !== undefined && this.drained()) {
+      this.idle();
+    }
   };
 
-  /** Nothing in flight and nothing queued in any lane. */
+  /** Nothing in flight and nothing queued. */
   private drained(): boolean {
-    return this.inFlight === 0 && this.lanes.every((l) => !l.busy && l.queue.length === 0);
+    return this.calls.size === 0 && this.queue.length === 0 && !this.waking;
   }
 
   /** Results in batch order; an entry is a SluiceError where only that request failed. */
