@@ -1,15 +1,8 @@
-import {
-  compilePolicies,
-  createLimiter,
-  evaluate,
-  type PolicyStateRecord,
-  SluiceError,
-  type StoreRequest,
-} from "@sluice/core";
+import { compilePolicies, createLimiter, SluiceError, type StoreRequest } from "@sluice/core";
 import type pg from "pg";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { type PostgresStore, postgresStore } from "../src/index.js";
-import { migratedStore, runPostgres } from "./helpers.js";
+import { expectIssueOrder, migratedStore, runPostgres } from "./helpers.js";
 
 const TABLE = "sluice_test_behaviour";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -81,7 +74,7 @@ describe.runIf(runPostgres)("postgres store behaviour", () => {
     expect(fns[0].n).toBe(1);
   });
 
-  it("answers concurrent requests of one lane in issue order, exactly as evaluate() in that order", async () => {
+  it("answers concurrent requests with lanes: 1 in issue order, exactly as evaluate() in that order", async () => {
     const policies = compilePolicies([
       { kind: "tokenBucket", name: "tb", capacity: 7, refill: { tokens: 1, every: 13 } },
       { kind: "slidingWindow", name: "sw", limit: 9, window: 40, precision: 4 },
@@ -134,26 +127,7 @@ describe.runIf(runPostgres)("postgres store behaviour", () => {
       });
     }
     const results = await Promise.all(requests.map((r) => single.execute(r)));
-    const model = new Map<string, PolicyStateRecord>();
-    let clock = 0;
-    requests.forEach((r, i) => {
-      const got = results[i]!;
-      expect(got[1]!).toBeGreaterThanOrEqual(clock);
-      clock = got[1]!;
-      const want = evaluate(
-        r,
-        r.keys.map((k) => model.get(k)),
-        got[1]!,
-      );
-      expect(got).toEqual(want.result);
-      if (want.write) {
-        r.keys.forEach((k, j) => {
-          const s = want.states[j];
-          if (s === undefined) model.delete(k);
-          else model.set(k, s);
-        });
-      }
-    });
+    expectIssueOrder(requests, results);
   });
 
   it("deletes state that is back to default on write, and sweeps state that drifted back", async () => {

@@ -1,8 +1,6 @@
 import {
   type CompiledPolicy,
   compilePolicies,
-  evaluate,
-  type PolicyStateRecord,
   type StoreRequest,
   type StoreResult,
 } from "@sluice/core";
@@ -10,7 +8,7 @@ import fc from "fast-check";
 import type pg from "pg";
 import { describe, expect, it } from "vitest";
 import { postgresStore } from "../src/index.js";
-import { migratedStore, runPostgres } from "./helpers.js";
+import { expectIssueOrder, migratedStore, runPostgres } from "./helpers.js";
 
 const TABLE = "sluice_test_dispatch";
 
@@ -89,30 +87,6 @@ function request(
   };
 }
 
-/** Checks every partition's answers against evaluate() in issue order, at the store's clock. */
-function expectIssueOrder(requests: readonly StoreRequest[], results: readonly StoreResult[]) {
-  const model = new Map<string, PolicyStateRecord>();
-  const clocks = new Map<string, number>();
-  requests.forEach((r, i) => {
-    const got = results[i]!;
-    expect(got[1]!).toBeGreaterThanOrEqual(clocks.get(r.partition) ?? 0);
-    clocks.set(r.partition, got[1]!);
-    const want = evaluate(
-      r,
-      r.keys.map((k) => model.get(k)),
-      got[1]!,
-    );
-    expect(got).toEqual(want.result);
-    if (want.write) {
-      r.keys.forEach((k, j) => {
-        const s = want.states[j];
-        if (s === undefined) model.delete(k);
-        else model.set(k, s);
-      });
-    }
-  });
-}
-
 describe.runIf(runPostgres)("postgres store: calls in flight", () => {
   const db = migratedStore(TABLE);
   const policies = compilePolicies([
@@ -148,7 +122,7 @@ describe.runIf(runPostgres)("postgres store: calls in flight", () => {
     // The third call: the 31 requests of "hot" that waited, in one batch.
     expect(w.calls[2]!.keys).toEqual(["dispatch:{hot}:fw", "dispatch:{hot}:tb"]);
     expect(w.overlap()).toBeUndefined();
-    expectIssueOrder(requests, results);
+    expectIssueOrder(requests, results, (r) => r.partition);
     await store.close();
   });
 
@@ -166,7 +140,7 @@ describe.runIf(runPostgres)("postgres store: calls in flight", () => {
     const results = await Promise.all(pending);
     // 1, then the 256 of maxBatch, then the other 43.
     expect(w.calls.map((c) => c.keys.length)).toEqual([2, 100, 86]);
-    expectIssueOrder(requests, results);
+    expectIssueOrder(requests, results, (r) => r.partition);
     await store.close();
   });
 
@@ -208,7 +182,7 @@ describe.runIf(runPostgres)("postgres store: calls in flight", () => {
           await store.close();
           most = Math.max(most, w.most());
           expect(w.overlap()).toBeUndefined();
-          expectIssueOrder(requests, results);
+          expectIssueOrder(requests, results, (r) => r.partition);
         },
       ),
       { numRuns: process.env.CI ? 60 : 30 },

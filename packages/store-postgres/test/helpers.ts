@@ -1,6 +1,12 @@
-import type { Store } from "@sluice/core";
+import {
+  evaluate,
+  type PolicyStateRecord,
+  type Store,
+  type StoreRequest,
+  type StoreResult,
+} from "@sluice/core";
 import pg from "pg";
-import { afterAll, beforeAll } from "vitest";
+import { afterAll, beforeAll, expect } from "vitest";
 import { type PostgresStore, postgresStore } from "../src/index.js";
 import { executeFunctionSql } from "../src/sql/execute.js";
 import { sqlNames } from "../src/sql/names.js";
@@ -155,4 +161,37 @@ export function atTestClock(
     },
     close: () => store.close(),
   };
+}
+
+/**
+ * Checks answers against evaluate() run in issue order at the store's clock, with one model of
+ * every key. The clock must not go back within a `clockScope` (one per partition where calls
+ * may overlap; one for all when they run one after another).
+ */
+export function expectIssueOrder(
+  requests: readonly StoreRequest[],
+  results: readonly StoreResult[],
+  clockScope: (r: StoreRequest) => string = () => "",
+): void {
+  const model = new Map<string, PolicyStateRecord>();
+  const clocks = new Map<string, number>();
+  requests.forEach((r, i) => {
+    const got = results[i]!;
+    const scope = clockScope(r);
+    expect(got[1]!).toBeGreaterThanOrEqual(clocks.get(scope) ?? 0);
+    clocks.set(scope, got[1]!);
+    const want = evaluate(
+      r,
+      r.keys.map((k) => model.get(k)),
+      got[1]!,
+    );
+    expect(got).toEqual(want.result);
+    if (want.write) {
+      r.keys.forEach((k, j) => {
+        const state = want.states[j];
+        if (state === undefined) model.delete(k);
+        else model.set(k, state);
+      });
+    }
+  });
 }
