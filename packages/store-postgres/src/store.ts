@@ -22,8 +22,9 @@ export interface PostgresStoreOptions {
   schema?: string;
   /**
    * Most calls in flight at once (default 2). One call at a time makes the biggest batches and the
-   * fewest commits; a second call leaves only while 64 requests (or `maxBatch`) are waiting. A
-   * partition is in at most one call in flight, so its requests reach the server in issue order.
+   * fewest commits; a second call leaves only while 64 requests (or `maxBatch`) are waiting, and
+   * a larger backlog is shared out over the calls allowed. A partition is in at most one call in
+   * flight, so its requests reach the server in issue order.
    */
   lanes?: number;
   /** Most requests in one round trip (default 256). */
@@ -131,25 +132,27 @@ export class PostgresStore implements Store {
 
   /**
    * Sends one call with the queued requests whose partitions no call in flight holds, oldest
-   * first, at most `maxBatch`. A request of a partition in flight waits, and so do the later ones
-   * of that partition, so each partition reaches the server in issue order.
+   * first, at most `limit` (and `maxBatch`). A request of a partition in flight waits, and so do
+   * the later ones of that partition, so each partition reaches the server in issue order.
    */
-  private dispatch(): void {
+  private dispatch(limit = this.maxBatch): void {
     const queue = this.queue;
+    const most = Math.min(limit, this.maxBatch);
     let batch: Pending[];
     let partitions: Set<string>;
     if (this.calls.size === 0) {
-      batch = queue.length <= this.maxBatch ? queue : queue.slice(0, this.maxBatch);
-      this.queue = queue.length <= this.maxBatch ? [] : queue.slice(this.maxBatch);
+      batch = queue.length <= most ? queue : queue.slice(0, most);
+      this.queue = queue.length <= most ? [] : queue.slice(most);
       partitions = new Set<string>();
-      for (const p of batch) partitions.add(p.request.partition);
+      // Only a second call consults them.
+      if (this.maxCalls > 1) for (const p of batch) partitions.add(p.request.partition);
     } else {
       batch = [];
       partitions = new Set<string>();
       const rest: Pending[] = [];
       for (const p of queue) {
         const part = p.request.partition;
-        if (batch.length < this.maxBatch && !this.held(part)) {
+        if (batch.length < most && !this.held(part)) {
           batch.push(p);
           partitions.add(part);
         } else {
@@ -200,16 +203,18 @@ export class PostgresStore implements Store {
 
   private readonly wake = (): void => {
     this.waking = false;
-    if (this.queue.length > 0) {
-      this.dispatch();
-      while (this.queue.length >= this.spill && this.calls.size < this.maxCalls) {
-        const before = this.queue.length;
-        this.dispatch();
-        if (this.queue.length === before) break;
-      }
-    } else if (this.idle !== undefined && this.drained()) {
-      this.idle();
+    if (this.calls.size === 0 && this.queue.length > 0) {
+      // A backlog of several `spill`s is shared out over the calls allowed; less goes as one.
+      const calls = Math.min(this.maxCalls, Math.floor(this.queue.length / this.spill));
+      this.dispatch(Math.ceil(this.queue.length / Math.max(1, calls)));
     }
+    // As in execute(): with a call in flight, another leaves only for a backlog.
+    while (this.queue.length >= this.spill && this.calls.size < this.maxCalls) {
+      const before = this.queue.length;
+      this.dispatch();
+      if (this.queue.length === before) break;
+    }
+    if (this.idle !== undefined && this.drained()) this.idle();
   };
 
   /** Nothing in flight and nothing queued. */

@@ -2,7 +2,7 @@ import { compilePolicies, createLimiter, SluiceError, type StoreRequest } from "
 import type pg from "pg";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { type PostgresStore, postgresStore } from "../src/index.js";
-import { expectIssueOrder, migratedStore, runPostgres } from "./helpers.js";
+import { expectIssueOrder, migratedStore, plainRequest, runPostgres } from "./helpers.js";
 
 const TABLE = "sluice_test_behaviour";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -31,19 +31,7 @@ describe.runIf(runPostgres)("postgres store behaviour", () => {
     const policies = compilePolicies([{ kind: "fixedWindow", name: "w", limit: 5, window: "1h" }]);
     const odd = ['q"uote', "back\\slash", "\\", '"', "{br,ace}", "sp ace", "NULL", "", "é𝄞", "a,b"];
     const keys = odd.map((k) => `enc:{${k}}:w`);
-    const req = (key: string, cost: number): StoreRequest => ({
-      op: "take",
-      policies,
-      keys: [key],
-      partition: key,
-      cost,
-      acquire: false,
-      leaseId: undefined,
-      leaseTtlMs: undefined,
-      observations: undefined,
-      learnedLimitTtlMs: 1000,
-      windowBounds: undefined,
-    });
+    const req = (key: string, cost: number) => plainRequest(policies, [key], key, "take", cost);
     const single = postgresStore({ pool, table: TABLE, lanes: 1 });
     const results = await Promise.all(keys.map((k, i) => single.execute(req(k, 1 + (i % 3)))));
     expect(results.map((r) => r[4 + 1])).toEqual(keys.map((_, i) => 5 - (1 + (i % 3))));

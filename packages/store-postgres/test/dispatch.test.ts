@@ -8,13 +8,13 @@ import fc from "fast-check";
 import type pg from "pg";
 import { describe, expect, it } from "vitest";
 import { postgresStore } from "../src/index.js";
-import { expectIssueOrder, migratedStore, runPostgres } from "./helpers.js";
+import { expectIssueOrder, migratedStore, plainRequest, runPostgres } from "./helpers.js";
 
 const TABLE = "sluice_test_dispatch";
 
-/** The execute calls a store makes through `pool`: their state keys, held until `open()`. */
+/** The execute calls a store makes through `pool`: their state keys; answers held until released. */
 function watchedPool(real: pg.Pool) {
-  const calls: { keys: string[]; settled: boolean }[] = [];
+  const calls: { keys: string[]; answered: boolean; settled: boolean }[] = [];
   let gate: Promise<void> | undefined;
   let open = () => {};
   let overlap: string | undefined;
@@ -29,13 +29,17 @@ function watchedPool(real: pg.Pool) {
       for (const c of calls) {
         if (!c.settled && c.keys.some((k) => keys.includes(k))) overlap ??= keys.join(" ");
       }
-      const call = { keys, settled: false };
+      const call = { keys, answered: false, settled: false };
       calls.push(call);
       const inFlight = calls.filter((c) => !c.settled).length;
       if (inFlight > most) most = inFlight;
       try {
-        if (gate !== undefined) await gate;
-        return await real.query(config as pg.QueryConfig);
+        // Held calls answer together once released (their transactions are done by then).
+        const held = gate;
+        const result = await real.query(config as pg.QueryConfig);
+        call.answered = true;
+        if (held !== undefined) await held;
+        return result;
       } finally {
         call.settled = true;
       }
@@ -66,26 +70,19 @@ const ticks = (n: number) =>
     step(n);
   });
 
-function request(
+const request = (
   policies: readonly CompiledPolicy[],
   partition: string,
   op: "take" | "refund" | "peek",
   cost: number,
-): StoreRequest {
-  return {
-    op,
+): StoreRequest =>
+  plainRequest(
     policies,
-    keys: policies.map((p) => `dispatch:{${partition}}:${p.name}`),
+    policies.map((p) => `dispatch:{${partition}}:${p.name}`),
     partition,
+    op,
     cost,
-    acquire: false,
-    leaseId: undefined,
-    leaseTtlMs: undefined,
-    observations: undefined,
-    learnedLimitTtlMs: 1000,
-    windowBounds: undefined,
-  };
-}
+  );
 
 describe.runIf(runPostgres)("postgres store: calls in flight", () => {
   const db = migratedStore(TABLE);
@@ -121,6 +118,27 @@ describe.runIf(runPostgres)("postgres store: calls in flight", () => {
     const results = await Promise.all(pending);
     // The third call: the 31 requests of "hot" that waited, in one batch.
     expect(w.calls[2]!.keys).toEqual(["dispatch:{hot}:fw", "dispatch:{hot}:tb"]);
+    expect(w.overlap()).toBeUndefined();
+    expectIssueOrder(requests, results, (r) => r.partition);
+    await store.close();
+  });
+
+  it("shares a backlog out over the calls allowed once the calls in flight have answered", async () => {
+    const w = watchedPool(db.pool);
+    const store = postgresStore({ pool: w.pool, table: TABLE });
+    w.hold();
+    const requests = Array.from({ length: 215 }, (_, i) => request(policies, `s${i}`, "take", 1));
+    const pending = requests.map((r) => store.execute(r));
+    await ticks(3);
+    // The first alone, the next 64 once 64 waited; then two calls are in flight, the most allowed.
+    expect(w.calls.map((c) => c.keys.length)).toEqual([2, 128]);
+    // Both answer in the same moment.
+    while (!w.calls.every((c) => c.answered)) await new Promise((r) => setTimeout(r, 10));
+    w.release();
+    const results = await Promise.all(pending);
+    // The 150 left: two calls of 75 at once, not one of 150.
+    expect(w.calls.slice(2).map((c) => c.keys.length)).toEqual([150, 150]);
+    expect(w.most()).toBe(2);
     expect(w.overlap()).toBeUndefined();
     expectIssueOrder(requests, results, (r) => r.partition);
     await store.close();

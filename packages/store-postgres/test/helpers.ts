@@ -163,6 +163,29 @@ export function atTestClock(
   };
 }
 
+/** A request with no lease, observation or window bounds: take, refund or peek of `cost`. */
+export function plainRequest(
+  policies: StoreRequest["policies"],
+  keys: readonly string[],
+  partition: string,
+  op: "take" | "refund" | "peek",
+  cost: number,
+): StoreRequest {
+  return {
+    op,
+    policies,
+    keys,
+    partition,
+    cost,
+    acquire: false,
+    leaseId: undefined,
+    leaseTtlMs: undefined,
+    observations: undefined,
+    learnedLimitTtlMs: 1000,
+    windowBounds: undefined,
+  };
+}
+
 /**
  * Checks answers against evaluate() run in issue order at the store's clock, with one model of
  * every key. The clock must not go back within a `clockScope` (one per partition where calls
