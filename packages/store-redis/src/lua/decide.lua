@@ -193,6 +193,15 @@ local function latestLease(i)
   return max(now, tonumber(last[2]))
 end
 
+-- A sliding window's m (slot, count) pairs from v at r, into SLOTS[i] and COUNTS[i].
+local function loadSlots(i, v, r, m)
+  local slots, counts = {}, {}
+  for s = 1, m do
+    slots[s], counts[s], r = sunpack('<dd', v, r)
+  end
+  SLOTS[i], COUNTS[i] = slots, counts
+end
+
 -- Reads scope key j: the live entries of this decision's policies land in X, AT, ...; other
 -- names' live entries are kept verbatim for the rewrite. Expired entries are dropped, and an
 -- entry of another kind under a policy's name is stale: that policy starts from default.
@@ -222,11 +231,7 @@ local function loadScope(j, map, seq)
         due, plen, ll, lu, m, r = sunpack('<dI4ddI4', v, q)
         if due >= now then
           LL[i], LU[i] = ll, lu
-          local slots, counts = {}, {}
-          for s = 1, m do
-            slots[s], counts[s], r = sunpack('<dd', v, r)
-          end
-          SLOTS[i], COUNTS[i] = slots, counts
+          loadSlots(i, v, r, m)
         end
       else
         local ll, lu
@@ -260,11 +265,7 @@ local function loadScope(j, map, seq)
           elseif k == 4 then
             local ll, lu, m, r = sunpack('<ddI4', v, q)
             LL[i], LU[i] = ll, lu
-            local slots, counts = {}, {}
-            for s = 1, m do
-              slots[s], counts[s], r = sunpack('<dd', v, r)
-            end
-            SLOTS[i], COUNTS[i] = slots, counts
+            loadSlots(i, v, r, m)
           else
             LL[i], LU[i] = sunpack('<dd', v, q)
           end
