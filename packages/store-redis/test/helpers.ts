@@ -172,6 +172,8 @@ export interface ScopeEntry {
   due: number;
   /** The kind's numbers (slidingWindow: ll, lu, then slot and count pairs). */
   values: number[];
+  /** slidingWindow: the total its entry ends with (undefined for an entry without one). */
+  total?: number;
 }
 
 /** Decodes a scope key's entries (the layout documented in decide.lua), by policy name. */
@@ -189,14 +191,16 @@ export async function readScope(client: Redis, key: string): Promise<Map<string,
     const payload = v.readUInt32LE(p + 9);
     p += 13;
     const values: number[] = [];
+    let total: number | undefined;
     if (kind === 4) {
       values.push(v.readDoubleLE(p), v.readDoubleLE(p + 8));
       const slots = v.readUInt32LE(p + 16);
       for (let s = 0; s < 2 * slots; s++) values.push(v.readDoubleLE(p + 20 + 8 * s));
+      if (payload === 28 + 16 * slots) total = v.readDoubleLE(p + 20 + 16 * slots);
     } else {
       for (let at = 0; at < payload; at += 8) values.push(v.readDoubleLE(p + at));
     }
-    entries.set(name, { kind, due, values });
+    entries.set(name, total === undefined ? { kind, due, values } : { kind, due, values, total });
     p += payload;
   }
   return entries;

@@ -9,7 +9,8 @@
 --   length, payload:
 --   1 tokenBucket: d units, d atMs, d ll, d lu      2 pool: d level, d anchorMs, d ll, d lu
 --   3 fixedWindow: d count, d startMs, d endMs, d ll, d lu
---   4 slidingWindow: d ll, d lu, I4 m, then m times (d slot, d count), slots ascending
+--   4 slidingWindow: d ll, d lu, I4 m, then m times (d slot, d count), slots ascending, then
+--     d total (the sum of the counts; an entry without it, 8 bytes shorter, is read too)
 --   5 concurrency: d ll, d lu (its learned limit; the leases live in a sorted set)
 -- Entries of names this decision does not know (another limiter under the same prefix) are
 -- kept as they are; the key expires (PXAT) with its latest entry and is deleted when empty.
@@ -86,6 +87,12 @@ local kind, pa, pb, pc, phead, pscope
 -- SLOTS/COUNTS sliding window; SIZE concurrency (ZKEY its lease set); LL/LU learned limit;
 -- LIM limit in force; RETRY retryAfterMs; FOUND[i] == stamp: policy i had a live entry.
 local X, AT, CNT, SMS, EMS, SLOTS, COUNTS, SIZE, ZKEY = {}, {}, {}, {}, {}, {}, {}, {}, {}
+-- A sliding window read from an entry with its total is "packed" (PK[i]): its slots stay where
+-- they are in the value read, so a take costs the same with 60 slots as with one. The live
+-- pairs are RM[i] pairs of RV[i] from byte RR[i], then at most one more pair TS[i]/TC[i] (the
+-- slot a take charged); RT[i] is the total. slotTables(i) unpacks them into SLOTS/COUNTS for
+-- the rest (refund, reconcile, a refused take's retry time).
+local PK, RV, RR, RM, RT, TS, TC = {}, {}, {}, {}, {}, {}, {}
 local LL, LU, LIM, RETRY, FOUND = {}, {}, {}, {}, {}
 local stamp = 0
 -- Per scope key: entries of other names (kept), the latest of their dues, whether the key
@@ -98,9 +105,62 @@ local out, oc = { now }, 1
 
 -- ---- kind math ----------------------------------------------------------------------------
 local function total(i)
+  if PK[i] then return RT[i] end
   local t, cs = 0, COUNTS[i]
   for j = 1, #cs do t = t + cs[j] end
   return t
+end
+
+-- A sliding window's m (slot, count) pairs from v at r, into SLOTS[i] and COUNTS[i].
+local function loadSlots(i, v, r, m)
+  local slots, counts = {}, {}
+  for s = 1, m do
+    slots[s], counts[s], r = sunpack('<dd', v, r)
+  end
+  SLOTS[i], COUNTS[i] = slots, counts
+end
+
+-- Sliding window i's slots as tables (unpacks a packed window).
+local function slotTables(i)
+  if not PK[i] then return end
+  loadSlots(i, RV[i], RR[i], RM[i])
+  local ts = TS[i]
+  if ts then
+    local slots = SLOTS[i]
+    slots[#slots + 1] = ts
+    COUNTS[i][#slots] = TC[i]
+  end
+  PK[i] = false
+end
+
+-- Reads sliding window i's slots (m pairs at r of v, plen the entry's payload length).
+local function readSlots(i, v, r, m, plen)
+  if plen == 28 + 16 * m then
+    PK[i], RV[i], RR[i], RM[i], TS[i] = true, v, r, m, nil
+    RT[i] = sunpack('<d', v, r + 16 * m)
+  else
+    PK[i] = false
+    loadSlots(i, v, r, m)
+  end
+end
+
+-- Charges c at slot of packed window i, when slot is its latest (or after it); false otherwise.
+local function chargePacked(i, slot, c)
+  local m, count = RM[i], c
+  if TS[i] then return false end
+  if m > 0 then
+    local last, cnt = sunpack('<dd', RV[i], RR[i] + 16 * (m - 1))
+    if last == slot then
+      -- The latest pair moves out of the byte range, with its count raised.
+      RM[i] = m - 1
+      count = cnt + c
+    elseif last > slot then
+      return false
+    end
+  end
+  TS[i], TC[i] = slot, count
+  RT[i] = RT[i] + c
+  return true
 end
 
 local function addToSlot(i, slot, c)
@@ -125,6 +185,7 @@ local function refund(i, c)
   elseif k == 3 then
     CNT[i] = max(0, CNT[i] - c)
   elseif k == 4 then
+    slotTables(i)
     local slots, counts = SLOTS[i], COUNTS[i]
     local j = #slots
     while j >= 1 and c > 0 do
@@ -158,6 +219,7 @@ local function reconcile(i, rem, reset)
     if not rem then return end
     local deficit = limit - rem - total(i)
     if deficit <= 0 then return end
+    slotTables(i)
     local slot = floor(now / pc[i])
     if reset and reset > now then
       slot = max(ceil((reset - pb[i]) / pc[i]) - 1, floor((now - pb[i]) / pc[i]))
@@ -193,15 +255,6 @@ local function latestLease(i)
   return max(now, tonumber(last[2]))
 end
 
--- A sliding window's m (slot, count) pairs from v at r, into SLOTS[i] and COUNTS[i].
-local function loadSlots(i, v, r, m)
-  local slots, counts = {}, {}
-  for s = 1, m do
-    slots[s], counts[s], r = sunpack('<dd', v, r)
-  end
-  SLOTS[i], COUNTS[i] = slots, counts
-end
-
 -- Reads scope key j: the live entries of this decision's policies land in X, AT, ...; other
 -- names' live entries are kept verbatim for the rewrite. Expired entries are dropped, and an
 -- entry of another kind under a policy's name is stale: that policy starts from default.
@@ -231,7 +284,7 @@ local function loadScope(j, map, seq)
         due, plen, ll, lu, m, r = sunpack('<dI4ddI4', v, q)
         if due >= now then
           LL[i], LU[i] = ll, lu
-          loadSlots(i, v, r, m)
+          readSlots(i, v, r, m, plen)
         end
       else
         local ll, lu
@@ -265,7 +318,7 @@ local function loadScope(j, map, seq)
           elseif k == 4 then
             local ll, lu, m, r = sunpack('<ddI4', v, q)
             LL[i], LU[i] = ll, lu
-            loadSlots(i, v, r, m)
+            readSlots(i, v, r, m, plen)
           else
             LL[i], LU[i] = sunpack('<dd', v, q)
           end
@@ -345,7 +398,18 @@ local function loadAll()
       end
     elseif k == 4 then
       if not found then
+        PK[i] = false
         SLOTS[i], COUNTS[i] = {}, {}
+      elseif PK[i] then
+        -- Expired pairs leave the front of the byte range.
+        local minSlot = floor((now - pb[i]) / pc[i])
+        local v, rr, rm, t = RV[i], RR[i], RM[i], RT[i]
+        while rm > 0 do
+          local slot, cnt = sunpack('<dd', v, rr)
+          if slot >= minSlot then break end
+          t, rr, rm = t - cnt, rr + 16, rm - 1
+        end
+        RR[i], RM[i], RT[i] = rr, rm, t
       else
         local slots, counts = SLOTS[i], COUNTS[i]
         local minSlot = floor((now - pb[i]) / pc[i])
@@ -367,6 +431,7 @@ local function loadAll()
           local count = total(i)
           if count + c > limit then
             local excess = count + c - limit
+            slotTables(i)
             local slots, counts = SLOTS[i], COUNTS[i]
             r = -1
             for j = 1, #slots do
@@ -524,20 +589,49 @@ local function finish(allowed, leaseExp, write)
         if d > DUE[j] then DUE[j] = d end
       end
     elseif k == 4 then
-      if charging then addToSlot(i, floor(now / pc[i]), cost) end
-      local slots, counts, ll = SLOTS[i], COUNTS[i], LL[i]
-      local m = #slots
-      remaining = max(0, limit - total(i))
+      if charging then
+        local slot = floor(now / pc[i])
+        if not (PK[i] and chargePacked(i, slot, cost)) then
+          slotTables(i)
+          addToSlot(i, slot, cost)
+        end
+      end
+      local packed, ll, t = PK[i], LL[i], total(i)
+      local m, last
+      if packed then
+        local rm = RM[i]
+        m, last = rm, TS[i]
+        if last then
+          m = rm + 1
+        elseif rm > 0 then
+          last = sunpack('<d', RV[i], RR[i] + 16 * (rm - 1))
+        end
+      else
+        m = #SLOTS[i]
+        last = SLOTS[i][m]
+      end
+      remaining = max(0, limit - t)
       local idle = m == 0
-      resetAt = idle and now or (slots[m] + 1) * pc[i] + pb[i]
+      resetAt = idle and now or (last + 1) * pc[i] + pb[i]
       if rewrite and not (idle and ll == 0) then
         local d = max(resetAt, ll > 0 and LU[i] or 0)
-        local head = phead[i]
-        if m == 1 then
-          put(j, spack('<c0dI4ddI4dd', head, d, 36, ll, LU[i], 1, slots[1], counts[1]))
+        local top = spack('<c0dI4ddI4', phead[i], d, 28 + 16 * m, ll, LU[i], m)
+        if packed then
+          -- The live byte range as it was read, then the charged pair, then the total (three
+          -- parts of the rewrite: joining them here would copy the range once more).
+          local rr, rm = RR[i], RM[i]
+          put(j, top)
+          if rm > 0 then put(j, RV[i]:sub(rr, rr + 16 * rm - 1)) end
+          if TS[i] then
+            put(j, spack('<ddd', TS[i], TC[i], t))
+          else
+            put(j, spack('<d', t))
+          end
         else
-          local parts = { spack('<c0dI4ddI4', head, d, 20 + 16 * m, ll, LU[i], m) }
+          local slots, counts = SLOTS[i], COUNTS[i]
+          local parts = { top }
           for s = 1, m do parts[s + 1] = spack('<dd', slots[s], counts[s]) end
+          parts[m + 2] = spack('<d', t)
           put(j, concat(parts))
         end
         if d > DUE[j] then DUE[j] = d end

@@ -1,0 +1,116 @@
+// Redis time per decision of the store's script, read from Redis itself (INFO commandstats), so
+// the client's share and the network are left out. For each case it captures one batch of 32
+// takes as the store sends it, then replays that batch: rounds of CALLS script calls, each round
+// starting from the same stored state, scripts alternated round by round.
+//
+//   node src/redis-script.mjs [other.lua ...]
+//
+// Scripts: the built store's own, then any .lua given (an edited decide.lua, to compare).
+// Cases: 1 policy; 3 policies (token bucket, fixed window, sliding window of 1 slot); the same
+// 3 with the sliding window holding 60 slots (a window under steady traffic).
+import { readFileSync } from "node:fs";
+import { createLimiter } from "@sluice/core";
+import { DECIDE_LUA, redisStore } from "@sluice/store-redis";
+import { Redis } from "ioredis";
+
+const url = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+const ROUNDS = Number(process.env.ROUNDS ?? 9);
+const CALLS = Number(process.env.CALLS ?? 300);
+const BATCH = 32;
+const prefix = `bench-script-${process.pid}`;
+const scripts = [
+  { name: "built", text: DECIDE_LUA },
+  ...process.argv.slice(2).map((f) => ({ name: f, text: readFileSync(f, "utf8") })),
+];
+
+const three = (precision) => [
+  { kind: "tokenBucket", name: "burst", capacity: 1e9, refill: { tokens: 1000, every: "1s" } },
+  { kind: "fixedWindow", name: "minute", limit: 1e9, window: "1m" },
+  { kind: "slidingWindow", name: "day", limit: 1e9, window: "1d", precision },
+];
+const cases = [
+  { name: "1 policy", policies: three("1m").slice(0, 1), slots: 0 },
+  { name: "3 policies", policies: three("1m"), slots: 0 },
+  // 20 ms slots so that 60 fill in a second; a replay round adds a few more.
+  { name: "3 policies, 60 slots", policies: three("20ms"), slots: 60 },
+];
+
+const client = new Redis(url);
+const ids = Array.from({ length: BATCH }, (_, i) => `user-${i}`);
+
+/** The arguments of one script call carrying BATCH takes, after `slots` rounds of takes. */
+async function capture(c, tag) {
+  const limiter = createLimiter({
+    store: redisStore({ client }),
+    prefix: `${prefix}-${tag}`,
+    policies: c.policies,
+  });
+  await Promise.all(ids.map((id) => limiter.take(id)));
+  for (let s = 1; s < c.slots; s++) {
+    await new Promise((r) => setTimeout(r, 22));
+    await Promise.all(ids.map((id) => limiter.take(id)));
+  }
+  let args;
+  const buffers = client;
+  const original = buffers.evalshaBuffer;
+  buffers.evalshaBuffer = (...a) => {
+    if (args === undefined && Number(a[1]) === BATCH) args = a.slice(1).map(String);
+    return original.apply(client, a);
+  };
+  await Promise.all(ids.map((id) => limiter.take(id)));
+  buffers.evalshaBuffer = original;
+  if (args === undefined) throw new Error(`no batch of ${BATCH} captured for ${c.name}`);
+  return args;
+}
+
+const median = (xs) => xs.slice().sort((a, b) => a - b)[xs.length >> 1];
+
+const shas = [];
+for (const s of scripts) shas.push(await client.script("LOAD", s.text));
+console.log(
+  `${ROUNDS} rounds of ${CALLS} calls of ${BATCH} takes; Redis µs per decision, median (range)`,
+);
+try {
+  for (const [n, c] of cases.entries()) {
+    const args = await capture(c, n);
+    const keys = args.slice(1, 1 + Number(args[0]));
+    const saved = [];
+    for (const k of keys) saved.push([k, await client.getBuffer(k), await client.pttl(k)]);
+    const restore = () =>
+      Promise.all(
+        saved.map(([k, v, ttl]) =>
+          v ? client.set(k, v, "PX", ttl > 0 ? ttl : 3_600_000) : client.del(k),
+        ),
+      );
+    const times = shas.map(() => []);
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const [i, sha] of shas.entries()) {
+        await restore();
+        await client.config("RESETSTAT");
+        const calls = [];
+        for (let k = 0; k < CALLS; k++) calls.push(client.evalshaBuffer(sha, ...args));
+        const replies = await Promise.all(calls);
+        if (replies.some((reply) => reply.length !== 1))
+          throw new Error(`${scripts[i].name}: a decision failed`);
+        const stats = /cmdstat_evalsha:calls=(\d+),usec=(\d+)/.exec(
+          await client.info("commandstats"),
+        );
+        times[i].push(Number(stats[2]) / Number(stats[1]) / BATCH);
+      }
+    }
+    for (const [i, s] of scripts.entries()) {
+      const t = times[i];
+      console.log(
+        `${c.name.padEnd(22)} ${s.name.padEnd(28)} ${median(t).toFixed(2)} (${Math.min(...t).toFixed(2)}-${Math.max(...t).toFixed(2)})`,
+      );
+    }
+  }
+} finally {
+  let cursor = "0";
+  do {
+    const [next, found] = await client.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
+    cursor = next;
+    if (found.length > 0) await client.unlink(...found);
+  } while (cursor !== "0");
+  client.disconnect();
+}
