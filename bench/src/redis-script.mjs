@@ -6,6 +6,7 @@
 //   node src/redis-script.mjs [other.lua ...]
 //
 // Scripts: the built store's own, then any .lua given (an edited decide.lua, to compare).
+// CASES=2,3 runs only those cases (numbered from 1).
 // Cases: 1 policy; 3 policies (token bucket, fixed window, sliding window of 1 slot); the same
 // 3 with the sliding window holding 60 slots (a window under steady traffic).
 import { readFileSync } from "node:fs";
@@ -71,7 +72,9 @@ console.log(
   `${ROUNDS} rounds of ${CALLS} calls of ${BATCH} takes; Redis µs per decision, median (range)`,
 );
 try {
+  const only = (process.env.CASES ?? "").split(",").filter(Boolean).map(Number);
   for (const [n, c] of cases.entries()) {
+    if (only.length > 0 && !only.includes(n + 1)) continue;
     const args = await capture(c, n);
     const keys = args.slice(1, 1 + Number(args[0]));
     const saved = [];

@@ -10,7 +10,7 @@ const SERVER_CLOCK =
   "local time = redis.call('TIME')\n" +
   "local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)\n";
 const LEASE_EXPIRY = "call('PEXPIREAT', ZKEY[i], resetAt)";
-const SCOPE_EXPIRY = "'PXAT', DUE[j])";
+const SCOPE_EXPIRY = "'PXAT', due)";
 
 /** Replaces the one occurrence of `from`; throws when there is not exactly one. */
 function swap(script: string, from: string, to: string): string {
@@ -32,7 +32,7 @@ export function testClockScript(clockKey: string, shiftMs: number): string {
   // Any other expiry or clock read would escape the test clock: refuse to run.
   const code = DECIDE_LUA.replace(/--[^\n]*/g, "");
   const timed = code.match(/'(TIME|PXAT|EXAT|PX|EX|P?EXPIRE(AT)?|P?SETEX|GETEX|RESTORE)'/g) ?? [];
-  if (timed.join(",") !== "'TIME','PEXPIREAT','PXAT'") {
+  if (timed.sort().join(",") !== "'PEXPIREAT','PXAT','TIME'") {
     throw new Error(`decide.lua sets times the test clock does not handle: ${timed.join(",")}`);
   }
   let s = swap(
@@ -41,7 +41,7 @@ export function testClockScript(clockKey: string, shiftMs: number): string {
     `local now = tonumber(redis.call('GET', '${clockKey}')) or error('test clock unset')\n`,
   );
   s = swap(s, LEASE_EXPIRY, `call('PEXPIREAT', ZKEY[i], resetAt + ${shiftMs})`);
-  s = swap(s, SCOPE_EXPIRY, `'PXAT', DUE[j] + ${shiftMs})`);
+  s = swap(s, SCOPE_EXPIRY, `'PXAT', due + ${shiftMs})`);
   return s;
 }
 

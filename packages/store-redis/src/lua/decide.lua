@@ -30,6 +30,9 @@
 -- window starts. Its keys, next in KEYS: the u scope keys, then the lease set of each
 -- concurrency policy in policy order.
 --
+-- Two paths compute the same answers: fastTake (a take whose key is in its usual shape, written
+-- with locals in one pass) and loadAll/operate/finish (every op and every state).
+--
 -- Answer: the store clock, then per decision: allowed, lease expiry, and per policy: limit,
 -- remaining, resetAt minus the clock, retryAfterMs; or -1 and the error message.
 
@@ -536,6 +539,19 @@ local function put(j, e)
   BUFN[j] = bn
 end
 
+-- Writes scope key `key` (which existed when `existed`): entries buf[1..bn], due the latest of
+-- their dues; `was` is the key's expiry as read.
+local function store(key, existed, buf, bn, due, was)
+  if bn == 0 or due <= now then
+    if existed then call('DEL', key) end
+  elseif existed and due == was then
+    -- The expiry it already has (SET with an expiry costs Redis about twice as much).
+    call('SET', key, concat(buf, '', 1, bn), 'KEEPTTL')
+  else
+    call('SET', key, concat(buf, '', 1, bn), 'PXAT', due)
+  end
+end
+
 -- ---- charge (admitted take), result and writes --------------------------------------------
 -- A writing op rewrites every rate policy, as evaluate() does: loading a state caps it at the
 -- limit in force, and once a lower learned limit lapses that cap is what the policy refills
@@ -695,17 +711,164 @@ local function finish(allowed, leaseExp, write)
         for x = 1, #o do buf[bn + x] = o[x] end
         bn = bn + #o
       end
-      local key = KEYS[kb + j]
-      if bn == 0 or DUE[j] <= now then
-        if sExisted[j] then call('DEL', key) end
-      elseif sExisted[j] and DUE[j] == TTL[j] then
-        -- The expiry it already has (SET with an expiry costs Redis about twice as much).
-        call('SET', key, concat(buf, '', 1, bn), 'KEEPTTL')
-      else
-        call('SET', key, concat(buf, '', 1, bn), 'PXAT', DUE[j])
-      end
+      store(KEYS[kb + j], sExisted[j], buf, bn, DUE[j], TTL[j])
     end
   end
+end
+
+-- ---- the common take ------------------------------------------------------------------------
+-- A take without a lease, of cost 1 or more, on a key whose policies share one scope key (no
+-- concurrency policy, no calendar bounds), whose value holds exactly its entries in policy
+-- order, none under a learned limit (a past-due entry reads as default, as in loadScope), every
+-- sliding window with its total: the formulas of loadAll and finish, on locals, in one pass. It
+-- answers only when every policy admits; otherwise it returns false having written nothing, and
+-- decide() takes the general path.
+local FBUF = {}
+local function fastTake()
+  local key = KEYS[kb + 1]
+  local v = call('GET', key)
+  if not v then return false end
+  local pos, latest, due, r, c, fb = 1, 0, 0, oc + 3, cost, 0
+  for i = 1, n do
+    local head = phead[i]
+    if find(v, head, pos, true) ~= pos then return false end
+    local k, q, limit = kind[i], pos + #head, pa[i]
+    local d, plen, remaining, resetAt
+    if k == 1 then
+      local x, at, ll
+      d, plen, x, at, ll = sunpack('<dI4ddd', v, q)
+      local per, rate = pc[i], pb[i]
+      local full = limit * per
+      if d < now then
+        x, at = full, now
+      else
+        if ll ~= 0 then return false end
+        if at < now then
+          x = x + (now - at) * rate
+          at = now
+        end
+        if x > full then x = full end
+      end
+      if c > limit or x < c * per then return false end
+      x = x - c * per
+      remaining = floor(x / per)
+      if x >= full then
+        resetAt = max(now, at)
+      else
+        resetAt = at + ceil((full - x) / rate)
+      end
+      -- Written unless back to full by now.
+      if x < full or at > now then
+        fb = fb + 1
+        FBUF[fb] = spack('<c0dI4dddd', head, resetAt, 32, x, at, 0, 0)
+        if resetAt > due then due = resetAt end
+      end
+    elseif k == 3 then
+      local cnt, sms, ems, ll
+      d, plen, cnt, sms, ems, ll = sunpack('<dI4dddd', v, q)
+      if d >= now and ll ~= 0 then return false end
+      if not (d >= now and cnt > 0 and now < ems) then
+        if pc[i] == 1 then
+          sms, ems = now, now + pb[i]
+        else
+          local w = pb[i]
+          sms = floor(now / w) * w
+          ems = sms + w
+        end
+        cnt = 0
+      end
+      if c > limit or cnt + c > limit then return false end
+      cnt = cnt + c
+      remaining = max(0, limit - cnt)
+      resetAt = ems
+      fb = fb + 1
+      FBUF[fb] = spack('<c0dI4ddddd', head, ems, 40, cnt, sms, ems, 0, 0)
+      if ems > due then due = ems end
+    elseif k == 4 then
+      local ll, lu, m, rr
+      d, plen, ll, lu, m, rr = sunpack('<dI4ddI4', v, q)
+      local t, last, lastCount = 0
+      if d < now then
+        m = 0
+      else
+        if ll ~= 0 or m == 0 or plen ~= 28 + 16 * m then return false end
+        -- The latest slot and the total, which follows it; expired slots leave from the front.
+        last, lastCount, t = sunpack('<ddd', v, rr + 16 * (m - 1))
+        local minSlot = floor((now - pb[i]) / pc[i])
+        while m > 0 do
+          local first, firstCount = sunpack('<dd', v, rr)
+          if first >= minSlot then break end
+          t, rr, m = t - firstCount, rr + 16, m - 1
+        end
+      end
+      if c > limit or t + c > limit then return false end
+      local slot, count = floor(now / pc[i]), c
+      if m > 0 then
+        if last == slot then
+          -- The latest pair leaves the kept range, its count raised.
+          m = m - 1
+          count = lastCount + c
+        elseif last > slot then
+          return false
+        end
+      end
+      t = t + c
+      remaining = max(0, limit - t)
+      resetAt = (slot + 1) * pc[i] + pb[i]
+      fb = fb + 1
+      FBUF[fb] = spack('<c0dI4ddI4', head, resetAt, 44 + 16 * m, 0, 0, m + 1)
+      if m > 0 then
+        fb = fb + 1
+        FBUF[fb] = v:sub(rr, rr + 16 * m - 1)
+      end
+      fb = fb + 1
+      FBUF[fb] = spack('<ddd', slot, count, t)
+      if resetAt > due then due = resetAt end
+    else
+      -- A pool.
+      local x, at, ll
+      d, plen, x, at, ll = sunpack('<dI4ddd', v, q)
+      if d < now then
+        x, at = limit, 0
+      elseif ll ~= 0 then
+        return false
+      elseif x >= limit then
+        x, at = limit, 0
+      else
+        if now >= at then
+          local steps = floor((now - at) / pc[i])
+          x = x + steps * pb[i]
+          at = at + steps * pc[i]
+        end
+        if x >= limit then x, at = limit, 0 end
+      end
+      if c > limit or x < c then return false end
+      if x >= limit then at = now end
+      x = x - c
+      remaining = x
+      if x >= limit then
+        resetAt = now
+      else
+        resetAt = at + ceil((limit - x) / pb[i]) * pc[i]
+        fb = fb + 1
+        FBUF[fb] = spack('<c0dI4dddd', head, resetAt, 32, x, at, 0, 0)
+        if resetAt > due then due = resetAt end
+      end
+    end
+    if d > latest then latest = d end
+    pos = q + 12 + plen
+    out[r] = limit
+    out[r + 1] = remaining
+    out[r + 2] = resetAt - now
+    out[r + 3] = 0
+    r = r + 4
+  end
+  if pos <= #v then return false end
+  out[oc + 1] = 1
+  out[oc + 2] = 0
+  oc = r - 1
+  store(key, true, FBUF, fb, due, latest)
+  return true
 end
 
 local function decide()
@@ -723,6 +886,9 @@ local function decide()
   end
   n, u = Ln[L], Lu[L]
   kind, pa, pb, pc, phead, pscope = Lkind[L], La[L], Lb[L], Lc[L], Lhead[L], Lscope[L]
+  if op == 't' and not acquire and cost >= 1 and boundsAt == 0 and Lnk[L] == 1 and fastTake() then
+    return
+  end
   local allowed = loadAll()
   if op == 't' then
     finish(allowed, 0, allowed == 1)

@@ -1,0 +1,103 @@
+import {
+  type CompiledPolicy,
+  compilePolicies,
+  RESULT_HEADER,
+  type StoreRequest,
+} from "@sluice/core";
+import fc from "fast-check";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { keysFor, Model, redisReachable, request } from "./helpers.js";
+import { type TestClockRedisStore, testClockRedisStore } from "./test-clock.js";
+
+const reachable = await redisReachable();
+
+// Layouts the script's common-take path serves (one scope key, no concurrency policy), with
+// limits low enough that refusals, and high enough that long admitted runs, both happen.
+const LAYOUTS: readonly (readonly CompiledPolicy[])[] = [
+  compilePolicies([
+    { kind: "tokenBucket", name: "tb", capacity: 30, refill: { tokens: 2, every: 7 } },
+    { kind: "fixedWindow", name: "fw", limit: 40, window: 300 },
+    { kind: "slidingWindow", name: "sw", limit: 50, window: 400, precision: 10 },
+    { kind: "pool", name: "pool", capacity: 60, refill: { tokens: 5, every: 50 } },
+  ]),
+  compilePolicies([
+    { kind: "slidingWindow", name: "sw", limit: 500, window: 1_000, precision: 5 },
+    { kind: "fixedWindow", name: "first", limit: 400, window: 250, align: "firstUse" },
+  ]),
+  compilePolicies([
+    { kind: "slidingWindow", name: "a", limit: 20, window: 100, precision: 10 },
+    { kind: "slidingWindow", name: "b", limit: 300, window: 2_000, precision: 20 },
+  ]),
+];
+
+const step = fc.record({
+  // Mostly small steps (many decisions per slot), sometimes a jump past windows.
+  advance: fc.oneof(
+    { weight: 6, arbitrary: fc.integer({ min: 0, max: 12 }) },
+    { weight: 1, arbitrary: fc.integer({ min: 100, max: 2_500 }) },
+  ),
+  op: fc.constantFrom("take", "take", "take", "take", "take", "peek", "refund"),
+  cost: fc.constantFrom(0, 1, 1, 1, 2, 3, 8),
+});
+
+describe.skipIf(!reachable && !process.env.CI)("redis store: the common take", () => {
+  let now = 1_800_000_000_000;
+  let store: TestClockRedisStore;
+  beforeAll(async () => {
+    store = await testClockRedisStore(() => now);
+  });
+  afterAll(() => store.dispose());
+
+  it("answers and stores what evaluate() does, through long runs of takes", async () => {
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 0, max: LAYOUTS.length - 1 }),
+        fc.array(step, { minLength: 20, maxLength: 160 }),
+        async (layout, steps) => {
+          const policies = LAYOUTS[layout]!;
+          const keys = keysFor(policies, `common-${run++}`);
+          const model = new Model();
+          for (const s of steps) {
+            now += s.advance;
+            const req: StoreRequest = request(policies, keys, s.op, {
+              cost: s.op === "peek" ? 0 : s.cost,
+            });
+            const actual = [...(await store.execute(req))];
+            expect(actual).toEqual(model.check(req, actual));
+          }
+        },
+      ),
+      { numRuns: process.env.CI ? 60 : 30 },
+    );
+  });
+
+  it("keeps the entries of another limiter sharing the scope key", async () => {
+    // Two limiters, one key: each one's entries live in the same Redis string.
+    const a = compilePolicies([
+      { kind: "tokenBucket", name: "a", capacity: 10, refill: { tokens: 1, every: 1_000 } },
+    ]);
+    const b = compilePolicies([{ kind: "fixedWindow", name: "b", limit: 10, window: 60_000 }]);
+    const keysA = keysFor(a, "shared");
+    const keysB = keysFor(b, "shared");
+    const model = new Model();
+    const run = async (
+      policies: readonly CompiledPolicy[],
+      keys: readonly string[],
+      op: "take" | "peek",
+    ) => {
+      const req = request(policies, keys, op);
+      const actual = [...(await store.execute(req))];
+      expect(actual).toEqual(model.check(req, actual));
+      return actual;
+    };
+    await run(b, keysB, "take");
+    for (let i = 0; i < 3; i++) {
+      now += 1;
+      await run(a, keysA, "take");
+    }
+    const peek = await run(b, keysB, "peek");
+    // b's window: 1 of 10 taken, kept through a's three rewrites.
+    expect(peek[RESULT_HEADER + 1]).toBe(9);
+  });
+});
