@@ -5,9 +5,9 @@ import {
   type StoreRequest,
 } from "@sluice/core";
 import fc from "fast-check";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { keysFor, Model, redisReachable, request } from "./helpers.js";
-import { type TestClockRedisStore, testClockRedisStore } from "./test-clock.js";
+import { useTestClockStore } from "./test-clock.js";
 
 const reachable = await redisReachable();
 
@@ -41,12 +41,7 @@ const step = fc.record({
 });
 
 describe.skipIf(!reachable && !process.env.CI)("redis store: the common take", () => {
-  let now = 1_800_000_000_000;
-  let store: TestClockRedisStore;
-  beforeAll(async () => {
-    store = await testClockRedisStore(() => now);
-  });
-  afterAll(() => store.dispose());
+  const clock = useTestClockStore();
 
   it("answers and stores what evaluate() does, through long runs of takes", async () => {
     let run = 0;
@@ -59,11 +54,11 @@ describe.skipIf(!reachable && !process.env.CI)("redis store: the common take", (
           const keys = keysFor(policies, `common-${run++}`);
           const model = new Model();
           for (const s of steps) {
-            now += s.advance;
+            clock.now += s.advance;
             const req: StoreRequest = request(policies, keys, s.op, {
               cost: s.op === "peek" ? 0 : s.cost,
             });
-            const actual = [...(await store.execute(req))];
+            const actual = [...(await clock.store.execute(req))];
             expect(actual).toEqual(model.check(req, actual));
           }
         },
@@ -87,13 +82,13 @@ describe.skipIf(!reachable && !process.env.CI)("redis store: the common take", (
       op: "take" | "peek",
     ) => {
       const req = request(policies, keys, op);
-      const actual = [...(await store.execute(req))];
+      const actual = [...(await clock.store.execute(req))];
       expect(actual).toEqual(model.check(req, actual));
       return actual;
     };
     await run(b, keysB, "take");
     for (let i = 0; i < 3; i++) {
-      now += 1;
+      clock.now += 1;
       await run(a, keysA, "take");
     }
     const peek = await run(b, keysB, "peek");

@@ -5,9 +5,9 @@ import {
   RESULT_HEADER,
   RESULT_STRIDE,
 } from "@sluice/core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { keysFor, Model, readScope, redisReachable, request, scopeKeyOf } from "./helpers.js";
-import { type TestClockRedisStore, testClockRedisStore } from "./test-clock.js";
+import { useTestClockStore } from "./test-clock.js";
 
 const reachable = await redisReachable();
 
@@ -42,33 +42,30 @@ const remaining = (answer: readonly number[], i: number) =>
 describe.skipIf(!reachable && !process.env.CI)(
   "redis store: sliding windows with many slots",
   () => {
-    let now = 1_800_000_000_000;
-    let store: TestClockRedisStore;
-    beforeAll(async () => {
-      store = await testClockRedisStore(() => now);
-    });
-    afterAll(() => store.dispose());
+    const clock = useTestClockStore();
 
     it("matches evaluate() through hundreds of slots, refusals, expiry, refunds and reconciles", async () => {
       const keys = keysFor(policies, "many");
       const model = new Model();
       const step = async (req: ReturnType<typeof request>) => {
-        const actual = [...(await store.execute(req))];
+        const actual = [...(await clock.store.execute(req))];
         expect(actual).toEqual(model.check(req, actual));
         return actual;
       };
       // 160 takes in 160 slots: the last 10 are refused (retry time read from the slots).
       for (let i = 0; i < 160; i++) {
-        now += 10;
+        clock.now += 10;
         const r = await step(request(policies, keys, "take", { cost: 1 }));
         expect(r[0]).toBe(i < 150 ? 1 : 0);
       }
-      const entry = (await readScope(store.client, scopeKeyOf(store.prefix, keys[0]!))).get("sw");
+      const entry = (
+        await readScope(clock.store.client, scopeKeyOf(clock.store.prefix, keys[0]!))
+      ).get("sw");
       expect(entry?.values.length).toBe(2 + 2 * 150);
       expect(entry?.total).toBe(150);
       // Admitted at +10 ms .. +1,500 ms; at +2,600 ms those of slots before +600 ms (59 of them)
       // have left the window at once, and 91 still count.
-      now += 1_000;
+      clock.now += 1_000;
       const after = await step(request(policies, keys, "peek"));
       expect(remaining(after, 0)).toBe(59);
       await step(request(policies, keys, "take", { cost: 3 }));
@@ -76,32 +73,37 @@ describe.skipIf(!reachable && !process.env.CI)(
       await step(request(policies, keys, "refund", { cost: 4 }));
       await step(
         request(policies, keys, "reconcile", {
-          observations: [{ remaining: 20, limit: undefined, resetAtMs: now + 1_500 }, undefined],
+          observations: [
+            { remaining: 20, limit: undefined, resetAtMs: clock.now + 1_500 },
+            undefined,
+          ],
         }),
       );
-      now += 5;
+      clock.now += 5;
       await step(request(policies, keys, "take", { cost: 1 }));
-      now += 700;
+      clock.now += 700;
       await step(request(policies, keys, "take", { cost: 1 }));
-      const last = (await readScope(store.client, scopeKeyOf(store.prefix, keys[0]!))).get("sw");
+      const last = (
+        await readScope(clock.store.client, scopeKeyOf(clock.store.prefix, keys[0]!))
+      ).get("sw");
       const counts = last!.values.slice(2).filter((_, i) => i % 2 === 1);
       expect(last?.total).toBe(counts.reduce((a, b) => a + b, 0));
     });
 
     it("reads an entry written without its total, and writes it back with one", async () => {
       const keys = keysFor(policies.slice(0, 1), "old");
-      const scope = scopeKeyOf(store.prefix, keys[0]!);
-      const slot0 = Math.floor(now / 10);
+      const scope = scopeKeyOf(clock.store.prefix, keys[0]!);
+      const slot0 = Math.floor(clock.now / 10);
       const slots = [slot0 - 50, slot0 - 20, slot0 - 3];
       const counts = [4, 7, 2];
       const due = (slot0 - 3 + 1) * 10 + 2_000;
-      await store.client.set(scope, entryWithoutTotal(due, slots, counts), "PX", 60_000);
+      await clock.store.client.set(scope, entryWithoutTotal(due, slots, counts), "PX", 60_000);
       const req = request(policies.slice(0, 1), keys, "take", { cost: 5 });
-      const actual = [...(await store.execute(req))];
+      const actual = [...(await clock.store.execute(req))];
       const stored: PolicyStateRecord = { slots, counts, ll: 0, lu: 0, dueMs: due };
-      expect(actual).toEqual(evaluate(req, [stored], now).result);
+      expect(actual).toEqual(evaluate(req, [stored], clock.now).result);
       expect(remaining(actual, 0)).toBe(150 - 18);
-      const entry = (await readScope(store.client, scope)).get("sw");
+      const entry = (await readScope(clock.store.client, scope)).get("sw");
       expect(entry?.total).toBe(18);
       expect(entry?.values.slice(2)).toEqual([
         ...slots.flatMap((s, i) => [s, counts[i]!]),

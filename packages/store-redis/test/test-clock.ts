@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { compilePolicies, type Store, type StoreRequest, type StoreResult } from "@sluice/core";
 import { Redis } from "ioredis";
+import { afterAll, beforeAll } from "vitest";
 import { DECIDE_LUA, RedisStore } from "../src/index.js";
 import { keysFor, REDIS_URL, request, uniquePrefix } from "./helpers.js";
 
@@ -114,4 +115,20 @@ export async function testClockRedisStore(clock: () => number): Promise<TestCloc
       await client.quit();
     },
   };
+}
+
+/**
+ * A test-clock store for the tests of one describe block: `ctx.now` is its clock (settable),
+ * `ctx.store` the store (set before the first test, disposed after the last).
+ */
+export function useTestClockStore(startMs = 1_800_000_000_000): {
+  now: number;
+  store: TestClockRedisStore;
+} {
+  const ctx = { now: startMs, store: undefined as unknown as TestClockRedisStore };
+  beforeAll(async () => {
+    ctx.store = await testClockRedisStore(() => ctx.now);
+  });
+  afterAll(() => ctx.store.dispose());
+  return ctx;
 }

@@ -333,6 +333,18 @@ local function loadScope(j, map, seq)
   TTL[j] = latest
 end
 
+-- Pool i's level and anchor brought to now (a full pool has anchor 0).
+local function poolNow(i, x, at, limit)
+  if x >= limit then return limit, 0 end
+  if now >= at then
+    local steps = floor((now - at) / pc[i])
+    x = x + steps * pb[i]
+    at = at + steps * pc[i]
+  end
+  if x >= limit then return limit, 0 end
+  return x, at
+end
+
 -- ---- load (and check, for take and peek) --------------------------------------------------
 -- Brings every policy to now, as evaluate()'s load does, and returns whether a take (peek: of
 -- cost 1) is admitted by all, with each policy's retryAfterMs in RETRY.
@@ -449,19 +461,7 @@ local function loadAll()
       end
     elseif k == 2 then
       local x, at = limit, 0
-      if found then
-        x, at = X[i], AT[i]
-        if x >= limit then
-          x, at = limit, 0
-        else
-          if now >= at then
-            local steps = floor((now - at) / pc[i])
-            x = x + steps * pb[i]
-            at = at + steps * pc[i]
-          end
-          if x >= limit then x, at = limit, 0 end
-        end
-      end
+      if found then x, at = poolNow(i, X[i], AT[i], limit) end
       X[i], AT[i] = x, at
       if checking then
         if c > limit then
@@ -832,15 +832,8 @@ local function fastTake()
         x, at = limit, 0
       elseif ll ~= 0 then
         return false
-      elseif x >= limit then
-        x, at = limit, 0
       else
-        if now >= at then
-          local steps = floor((now - at) / pc[i])
-          x = x + steps * pb[i]
-          at = at + steps * pc[i]
-        end
-        if x >= limit then x, at = limit, 0 end
+        x, at = poolNow(i, x, at, limit)
       end
       if c > limit or x < c then return false end
       if x >= limit then at = now end
