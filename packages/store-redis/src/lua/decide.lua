@@ -91,7 +91,7 @@ local kind, pa, pb, pc, phead, pscope
 -- LIM limit in force; RETRY retryAfterMs; FOUND[i] == stamp: policy i had a live entry.
 local X, AT, CNT, SMS, EMS, SLOTS, COUNTS, SIZE, ZKEY = {}, {}, {}, {}, {}, {}, {}, {}, {}
 -- A sliding window read from an entry with its total is "packed" (PK[i]): its slots stay where
--- they are in the value read, so a take costs the same with 60 slots as with one. The live
+-- they are in the value read, so a take neither unpacks nor repacks them one by one. The live
 -- pairs are RM[i] pairs of RV[i] from byte RR[i], then at most one more pair TS[i]/TC[i] (the
 -- slot a take charged); RT[i] is the total. slotTables(i) unpacks them into SLOTS/COUNTS for
 -- the rest (refund, reconcile, a refused take's retry time).
