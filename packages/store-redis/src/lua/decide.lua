@@ -771,9 +771,7 @@ local function fastTake()
         if pc[i] == 1 then
           sms, ems = now, now + pb[i]
         else
-          local w = pb[i]
-          sms = floor(now / w) * w
-          ems = sms + w
+          sms, ems = windowOf(i)
         end
         cnt = 0
       end
