@@ -52,14 +52,13 @@ async function capture(c, tag) {
     await Promise.all(ids.map((id) => limiter.take(id)));
   }
   let args;
-  const buffers = client;
-  const original = buffers.evalshaBuffer;
-  buffers.evalshaBuffer = (...a) => {
+  const original = client.evalshaBuffer;
+  client.evalshaBuffer = (...a) => {
     if (args === undefined && Number(a[1]) === BATCH) args = a.slice(1).map(String);
     return original.apply(client, a);
   };
   await Promise.all(ids.map((id) => limiter.take(id)));
-  buffers.evalshaBuffer = original;
+  client.evalshaBuffer = original;
   if (args === undefined) throw new Error(`no batch of ${BATCH} captured for ${c.name}`);
   return args;
 }

@@ -231,9 +231,11 @@ local function reconcile(i, rem, reset)
   end
 end
 
--- The calendar window of fixed-window policy i containing now: from its bounds list when it
--- has one that covers now, else epoch-aligned windows of windowMs.
+-- The window fixed-window policy i starts now: a first-use window from now; a calendar window
+-- containing now from its bounds list when it has one that covers now, else epoch-aligned
+-- windows of windowMs.
 local function windowOf(i)
+  if pc[i] == 1 then return now, now + pb[i] end
   if boundsAt > 0 then
     -- Walk the bounds section to policy i's list.
     local at = boundsAt
@@ -396,11 +398,7 @@ local function loadAll()
       local cnt, ems = CNT[i], EMS[i]
       if not (found and cnt > 0 and now < ems) then
         local sms
-        if pc[i] == 1 then
-          sms, ems = now, now + pb[i]
-        else
-          sms, ems = windowOf(i)
-        end
+        sms, ems = windowOf(i)
         cnt = 0
         CNT[i], SMS[i], EMS[i] = 0, sms, ems
       end
@@ -768,11 +766,7 @@ local function fastTake()
       d, plen, cnt, sms, ems, ll = sunpack('<dI4dddd', v, q)
       if d >= now and ll ~= 0 then return false end
       if not (d >= now and cnt > 0 and now < ems) then
-        if pc[i] == 1 then
-          sms, ems = now, now + pb[i]
-        else
-          sms, ems = windowOf(i)
-        end
+        sms, ems = windowOf(i)
         cnt = 0
       end
       if c > limit or cnt + c > limit then return false end
