@@ -5,13 +5,15 @@
 //
 //   node src/redis-script.mjs [other.lua ...]
 //
-// Scripts: the built store's own, then any .lua given (an edited decide.lua, to compare).
+// Scripts: the one the built store sends for the case (its common take written out for the
+// case's kinds), the built decide.lua (the loop every other layout uses), then any .lua given
+// (an edited script, to compare).
 // CASES=2,3 runs only those cases (numbered from 1).
 // Cases: 1 policy; 3 policies (token bucket, fixed window, sliding window of 1 slot); the same
 // 3 with the sliding window holding 60 slots (a window under steady traffic).
 import { readFileSync } from "node:fs";
 import { createLimiter } from "@sluice/core";
-import { DECIDE_LUA, redisStore } from "@sluice/store-redis";
+import { DECIDE_LUA, decideScript, redisStore } from "@sluice/store-redis";
 import { Redis } from "ioredis";
 
 const url = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
@@ -19,10 +21,7 @@ const ROUNDS = Number(process.env.ROUNDS ?? 9);
 const CALLS = Number(process.env.CALLS ?? 300);
 const BATCH = 32;
 const prefix = `bench-script-${process.pid}`;
-const scripts = [
-  { name: "built", text: DECIDE_LUA },
-  ...process.argv.slice(2).map((f) => ({ name: f, text: readFileSync(f, "utf8") })),
-];
+const extra = process.argv.slice(2).map((f) => ({ name: f, text: readFileSync(f, "utf8") }));
 
 const three = (precision) => [
   { kind: "tokenBucket", name: "burst", capacity: 1e9, refill: { tokens: 1000, every: "1s" } },
@@ -52,21 +51,23 @@ async function capture(c, tag) {
     await Promise.all(ids.map((id) => limiter.take(id)));
   }
   let args;
+  let sha;
   const original = client.evalshaBuffer;
   client.evalshaBuffer = (...a) => {
-    if (args === undefined && Number(a[1]) === BATCH) args = a.slice(1).map(String);
+    if (args === undefined && Number(a[1]) === BATCH) {
+      sha = String(a[0]);
+      args = a.slice(1).map(String);
+    }
     return original.apply(client, a);
   };
   await Promise.all(ids.map((id) => limiter.take(id)));
   client.evalshaBuffer = original;
   if (args === undefined) throw new Error(`no batch of ${BATCH} captured for ${c.name}`);
-  return args;
+  return { args, text: decideScript(sha) };
 }
 
 const median = (xs) => xs.slice().sort((a, b) => a - b)[xs.length >> 1];
 
-const shas = [];
-for (const s of scripts) shas.push(await client.script("LOAD", s.text));
 console.log(
   `${ROUNDS} rounds of ${CALLS} calls of ${BATCH} takes; Redis µs per decision, median (range)`,
 );
@@ -74,7 +75,12 @@ try {
   const only = (process.env.CASES ?? "").split(",").filter(Boolean).map(Number);
   for (const [n, c] of cases.entries()) {
     if (only.length > 0 && !only.includes(n + 1)) continue;
-    const args = await capture(c, n);
+    const { args, text } = await capture(c, n);
+    const scripts = [{ name: "store's", text }];
+    if (text !== DECIDE_LUA) scripts.push({ name: "decide.lua", text: DECIDE_LUA });
+    scripts.push(...extra);
+    const shas = [];
+    for (const s of scripts) shas.push(await client.script("LOAD", s.text));
     const keys = args.slice(1, 1 + Number(args[0]));
     const saved = [];
     for (const k of keys) saved.push([k, await client.getBuffer(k), await client.pttl(k)]);

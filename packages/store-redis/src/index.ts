@@ -13,6 +13,7 @@ import {
 } from "@sluice/core";
 import type { Cluster, Redis } from "ioredis";
 import { classifyError } from "./classify-error.js";
+import { hasFastTake, withFastTake } from "./fast-take.js";
 import { DECIDE_LUA } from "./lua/decide-script.js";
 import { splitStateKey } from "./scope-key.js";
 
@@ -32,10 +33,59 @@ export interface RedisStoreOptions {
    * issued in the same tick share a call (on a Cluster: those of one partition).
    */
   maxBatch?: number;
+  /**
+   * How many sequences of policy kinds get a script of their own, whose common take is written
+   * out for those kinds (default 16; 0: every decision uses the one script). A limiter whose
+   * policies share one key and have no concurrency policy (at most 6 policies) has such a
+   * sequence; the first ones seen get the scripts, the rest use the one script.
+   */
+  specializedScripts?: number;
 }
 
 /** The script's SHA1, for EVALSHA (and for `SCRIPT EXISTS` when debugging). */
 export const DECIDE_SHA = createHash("sha1").update(DECIDE_LUA).digest("hex");
+
+/** A decision script: decide.lua, or decide.lua with a common take written out for some kinds. */
+class DecideScript {
+  readonly sha: string;
+  constructor(
+    /** Batches key on it: "" for decide.lua, else the kinds. */
+    readonly id: string,
+    private readonly kinds: readonly number[] | null,
+  ) {
+    this.sha = createHash("sha1").update(this.text).digest("hex");
+  }
+
+  /** Made again when needed (NOSCRIPT, migrate): only the SHA1 stays in memory. */
+  get text(): string {
+    return this.kinds === null ? DECIDE_LUA : withFastTake(DECIDE_LUA, this.kinds);
+  }
+}
+
+const GENERIC = new DecideScript("", null);
+/** Every script made in this process, by kinds and by SHA1 (they never change). */
+const byKinds = new Map<string, DecideScript>();
+const bySha = new Map<string, DecideScript>([[DECIDE_SHA, GENERIC]]);
+
+function scriptForKinds(kinds: readonly number[]): DecideScript {
+  const id = kinds.join("");
+  let script = byKinds.get(id);
+  if (script === undefined) {
+    script = new DecideScript(id, kinds.slice());
+    byKinds.set(id, script);
+    bySha.set(script.sha, script);
+  }
+  return script;
+}
+
+/**
+ * The text of a decision script a store in this process has used, by its SHA1 (decide.lua's is
+ * DECIDE_LUA; the others write out the common take for one sequence of policy kinds). For
+ * loading scripts by hand and for debugging; undefined for a SHA1 no store has used.
+ */
+export function decideScript(sha: string): string | undefined {
+  return bySha.get(sha)?.text;
+}
 
 const OP_CODE: Record<StoreOp, string> = {
   take: "t",
@@ -83,12 +133,21 @@ function encodePolicies(policies: readonly CompiledPolicy[]): number[] {
  * Sent once per script call however many decisions use it.
  */
 class Layout {
+  /** Each policy's limit as configured: what a short answer (an admitted common take) means. */
+  readonly limits: readonly number[];
   constructor(
     readonly args: readonly (string | number)[],
     /** Policies, for the result length. */
     readonly n: number,
-  ) {}
+    /** The script its decisions go to. */
+    readonly script: DecideScript,
+  ) {
+    this.limits = Array.from({ length: n }, (_, i) => args[3 + 6 * i] as number);
+  }
 }
+
+/** encode()'s answer for the common decision (a take of cost 1, nothing else), sent as -layout. */
+const TAKE_ONE: readonly (string | number)[] = Object.freeze(["t", 1]);
 
 /** The KEYS and layout of one resolved key. */
 interface EncodedKeys {
@@ -138,11 +197,19 @@ export class RedisStore implements Store {
   private readonly keyCache = new WeakMap<readonly string[], EncodedKeys>();
   private readonly boundsCache = new WeakMap<object, number[]>();
   private readonly maxBatch: number;
+  private readonly specializedScripts: number;
+  /** Kind sequences given a script of their own so far. */
+  private readonly specialized = new Set<string>();
   private readonly pending = new Map<string, Batch>();
   private flushScheduled = false;
 
   constructor(options: RedisStoreOptions) {
-    const { client, prefix = "", maxBatch = 32 } = options ?? ({} as RedisStoreOptions);
+    const {
+      client,
+      prefix = "",
+      maxBatch = 32,
+      specializedScripts = 16,
+    } = options ?? ({} as RedisStoreOptions);
     if (!isIoredisClient(client)) {
       throw new ConfigError([
         { path: "client", message: "client must be an ioredis Redis or Cluster instance" },
@@ -170,6 +237,15 @@ export class RedisStore implements Store {
     if (!Number.isSafeInteger(maxBatch) || maxBatch < 1) {
       throw new ConfigError([{ path: "maxBatch", message: "maxBatch must be a positive integer" }]);
     }
+    if (!Number.isSafeInteger(specializedScripts) || specializedScripts < 0) {
+      throw new ConfigError([
+        {
+          path: "specializedScripts",
+          message: "specializedScripts must be a non-negative integer",
+        },
+      ]);
+    }
+    this.specializedScripts = specializedScripts;
     this.client = client;
     this.prefix = prefix;
     this.maxBatch = maxBatch;
@@ -184,7 +260,7 @@ export class RedisStore implements Store {
 
   execute(request: StoreRequest): Promise<StoreResult> {
     let ks: EncodedKeys;
-    let args: (string | number)[];
+    let args: readonly (string | number)[];
     try {
       ks = this.keysOf(request);
       args = this.encode(request);
@@ -192,11 +268,14 @@ export class RedisStore implements Store {
       return Promise.reject(e);
     }
     // On a Cluster one script call serves one slot: decisions batch by partition (the hash
-    // tag). A single server takes every decision of the tick in one call.
-    const group = this.capabilities.requiresPartition ? request.partition : "";
+    // tag). A single server takes every decision of the tick in one call per script.
+    const script = ks.layout.script;
+    const group = this.capabilities.requiresPartition
+      ? `${script.id}|${request.partition}`
+      : script.id;
     let batch = this.pending.get(group);
     if (batch === undefined) {
-      batch = new Batch();
+      batch = new Batch(script);
       this.pending.set(group, batch);
       if (!this.flushScheduled) {
         this.flushScheduled = true;
@@ -236,7 +315,7 @@ export class RedisStore implements Store {
         if (!(e instanceof Error && e.message.startsWith("NOSCRIPT"))) throw e;
         // A server that lost its script cache (restart, failover, SCRIPT FLUSH): send the body
         // once with EVAL, which caches it again for the following EVALSHAs.
-        args[0] = DECIDE_LUA;
+        args[0] = batch.script.text;
         return run(true);
       })
       .then(
@@ -245,12 +324,16 @@ export class RedisStore implements Store {
       );
   }
 
-  /** Loads the script on the server (every master of a Cluster). Optional: EVALSHA falls back. */
+  /**
+   * Loads decide.lua, and the scripts this store has made so far, on the server (every master of
+   * a Cluster). Optional: EVALSHA falls back to EVAL once per script and server.
+   */
   async migrate(): Promise<void> {
     try {
       const client = this.client;
       const targets = client.isCluster ? (client as Cluster).nodes("master") : [client as Redis];
-      await Promise.all(targets.map((node) => node.script("LOAD", DECIDE_LUA)));
+      const texts = [DECIDE_LUA, ...[...this.specialized].map((id) => byKinds.get(id)!.text)];
+      await Promise.all(targets.flatMap((node) => texts.map((text) => node.script("LOAD", text))));
     } catch (e) {
       throw classifyError(e);
     }
@@ -273,7 +356,7 @@ export class RedisStore implements Store {
    * One decision's arguments after its layout index (A[2..] in decide.lua): op and cost, then,
    * only when the op needs them, lease id, ttl, window bounds and observations.
    */
-  private encode(request: StoreRequest): (string | number)[] {
+  private encode(request: StoreRequest): readonly (string | number)[] {
     const { policies, op } = request;
     const code = op === "take" && request.acquire ? "a" : OP_CODE[op];
     const n = policies.length;
@@ -286,6 +369,7 @@ export class RedisStore implements Store {
         this.boundsCache.set(wb, bounds);
       }
     }
+    if (bounds === undefined && code === "t" && request.cost === 1) return TAKE_ONE;
     const reconcile = op === "reconcile";
     const lease = code === "a" || op === "release" || op === "renew";
     if (!lease && !reconcile && bounds === undefined) return [code, request.cost];
@@ -312,6 +396,22 @@ export class RedisStore implements Store {
     }
     if (bounds !== undefined) for (let i = 0; i < bounds.length; i++) args.push(bounds[i]!);
     return args;
+  }
+
+  /**
+   * The script for a layout: its own for policies sharing one key without a concurrency policy
+   * (while this store has fewer than `specializedScripts` of those), decide.lua otherwise.
+   */
+  private scriptFor(policies: readonly CompiledPolicy[], scopeKeys: number): DecideScript {
+    if (scopeKeys !== 1) return GENERIC;
+    const kinds = policies.map((p) => KIND_CODE[p.kind]);
+    if (!hasFastTake(kinds)) return GENERIC;
+    const id = kinds.join("");
+    if (!this.specialized.has(id)) {
+      if (this.specialized.size >= this.specializedScripts) return GENERIC;
+      this.specialized.add(id);
+    }
+    return scriptForKinds(kinds);
   }
 
   private encodeKeys(keys: readonly string[], policies: readonly CompiledPolicy[]): EncodedKeys {
@@ -345,7 +445,7 @@ export class RedisStore implements Store {
         args.push(params[at]!, params[at + 1]!, params[at + 2]!, params[at + 3]!);
         args.push(names[i]!, scopes[i]!);
       }
-      layout = new Layout(args, n);
+      layout = new Layout(args, n, this.scriptFor(policies, scopeKeys.length));
       layouts.bySignature.set(signature, layout);
     }
     for (const k of leaseSets) scopeKeys.push(k);
@@ -361,12 +461,14 @@ interface PolicyLayouts {
 
 /** Decisions waiting for one script call, and who waits for each answer. */
 class Batch {
+  constructor(readonly script: DecideScript) {}
+
   private readonly keys: string[] = [];
   private readonly argv: (string | number)[] = [];
   private readonly layouts = new Map<Layout, number>();
   private readonly layoutArgv: (string | number)[] = [];
-  /** Policies per decision, to cut the answer. */
-  private readonly sizes: number[] = [];
+  /** Each decision's layout, to cut the answer. */
+  private readonly decisions: Layout[] = [];
   private readonly resolvers: ((r: StoreResult) => void)[] = [];
   private readonly rejecters: ((e: SluiceError) => void)[] = [];
 
@@ -384,9 +486,13 @@ class Batch {
       this.layouts.set(layout, index);
       for (const a of layout.args) this.layoutArgv.push(a);
     }
-    this.argv.push(args.length + 1, index);
-    for (let i = 0; i < args.length; i++) this.argv.push(args[i]!);
-    this.sizes.push(layout.n);
+    if (args === TAKE_ONE) {
+      this.argv.push(-index);
+    } else {
+      this.argv.push(args.length + 1, index);
+      for (let i = 0; i < args.length; i++) this.argv.push(args[i]!);
+    }
+    this.decisions.push(layout);
     return new Promise<StoreResult>((resolve, reject) => {
       this.resolvers.push(resolve);
       this.rejecters.push(reject);
@@ -398,7 +504,7 @@ class Batch {
     const nk = this.keys.length;
     const nl = this.layoutArgv.length;
     const out = new Array<string | number>(5 + nk + nl + this.argv.length);
-    out[0] = DECIDE_SHA;
+    out[0] = this.script.sha;
     out[1] = nk;
     for (let i = 0; i < nk; i++) out[2 + i] = this.keys[i]!;
     let at = 2 + nk;
@@ -412,8 +518,9 @@ class Batch {
 
   /**
    * The script answers numbers: the store clock, then per decision allowed, lease expiry and per
-   * policy limit, remaining, resetAt minus the clock, retryAfterMs; or -1 and the number of an
-   * error message. The messages follow. `binary`: the numbers come as one string of doubles.
+   * policy limit, remaining, resetAt minus the clock, retryAfterMs; or 2 (an admitted common
+   * take) and per policy remaining and resetAt minus the clock; or -1 and the number of an error
+   * message. The messages follow. `binary`: the numbers come as one string of doubles.
    */
   settle(reply: unknown[], binary: boolean): void {
     let at: (p: number) => number;
@@ -434,8 +541,26 @@ class Batch {
         p += 2;
         continue;
       }
-      const n = this.sizes[d]!;
+      const layout = this.decisions[d]!;
+      const n = layout.n;
       const r = new Array<number>(RESULT_HEADER + RESULT_STRIDE * n);
+      if (allowed === 2) {
+        const limits = layout.limits;
+        r[0] = 1;
+        r[1] = now;
+        r[2] = 0;
+        r[3] = 0;
+        p += 1;
+        for (let i = 0, o = RESULT_HEADER; i < n; i++, o += RESULT_STRIDE, p += 2) {
+          r[o] = limits[i]!;
+          r[o + 1] = at(p);
+          r[o + 2] = now + at(p + 1);
+          r[o + 3] = 0;
+          r[o + 4] = 0;
+        }
+        this.resolvers[d]!(r);
+        continue;
+      }
       r[0] = allowed;
       r[1] = now;
       r[2] = at(p + 1);

@@ -1,6 +1,7 @@
 import {
   type CompiledPolicy,
   compilePolicies,
+  type Policy,
   RESULT_HEADER,
   type StoreRequest,
 } from "@sluice/core";
@@ -40,8 +41,64 @@ const step = fc.record({
   cost: fc.constantFrom(0, 1, 1, 1, 2, 3, 8),
 });
 
-describe.skipIf(!reachable && !process.env.CI)("redis store: the common take", () => {
-  const clock = useTestClockStore();
+/** One policy of a random layout: its kind, with small limits, short windows and refills. */
+const randomPolicy = fc.oneof(
+  fc.record({
+    kind: fc.constant("tokenBucket" as const),
+    capacity: fc.integer({ min: 1, max: 40 }),
+    refill: fc.record({
+      tokens: fc.integer({ min: 1, max: 4 }),
+      every: fc.integer({ min: 1, max: 60 }),
+    }),
+  }),
+  fc.record({
+    kind: fc.constant("pool" as const),
+    capacity: fc.integer({ min: 1, max: 60 }),
+    refill: fc.record({
+      tokens: fc.integer({ min: 1, max: 6 }),
+      every: fc.integer({ min: 5, max: 90 }),
+    }),
+  }),
+  fc.record({
+    kind: fc.constant("fixedWindow" as const),
+    limit: fc.integer({ min: 1, max: 50 }),
+    window: fc.integer({ min: 20, max: 400 }),
+    align: fc.constantFrom("calendar" as const, "firstUse" as const),
+  }),
+  fc.record({
+    kind: fc.constant("slidingWindow" as const),
+    limit: fc.integer({ min: 1, max: 60 }),
+    window: fc.integer({ min: 40, max: 600 }),
+    precision: fc.integer({ min: 2, max: 20 }),
+  }),
+);
+
+/** Runs `steps` on a fresh key of `policies` and checks every answer against evaluate(). */
+async function agrees(
+  clock: ReturnType<typeof useTestClockStore>,
+  policies: readonly CompiledPolicy[],
+  tag: string,
+  steps: readonly { advance: number; op: "take" | "peek" | "refund"; cost: number }[],
+): Promise<void> {
+  const keys = keysFor(policies, tag);
+  const model = new Model();
+  for (const s of steps) {
+    clock.now += s.advance;
+    const req: StoreRequest = request(policies, keys, s.op, {
+      cost: s.op === "peek" ? 0 : s.cost,
+    });
+    const actual = [...(await clock.store.execute(req))];
+    expect(actual).toEqual(model.check(req, actual));
+  }
+}
+
+// The common take runs in decide.lua's loop (specializedScripts: 0) or, by default, in code
+// written out for the layout's kinds (fast-take.ts): both must answer as evaluate() does.
+describe.skipIf(!reachable && !process.env.CI).each([
+  { form: "written out for its kinds", specializedScripts: 16 },
+  { form: "decide.lua's loop", specializedScripts: 0 },
+])("redis store: the common take, $form", ({ specializedScripts }) => {
+  const clock = useTestClockStore(undefined, { specializedScripts });
 
   it("answers and stores what evaluate() does, through long runs of takes", async () => {
     let run = 0;
@@ -49,21 +106,27 @@ describe.skipIf(!reachable && !process.env.CI)("redis store: the common take", (
       fc.asyncProperty(
         fc.integer({ min: 0, max: LAYOUTS.length - 1 }),
         fc.array(step, { minLength: 20, maxLength: 160 }),
-        async (layout, steps) => {
-          const policies = LAYOUTS[layout]!;
-          const keys = keysFor(policies, `common-${run++}`);
-          const model = new Model();
-          for (const s of steps) {
-            clock.now += s.advance;
-            const req: StoreRequest = request(policies, keys, s.op, {
-              cost: s.op === "peek" ? 0 : s.cost,
-            });
-            const actual = [...(await clock.store.execute(req))];
-            expect(actual).toEqual(model.check(req, actual));
-          }
-        },
+        (layout, steps) => agrees(clock, LAYOUTS[layout]!, `common-${run++}`, steps),
       ),
       { numRuns: process.env.CI ? 60 : 30 },
+    );
+  });
+
+  it("answers as evaluate() does for any sequence of up to 6 kinds", async () => {
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(randomPolicy, { minLength: 1, maxLength: 6 }),
+        fc.array(step, { minLength: 10, maxLength: 80 }),
+        (configs, steps) => {
+          // Names of different lengths, so that the entries' heads differ in size.
+          const policies = compilePolicies(
+            configs.map((c, i) => ({ ...c, name: `p${"x".repeat(i * 3)}${i}` }) as Policy),
+          );
+          return agrees(clock, policies, `kinds-${run++}`, steps);
+        },
+      ),
+      { numRuns: process.env.CI ? 80 : 40 },
     );
   });
 

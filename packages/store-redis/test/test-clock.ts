@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { compilePolicies, type Store, type StoreRequest, type StoreResult } from "@sluice/core";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll } from "vitest";
-import { DECIDE_LUA, RedisStore } from "../src/index.js";
+import { DECIDE_LUA, decideScript, RedisStore, type RedisStoreOptions } from "../src/index.js";
 import { keysFor, REDIS_URL, request, uniquePrefix } from "./helpers.js";
 
 const YEAR_MS = 365 * 86_400_000;
@@ -23,21 +23,22 @@ function swap(script: string, from: string, to: string): string {
 }
 
 /**
- * DECIDE_LUA reading "now" (epoch ms) from `clockKey` instead of TIME, with every absolute
- * expiry it gives Redis moved `shiftMs` later, so Redis never expires a key the fake clock
- * still needs (the script drops entries past their own due itself).
+ * A decision script (DECIDE_LUA, or one with its common take written out) reading "now" (epoch
+ * ms) from `clockKey` instead of TIME, with every absolute expiry it gives Redis moved `shiftMs`
+ * later, so Redis never expires a key the fake clock still needs (the script drops entries
+ * past their own due itself).
  */
-export function testClockScript(clockKey: string, shiftMs: number): string {
+export function testClockScript(clockKey: string, shiftMs: number, script = DECIDE_LUA): string {
   if (!/^[\w:.-]+$/.test(clockKey)) throw new Error(`unsafe clock key ${clockKey}`);
   if (!Number.isSafeInteger(shiftMs) || shiftMs < 0) throw new Error(`bad shift ${shiftMs}`);
   // Any other expiry or clock read would escape the test clock: refuse to run.
-  const code = DECIDE_LUA.replace(/--[^\n]*/g, "");
+  const code = script.replace(/--[^\n]*/g, "");
   const timed = code.match(/'(TIME|PXAT|EXAT|PX|EX|P?EXPIRE(AT)?|P?SETEX|GETEX|RESTORE)'/g) ?? [];
   if (timed.sort().join(",") !== "'PEXPIREAT','PXAT','TIME'") {
     throw new Error(`decide.lua sets times the test clock does not handle: ${timed.join(",")}`);
   }
   let s = swap(
-    DECIDE_LUA,
+    script,
     SERVER_CLOCK,
     `local now = tonumber(redis.call('GET', '${clockKey}')) or error('test clock unset')\n`,
   );
@@ -61,16 +62,31 @@ export interface TestClockRedisStore extends Store {
  * A RedisStore whose script reads the time from `clock()`: every script call is preceded, on
  * the same connection, by a SET of the clock key. Reports `clock: "injectable"`.
  */
-export async function testClockRedisStore(clock: () => number): Promise<TestClockRedisStore> {
+export async function testClockRedisStore(
+  clock: () => number,
+  options: Omit<RedisStoreOptions, "client" | "prefix"> = {},
+): Promise<TestClockRedisStore> {
   const client = new Redis(REDIS_URL);
   const prefix = uniquePrefix("clock");
   const clockKey = `${prefix}now`;
   // Expiries land at least 2 years into the real future for any time since the first clock().
   const shiftMs = Math.max(0, Date.now() - clock()) + 2 * YEAR_MS;
-  const script = testClockScript(clockKey, shiftMs);
-  const sha = createHash("sha1").update(script).digest("hex");
-  const loaded = await client.script("LOAD", script);
-  if (loaded !== sha) throw new Error(`SCRIPT LOAD answered ${String(loaded)}, expected ${sha}`);
+  // Each script the store sends, by its text: the same script at the test clock.
+  const clocked = new Map<string, { script: string; sha: string }>();
+  const atTestClock = (text: string) => {
+    let c = clocked.get(text);
+    if (c === undefined) {
+      const script = testClockScript(clockKey, shiftMs, text);
+      c = { script, sha: createHash("sha1").update(script).digest("hex") };
+      clocked.set(text, c);
+    }
+    return c;
+  };
+  const generic = atTestClock(DECIDE_LUA);
+  const loaded = await client.script("LOAD", generic.script);
+  if (loaded !== generic.sha) {
+    throw new Error(`SCRIPT LOAD answered ${String(loaded)}, expected ${generic.sha}`);
+  }
 
   const real = client as unknown as { evalshaBuffer: Eval; evalBuffer: Eval };
   const withClock = (run: () => Promise<unknown>): Promise<unknown> => {
@@ -78,10 +94,14 @@ export async function testClockRedisStore(clock: () => number): Promise<TestCloc
     const set = client.set(clockKey, String(clock()));
     return Promise.all([set, run()]).then(([, out]) => out);
   };
-  const evalshaBuffer: Eval = (_sha, ...rest) =>
-    withClock(() => real.evalshaBuffer.call(client, sha, ...rest));
-  const evalBuffer: Eval = (_script, ...rest) =>
-    withClock(() => real.evalBuffer.call(client, script, ...rest));
+  // An EVALSHA of a script not loaded yet gets NOSCRIPT, and the store sends it with EVAL.
+  const evalshaBuffer: Eval = (sha, ...rest) => {
+    const text = decideScript(String(sha));
+    if (text === undefined) return Promise.reject(new Error(`no decision script ${sha}`));
+    return withClock(() => real.evalshaBuffer.call(client, atTestClock(text).sha, ...rest));
+  };
+  const evalBuffer: Eval = (script, ...rest) =>
+    withClock(() => real.evalBuffer.call(client, atTestClock(String(script)).script, ...rest));
   const proxy = new Proxy(client, {
     get(target, prop) {
       if (prop === "evalshaBuffer") return evalshaBuffer;
@@ -91,7 +111,7 @@ export async function testClockRedisStore(clock: () => number): Promise<TestCloc
     },
   });
 
-  const inner = new RedisStore({ client: proxy, prefix });
+  const inner = new RedisStore({ ...options, client: proxy, prefix });
   // The script must answer at the test clock, not the server's.
   const probe = compilePolicies([{ kind: "fixedWindow", name: "w", limit: 1, window: "1s" }]);
   const answer = await inner.execute(request(probe, keysFor(probe, "probe"), "peek"));
@@ -121,13 +141,16 @@ export async function testClockRedisStore(clock: () => number): Promise<TestCloc
  * A test-clock store for the tests of one describe block: `ctx.now` is its clock (settable),
  * `ctx.store` the store (set before the first test, disposed after the last).
  */
-export function useTestClockStore(startMs = 1_800_000_000_000): {
+export function useTestClockStore(
+  startMs = 1_800_000_000_000,
+  options: Omit<RedisStoreOptions, "client" | "prefix"> = {},
+): {
   now: number;
   store: TestClockRedisStore;
 } {
   const ctx = { now: startMs, store: undefined as unknown as TestClockRedisStore };
   beforeAll(async () => {
-    ctx.store = await testClockRedisStore(() => ctx.now);
+    ctx.store = await testClockRedisStore(() => ctx.now, options);
   });
   afterAll(() => ctx.store.dispose());
   return ctx;
