@@ -92,10 +92,11 @@ async function agrees(
   }
 }
 
-// The common take runs in decide.lua's loop (specializedScripts: 0) or, by default, in code
-// written out for the layout's kinds (fast-take.ts): both must answer as evaluate() does.
+// The common take runs in decide.lua's loop (specializedScripts: 0) or in code written out for
+// the layout's kinds (fast-take.ts): both must answer as evaluate() does. The first form gets a
+// cap no run reaches, so that every layout of every test here has its own script.
 describe.skipIf(!reachable && !process.env.CI).each([
-  { form: "written out for its kinds", specializedScripts: 16 },
+  { form: "written out for its kinds", specializedScripts: 100_000 },
   { form: "decide.lua's loop", specializedScripts: 0 },
 ])("redis store: the common take, $form", ({ specializedScripts }) => {
   const clock = useTestClockStore(undefined, { specializedScripts });
@@ -128,6 +129,29 @@ describe.skipIf(!reachable && !process.env.CI).each([
       ),
       { numRuns: process.env.CI ? 80 : 40 },
     );
+  });
+
+  it("drops a sliding window's slots at the very millisecond its entry falls due", async () => {
+    // The entry's due is the end of its latest slot plus the window: a take at that instant
+    // reads the entry as live, with every slot expired (one slot, then several).
+    const policies = compilePolicies([
+      { kind: "tokenBucket", name: "tb", capacity: 100, refill: { tokens: 1, every: 1 } },
+      { kind: "slidingWindow", name: "sw", limit: 10, window: 100, precision: 10 },
+    ]);
+    for (const [tag, takes] of [
+      ["one-slot", 1],
+      ["three-slots", 3],
+    ] as const) {
+      const start = Math.ceil(clock.now / 10) * 10 + 10;
+      const steps = [];
+      for (let k = 0; k < takes; k++) {
+        steps.push({ advance: k === 0 ? start - clock.now : 10, op: "take" as const, cost: 3 });
+      }
+      // The latest slot began at start + 10 (takes - 1); its entry is due 10 + 100 ms later.
+      steps.push({ advance: 110, op: "take" as const, cost: 2 });
+      steps.push({ advance: 0, op: "take" as const, cost: 1 });
+      await agrees(clock, policies, `due-${tag}`, steps);
+    }
   });
 
   it("keeps the entries of another limiter sharing the scope key", async () => {
