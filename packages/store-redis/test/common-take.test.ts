@@ -41,24 +41,21 @@ const step = fc.record({
   cost: fc.constantFrom(0, 1, 1, 1, 2, 3, 8),
 });
 
+/** A token bucket or pool of a random layout: capacity up to `most`, refills of up to `tokens`. */
+const refilling = (kind: "tokenBucket" | "pool", most: number, tokens: number, every: number[]) =>
+  fc.record({
+    kind: fc.constant(kind),
+    capacity: fc.integer({ min: 1, max: most }),
+    refill: fc.record({
+      tokens: fc.integer({ min: 1, max: tokens }),
+      every: fc.integer({ min: every[0]!, max: every[1]! }),
+    }),
+  });
+
 /** One policy of a random layout: its kind, with small limits, short windows and refills. */
 const randomPolicy = fc.oneof(
-  fc.record({
-    kind: fc.constant("tokenBucket" as const),
-    capacity: fc.integer({ min: 1, max: 40 }),
-    refill: fc.record({
-      tokens: fc.integer({ min: 1, max: 4 }),
-      every: fc.integer({ min: 1, max: 60 }),
-    }),
-  }),
-  fc.record({
-    kind: fc.constant("pool" as const),
-    capacity: fc.integer({ min: 1, max: 60 }),
-    refill: fc.record({
-      tokens: fc.integer({ min: 1, max: 6 }),
-      every: fc.integer({ min: 5, max: 90 }),
-    }),
-  }),
+  refilling("tokenBucket", 40, 4, [1, 60]),
+  refilling("pool", 60, 6, [5, 90]),
   fc.record({
     kind: fc.constant("fixedWindow" as const),
     limit: fc.integer({ min: 1, max: 50 }),

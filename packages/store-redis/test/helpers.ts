@@ -41,6 +41,16 @@ export async function redisReachable(): Promise<boolean> {
   }
 }
 
+/** Deletes every key under `prefix` (a test's own keys). */
+export async function deleteKeys(client: Redis, prefix: string): Promise<void> {
+  let cursor = "0";
+  do {
+    const [next, keys] = await client.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
+    if (keys.length > 0) await client.del(...keys);
+    cursor = next;
+  } while (cursor !== "0");
+}
+
 /** A prefix no other test run uses, so tests can share one Redis. */
 export function uniquePrefix(tag: string): string {
   return `t-${tag}-${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}:`;

@@ -3,7 +3,7 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MAX_FAST_POLICIES, withFastTake } from "../src/fast-take.js";
 import { DECIDE_LUA, DECIDE_SHA, decideScript, RedisStore } from "../src/index.js";
-import { REDIS_URL, redisReachable, uniquePrefix } from "./helpers.js";
+import { deleteKeys, REDIS_URL, redisReachable, uniquePrefix } from "./helpers.js";
 
 const reachable = await redisReachable();
 
@@ -53,14 +53,7 @@ describe.skipIf(!reachable && !process.env.CI)("redis store: scripts per sequenc
     return p;
   };
   afterAll(async () => {
-    for (const p of prefixes) {
-      let cursor = "0";
-      do {
-        const [next, keys] = await client.scan(cursor, "MATCH", `${p}*`, "COUNT", 1000);
-        if (keys.length > 0) await client.del(...keys);
-        cursor = next;
-      } while (cursor !== "0");
-    }
+    for (const p of prefixes) await deleteKeys(client, p);
     await client.quit();
   });
 

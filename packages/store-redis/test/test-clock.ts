@@ -3,7 +3,7 @@ import { compilePolicies, type Store, type StoreRequest, type StoreResult } from
 import { Redis } from "ioredis";
 import { afterAll, beforeAll } from "vitest";
 import { DECIDE_LUA, decideScript, RedisStore, type RedisStoreOptions } from "../src/index.js";
-import { keysFor, REDIS_URL, request, uniquePrefix } from "./helpers.js";
+import { deleteKeys, keysFor, REDIS_URL, request, uniquePrefix } from "./helpers.js";
 
 const YEAR_MS = 365 * 86_400_000;
 
@@ -126,12 +126,7 @@ export async function testClockRedisStore(
     execute: (req: StoreRequest): Promise<StoreResult> => inner.execute(req),
     close: () => inner.close(),
     async dispose() {
-      let cursor = "0";
-      do {
-        const [next, keys] = await client.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
-        if (keys.length > 0) await client.del(...keys);
-        cursor = next;
-      } while (cursor !== "0");
+      await deleteKeys(client, prefix);
       await client.quit();
     },
   };
