@@ -72,7 +72,7 @@ end
 
 -- One decision's inputs, set by the loop at the end. The helpers read these upvalues, so a
 -- batch allocates no closures per decision.
-local kb, ab, na, L
+local kb, ab, L
 local op, cost, acquire, leaseId, ttl, boundsAt
 -- The answer; each decision writes its part at oc + 1.. (see the end of the script).
 local out, oc = { now }, 1
@@ -930,22 +930,22 @@ end
 -- reports its own error and leaves the rest of the batch decided.
 local kAt, high, errs = 0, 1, {}
 for _ = 1, tonumber(ARGV[1]) do
+  -- a: -L (the common take), or the decision's argument count.
   local a = tonumber(ARGV[p])
   kb, ab = kAt, p
   if a < 0 then
     L, op, cost, acquire, leaseId, ttl, boundsAt = -a, 't', 1, false, '', -1, 0
     p = p + 1
   else
-    na = a
     L, op, cost = tonumber(ARGV[p + 1]), ARGV[p + 2], tonumber(ARGV[p + 3])
     acquire = op == 'a'
     if acquire then op = 't' end
-    if na > 3 then
+    if a > 3 then
       leaseId, ttl, boundsAt = ARGV[p + 4], tonumber(ARGV[p + 5]), tonumber(ARGV[p + 6])
     else
       leaseId, ttl, boundsAt = '', -1, 0
     end
-    p = p + 1 + na
+    p = p + 1 + a
   end
   local start = oc
   local ok, res = pcall(decide)
