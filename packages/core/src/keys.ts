@@ -22,6 +22,11 @@ export interface ResolvedKey {
   readonly partition: string;
   /** One state key per policy, in policy order (shared between calls: never mutate). */
   readonly keys: readonly string[];
+  /**
+   * Scratch for an in-process store (`Store.decideNow`): where the state of each key lives, so a
+   * cached string key finds its state without looking its keys up again.
+   */
+  readonly handles: unknown[];
 }
 
 /**
@@ -89,7 +94,7 @@ export class KeyPlan {
         }
         keys[i] = [this.head, e, this.names[i]].join("");
       }
-      return Object.freeze({ partition: e, keys: Object.freeze(keys) as string[] });
+      return Object.freeze({ partition: e, keys: Object.freeze(keys) as string[], handles: [] });
     }
   }
 
@@ -150,7 +155,7 @@ export class KeyPlan {
           ? [this.head, partition, this.names[i]].join("")
           : [this.head, partition, this.names[i], ":", fields].join("");
     }
-    return { partition, keys };
+    return { partition, keys, handles: [] };
   }
 }
 

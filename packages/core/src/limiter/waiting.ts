@@ -1,29 +1,23 @@
+import { LimitTimeoutError } from "../errors.js";
+import type { Key } from "../keys.js";
+import type { CompiledPolicy } from "../policy/compile.js";
+import type { StoreAnswer } from "../store/index.js";
 import { blockers, type Decision } from "./decision.js";
-import { LimitTimeoutError } from "./errors.js";
-import type { Key } from "./keys.js";
-import type { HeldLease } from "./lease.js";
-import type { CompiledPolicy } from "./policy/compile.js";
-import type { StoreResult } from "./store.js";
+import type { Lease } from "./leases.js";
+
+/** One attempt for a waiter: the decision, and the answer and policies it was made from. */
+export interface Attempt {
+  decision: Decision;
+  lease: Lease | null;
+  /** Undefined when no store decided (onStoreError "deny"/"allow"). */
+  answer: StoreAnswer | undefined;
+  policies: readonly CompiledPolicy[];
+}
 
 /** The parts of the limiter a wait queue drives. */
 export interface WaitDriver {
-  attemptTake(
-    key: Key,
-    cost: number,
-  ): Promise<{
-    decision: Decision;
-    result: StoreResult | undefined;
-    config: { policies: readonly CompiledPolicy[] };
-  }>;
-  attemptAcquire(
-    key: Key,
-    cost: number,
-  ): Promise<{
-    decision: Decision;
-    lease: HeldLease | null;
-    result?: StoreResult | undefined;
-    config?: { policies: readonly CompiledPolicy[] };
-  }>;
+  attemptTake(key: Key, cost: number): Promise<Attempt>;
+  attemptAcquire(key: Key, cost: number): Promise<Attempt>;
   refund(key: Key, options: { cost: number }): Promise<void>;
 }
 
@@ -40,7 +34,7 @@ export interface WaitRequest {
 
 export interface WaitOutcome {
   decision: Decision;
-  lease: HeldLease | null;
+  lease: Lease | null;
 }
 
 interface Waiter extends WaitRequest {
@@ -229,11 +223,11 @@ export class WaitQueues {
   /** One try for the head waiter; returns how long to sleep before the next (0: move on). */
   private async attempt(q: Queue, w: Waiter): Promise<number> {
     w.attempting = true;
-    let outcome: Awaited<ReturnType<WaitDriver["attemptAcquire"]>>;
+    let outcome: Attempt;
     try {
       outcome = w.acquire
         ? await this.driver.attemptAcquire(w.key, w.cost)
-        : { ...(await this.driver.attemptTake(w.key, w.cost)), lease: null };
+        : await this.driver.attemptTake(w.key, w.cost);
     } catch (error) {
       w.attempting = false;
       this.finish(q, w, error);
@@ -250,10 +244,8 @@ export class WaitQueues {
     if (w.done) return 0;
     const now = Date.now();
     let delay = decision.retryAfterMs;
-    const r = outcome.result;
-    const policies = outcome.config?.policies;
-    if (r !== undefined && policies !== undefined) {
-      const b = blockers(policies, r);
+    if (outcome.answer !== undefined) {
+      const b = blockers(outcome.policies, outcome.answer);
       if (b.rateRetryMs === Number.POSITIVE_INFINITY) {
         this.finish(
           q,
@@ -287,7 +279,7 @@ export class WaitQueues {
     return Math.max(1, Math.min(delay, w.deadline - now));
   }
 
-  private giveBack(w: Waiter, lease: HeldLease | null): void {
+  private giveBack(w: Waiter, lease: Lease | null): void {
     const done = lease !== null ? lease.release() : this.driver.refund(w.key, { cost: w.cost });
     done.catch(() => {
       // The store failed: the charge lapses with the window/lease; it was reported as an event.

@@ -1,6 +1,5 @@
-import type { CompiledPolicy } from "./policy/compile.js";
-import { configuredLimit } from "./policy/compile.js";
-import { RESULT_HEADER, RESULT_STRIDE, type StoreResult } from "./store.js";
+import { type CompiledPolicy, configuredLimit } from "../policy/compile.js";
+import type { StoreAnswer } from "../store/index.js";
 
 export interface PolicyState {
   readonly name: string;
@@ -29,12 +28,12 @@ export interface Decision {
 const NONE: readonly string[] = Object.freeze([]);
 
 /**
- * Builds a Decision from a store result. `slots`: whether concurrency policies count toward
+ * Builds a Decision from a store's answer. `slots`: whether concurrency policies count toward
  * `remaining` (tryAcquire) or only report their free slots (take, peek).
  */
 export function toDecision(
   policies: readonly CompiledPolicy[],
-  r: StoreResult,
+  answer: StoreAnswer,
   slots: boolean,
   degraded: boolean,
 ): Decision {
@@ -45,18 +44,23 @@ export function toDecision(
   let blockedBy = NONE;
   for (let i = 0; i < n; i++) {
     const p = policies[i]!;
-    const o = RESULT_HEADER + RESULT_STRIDE * i;
-    const left = r[o + 1]!;
-    states[i] = { name: p.name, kind: p.kind, limit: r[o]!, remaining: left, resetAtMs: r[o + 2]! };
+    const left = answer.remaining(i);
+    states[i] = {
+      name: p.name,
+      kind: p.kind,
+      limit: answer.limit(i),
+      remaining: left,
+      resetAtMs: answer.resetAtMs(i),
+    };
     if ((slots || p.kind !== "concurrency") && left < remaining) remaining = left;
-    if (r[o + 4] === 1) {
+    if (answer.blocked(i)) {
       if (blockedBy === NONE) blockedBy = [];
       (blockedBy as string[]).push(p.name);
-      const wait = r[o + 3]!;
+      const wait = answer.retryAfterMs(i);
       retryAfterMs = wait < 0 ? Number.POSITIVE_INFINITY : Math.max(retryAfterMs, wait);
     }
   }
-  const allowed = r[0] === 1;
+  const allowed = answer.allowed;
   const decision: { -readonly [K in keyof Decision]: Decision[K] } = {
     allowed,
     remaining,
@@ -104,15 +108,15 @@ export function degradedDecision(
 /** Largest retry among blocked rate policies, and whether a concurrency policy blocked. */
 export function blockers(
   policies: readonly CompiledPolicy[],
-  r: StoreResult,
+  answer: StoreAnswer,
 ): { rateRetryMs: number; slotBlocked: boolean; slotRetryMs: number } {
   let rateRetryMs = 0;
   let slotRetryMs = 0;
   let slotBlocked = false;
   for (let i = 0; i < policies.length; i++) {
-    const o = RESULT_HEADER + RESULT_STRIDE * i;
-    if (r[o + 4] !== 1) continue;
-    const wait = r[o + 3]! < 0 ? Number.POSITIVE_INFINITY : r[o + 3]!;
+    if (!answer.blocked(i)) continue;
+    const retry = answer.retryAfterMs(i);
+    const wait = retry < 0 ? Number.POSITIVE_INFINITY : retry;
     if (policies[i]!.kind === "concurrency") {
       slotBlocked = true;
       slotRetryMs = Math.max(slotRetryMs, wait);

@@ -1,7 +1,8 @@
 import { channel } from "node:diagnostics_channel";
-import type { SluiceError } from "./errors.js";
-import type { Key } from "./keys.js";
-import type { Decision, Observation } from "./limiter.js";
+import type { SluiceError } from "../errors.js";
+import type { Key } from "../keys.js";
+import type { Decision } from "./decision.js";
+import type { Observation } from "./observation.js";
 
 /** Events a Limiter emits. Payloads are built only when someone listens. */
 export interface LimiterEvents {

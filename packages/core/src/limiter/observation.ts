@@ -1,0 +1,56 @@
+import { invalidArgument } from "../errors.js";
+import type { StoreObservation } from "../store/index.js";
+
+/** What a server reported about one of its limits (see `reconcile`). */
+export interface Observation {
+  policy: string;
+  remaining?: number;
+  limit?: number;
+  resetAtMs?: number;
+}
+
+function observedNumber(value: unknown, field: string, min: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "number" || !Number.isFinite(value) || value < min) {
+    throw invalidArgument(`${field} must be a finite number >= ${min} (got ${String(value)})`);
+  }
+  return Math.floor(value);
+}
+
+/**
+ * Validates observations and folds them into one per policy index (later fields win), or
+ * undefined when none names a policy of the limiter. `ignore` hears of each unknown policy.
+ */
+export function observationsByPolicy(
+  observations: Observation | readonly Observation[],
+  index: ReadonlyMap<string, number>,
+  policyCount: number,
+  ignore: (observation: Observation, reason: string) => void,
+): (StoreObservation | undefined)[] | undefined {
+  const many = Array.isArray(observations);
+  const list: readonly unknown[] = many ? observations : [observations];
+  let byPolicy: (StoreObservation | undefined)[] | undefined;
+  list.forEach((raw, i) => {
+    const field = many ? `observations[${i}]` : "observation";
+    if (typeof raw !== "object" || raw === null)
+      throw invalidArgument(`${field} must be an object`);
+    const o = raw as Observation;
+    if (typeof o.policy !== "string") throw invalidArgument(`${field}.policy must be a policy name`);
+    const remaining = observedNumber(o.remaining, `${field}.remaining`, 0);
+    const limit = observedNumber(o.limit, `${field}.limit`, 1);
+    const resetAtMs = observedNumber(o.resetAtMs, `${field}.resetAtMs`, 0);
+    const idx = index.get(o.policy);
+    if (idx === undefined) {
+      ignore(o, `the limiter has no policy named "${o.policy}"`);
+      return;
+    }
+    byPolicy ??= new Array(policyCount).fill(undefined);
+    const prev = byPolicy[idx];
+    byPolicy[idx] = {
+      remaining: remaining ?? prev?.remaining,
+      limit: limit ?? prev?.limit,
+      resetAtMs: resetAtMs ?? prev?.resetAtMs,
+    };
+  });
+  return byPolicy;
+}
