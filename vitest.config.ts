@@ -8,9 +8,14 @@ export default defineConfig({
   resolve: {
     alias: [
       { find: /^@sluice\/core\/testing$/, replacement: src("core/src/testing/index.ts") },
+      { find: /^@sluice\/core\/store$/, replacement: src("core/src/store/index.ts") },
       { find: /^@sluice\/core$/, replacement: src("core/src/index.ts") },
       { find: /^@sluice\/store-memory$/, replacement: src("store-memory/src/index.ts") },
       { find: /^@sluice\/store-redis$/, replacement: src("store-redis/src/index.ts") },
+      {
+        find: /^@sluice\/store-postgres\/testing$/,
+        replacement: src("store-postgres/src/testing/index.ts"),
+      },
       { find: /^@sluice\/store-postgres$/, replacement: src("store-postgres/src/index.ts") },
       {
         find: /^@sluice\/adapter-keap\/simulator$/,

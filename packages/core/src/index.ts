@@ -8,20 +8,22 @@ export {
   SluiceError,
   type SluiceErrorCode,
 } from "./errors.js";
-export { escapeKeyPart, type Key, KeyPlan, type ResolvedKey } from "./keys.js";
-export * from "./limiter.js";
-export * from "./math/index.js";
+export type { Key } from "./keys.js";
 export {
-  type CompiledConcurrency,
-  type CompiledFixedWindow,
-  type CompiledPolicy,
-  type CompiledPool,
-  type CompiledSlidingWindow,
-  type CompiledTokenBucket,
-  compilePolicies,
-  configuredLimit,
-  isRatePolicy,
-} from "./policy/compile.js";
+  createLimiter,
+  type Decision,
+  type Lease,
+  type Limiter,
+  type LimiterEventName,
+  type LimiterEvents,
+  type LimiterOptions,
+  type LimiterPolicyState,
+  type Observation,
+  type OnStoreError,
+  type PolicyState,
+  type TakeOptions,
+  type WaitOptions,
+} from "./limiter/index.js";
 export {
   concurrencyPolicy,
   fixedWindowPolicy,
@@ -29,7 +31,6 @@ export {
   slidingWindowPolicy,
   tokenBucketPolicy,
 } from "./policy/helpers.js";
-export { formatPath } from "./policy/issues.js";
 export type {
   ConcurrencyPolicy,
   FixedWindowPolicy,
@@ -39,16 +40,8 @@ export type {
   SlidingWindowPolicy,
   TokenBucketPolicy,
 } from "./policy/schema.js";
-export {
-  RESULT_HEADER,
-  RESULT_STRIDE,
-  type Store,
-  type StoreCapabilities,
-  type StoreObservation,
-  type StoreOp,
-  type StoreRequest,
-  type StoreResult,
-} from "./store.js";
+/** Users type the limiter's `store` option with it; the rest of the contract is in `@sluice/core/store`. */
+export type { Store } from "./store/index.js";
 export {
   createTenantRegistry,
   type ParseTenantConfigOptions,
@@ -60,4 +53,4 @@ export {
   type TenantRegistry,
   type TenantRegistryOptions,
 } from "./tenants/index.js";
-export { isValidTimeZone, localMidnight, zoneWindowBounds } from "./time-zone.js";
+export { isValidTimeZone } from "./time-zone.js";

@@ -1,4 +1,5 @@
-import { compilePolicies, escapeKeyPart, type Key, KeyPlan, type SluiceError } from "@sluice/core";
+import { type Key, type SluiceError } from "@sluice/core";
+import { compilePolicies, escapeKeyPart, KeyPlan } from "@sluice/core/store";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 

@@ -1,4 +1,5 @@
-import { ConfigError, compilePolicies } from "@sluice/core";
+import { ConfigError } from "@sluice/core";
+import { compilePolicies } from "@sluice/core/store";
 import { describe, expect, it } from "vitest";
 
 function issuesOf(input: unknown): { path: string; message: string }[] {

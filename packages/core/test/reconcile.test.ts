@@ -1,12 +1,12 @@
+import { type Policy } from "@sluice/core";
 import {
   compilePolicies,
   evaluate,
-  type Policy,
   type PolicyStateRecord,
   RESULT_HEADER,
   type StoreObservation,
   type StoreRequest,
-} from "@sluice/core";
+} from "@sluice/core/store";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 

@@ -1,12 +1,12 @@
+import { type Policy } from "@sluice/core";
 import {
   compilePolicies,
   evaluate,
   localMidnight,
-  type Policy,
   type PolicyStateRecord,
   type StoreRequest,
   zoneWindowBounds,
-} from "@sluice/core";
+} from "@sluice/core/store";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 

@@ -1,4 +1,4 @@
-import { compilePolicies, evaluate, type StoreRequest, zoneWindowBounds } from "@sluice/core";
+import { compilePolicies, evaluate, type StoreRequest, zoneWindowBounds } from "@sluice/core/store";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { nextOffsetChange } from "../src/testing/dst.js";

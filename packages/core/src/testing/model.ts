@@ -1,18 +1,47 @@
 import { KeyPlan, type ResolvedKey } from "../keys.js";
-import { evaluate, type PolicyStateRecord } from "../math/evaluate.js";
-import { type CompiledPolicy, compilePolicies } from "../policy/compile.js";
-import type { Store, StoreObservation, StoreRequest, StoreResult } from "../store.js";
+import type { CompiledPolicy } from "../policy/compile.js";
+import type { StoreResult } from "../store/answer.js";
+import type { Store, StoreObservation, StoreRequest } from "../store/contract.js";
+import { evaluate, type PolicyStateRecord } from "../store/evaluate.js";
 import { zoneWindowBounds } from "../time-zone.js";
-import type { Command, Scenario } from "./scenario.js";
 
 const DAY_MS = 86_400_000;
 
-/** What drives time during a run: a fake clock the suite moves, or real sleeps. */
+/** What drives time during a run: a fake clock the test moves, or real sleeps. */
 export interface TimeDriver {
-  /** The client's idea of now (for time-zone window bounds). */
+  /** The client's idea of now (for time-zone window bounds and server resets). */
   now(): number;
   pass(ms: number): Promise<void>;
 }
+
+/** Time passing for real: sleeps of at most `maxSleepMs` per step (a server clock). */
+export function realTime(maxSleepMs: number): TimeDriver {
+  return {
+    now: () => Date.now(),
+    pass: async (ms) => {
+      if (ms > 0) await new Promise((r) => setTimeout(r, Math.min(ms, maxSleepMs)));
+    },
+  };
+}
+
+/**
+ * Window bounds for one request, by policy index (see `StoreRequest.windowBounds`), from the
+ * client's clock. The default computes them from each zoned policy's time zone, as the engine
+ * does; a store's own tests may hand explicit bounds instead.
+ */
+export type WindowBoundsFn = (
+  policies: readonly CompiledPolicy[],
+  clientNowMs: number,
+) => readonly (readonly number[] | undefined)[] | undefined;
+
+const zoneBounds: WindowBoundsFn = (policies, nowMs) => {
+  if (!policies.some((p) => p.kind === "fixedWindow" && p.timeZone !== undefined)) return undefined;
+  return policies.map((p) =>
+    p.kind === "fixedWindow" && p.timeZone !== undefined
+      ? zoneWindowBounds(p.timeZone, p.windowMs / DAY_MS, nowMs)
+      : undefined,
+  );
+};
 
 export interface RequestParts {
   op: StoreRequest["op"];
@@ -21,25 +50,42 @@ export interface RequestParts {
   leaseId?: string;
   leaseTtlMs?: number;
   observations?: (StoreObservation | undefined)[];
+  learnedLimitTtlMs?: number;
 }
 
-/** Builds requests the way the limiter does: KeyPlan keys, time-zone bounds, fixed learned TTL. */
+export interface RequestFactoryOptions {
+  /** Key field that qualifies every policy's state (the limiter's `partitionBy`). */
+  partitionBy?: string | undefined;
+  /** Default learned-limit ttl of a reconcile (ms, default 250). */
+  learnedLimitTtlMs?: number;
+  /** Window bounds per request (default: from each zoned policy's time zone). */
+  windowBounds?: WindowBoundsFn;
+}
+
+/** Builds requests the way the limiter does: KeyPlan keys, time-zone bounds, a learned-limit ttl. */
 export class RequestFactory {
   readonly plan: KeyPlan;
+  private readonly learnedLimitTtlMs: number;
+  private readonly windowBounds: WindowBoundsFn;
 
   constructor(
     readonly policies: readonly CompiledPolicy[],
     prefix: string,
-    partitionBy: string | undefined,
     store: Store,
     private readonly time: TimeDriver,
-    readonly learnedLimitTtlMs = 250,
+    options: RequestFactoryOptions = {},
   ) {
-    this.plan = new KeyPlan(prefix, policies, partitionBy, store.capabilities.requiresPartition);
+    this.plan = new KeyPlan(
+      prefix,
+      policies,
+      options.partitionBy,
+      store.capabilities.requiresPartition,
+    );
+    this.learnedLimitTtlMs = options.learnedLimitTtlMs ?? 250;
+    this.windowBounds = options.windowBounds ?? zoneBounds;
   }
 
   build(resolved: ResolvedKey, parts: RequestParts): StoreRequest {
-    const zoned = this.policies.some((p) => p.kind === "fixedWindow" && p.timeZone !== undefined);
     return {
       op: parts.op,
       policies: this.policies,
@@ -50,29 +96,40 @@ export class RequestFactory {
       leaseId: parts.leaseId,
       leaseTtlMs: parts.leaseTtlMs,
       observations: parts.observations,
-      learnedLimitTtlMs: this.learnedLimitTtlMs,
-      windowBounds: zoned
-        ? this.policies.map((p) =>
-            p.kind === "fixedWindow" && p.timeZone !== undefined
-              ? zoneWindowBounds(p.timeZone, p.windowMs / DAY_MS, this.time.now())
-              : undefined,
-          )
-        : undefined,
+      learnedLimitTtlMs: parts.learnedLimitTtlMs ?? this.learnedLimitTtlMs,
+      windowBounds: this.windowBounds(this.policies, this.time.now()),
     };
   }
 }
 
-/** Keeps the reference state of every key and checks each store answer against `evaluate()`. */
-export class Model {
+const mapsAsObjects = (_k: string, v: unknown) => (v instanceof Map ? Object.fromEntries(v) : v);
+
+/**
+ * The comparison harness's core: keeps the reference state of every key and checks each store
+ * answer against `evaluate()` at the clock the store reported. Every store's differential tests
+ * go through it, whatever drives them (the conformance suite, `compareWithReference`, or a
+ * store's own fast-check property).
+ */
+export class ReferenceModel {
   private readonly states = new Map<string, PolicyStateRecord>();
   private lastNow = Number.NEGATIVE_INFINITY;
+  /** What happened so far (labels, clocks, answers), for failure messages. */
   readonly log: string[] = [];
 
-  constructor(private readonly store: Store) {}
+  /**
+   * The reference answer for `request` decided at `nowMs`; moves the model's state on as a store
+   * would. Call it once per request, in the order the store decided them.
+   */
+  expected(request: StoreRequest, nowMs: number): number[] {
+    return this.decide(request, nowMs).result;
+  }
 
-  async apply(request: StoreRequest, label: string): Promise<StoreResult> {
-    const stored = request.keys.map((k) => this.states.get(k));
-    const result = await this.store.execute(request);
+  /**
+   * Checks one store answer (decided in this order, at the clock it reports); throws an Error
+   * with both answers, the state before and the history when they differ, or when the store clock
+   * went backwards.
+   */
+  check(request: StoreRequest, result: StoreResult, label: string = request.op): void {
     const actual = Array.from(result);
     const now = actual[1]!;
     this.log.push(`${label} @${now} -> ${actual.join(",")}`);
@@ -82,118 +139,46 @@ export class Model {
       );
     }
     this.lastNow = now;
-    const expected = evaluate(request, stored, now);
-    if (
-      actual.length !== expected.result.length ||
-      actual.some((v, i) => v !== expected.result[i])
-    ) {
+    const before = request.keys.map((k) => this.states.get(k));
+    const expected = this.decide(request, now).result;
+    if (actual.length !== expected.length || actual.some((v, i) => v !== expected[i])) {
       throw new Error(
         [
           `store result differs from the reference math for ${label}`,
           `  store:     [${actual.join(", ")}]`,
-          `  reference: [${expected.result.join(", ")}]`,
+          `  reference: [${expected.join(", ")}]`,
           `  policies:  ${JSON.stringify(request.policies)}`,
           `  keys:      ${JSON.stringify(request.keys)}`,
-          `  state before: ${JSON.stringify(stored, (_k, v) => (v instanceof Map ? Object.fromEntries(v) : v))}`,
+          `  state before: ${JSON.stringify(before, mapsAsObjects)}`,
           "  history:",
           ...this.log.map((l) => `    ${l}`),
         ].join("\n"),
       );
     }
-    if (expected.write) {
-      request.keys.forEach((k, i) => {
-        const s = expected.states[i];
-        if (s === undefined) this.states.delete(k);
-        else this.states.set(k, s);
-      });
-    }
+  }
+
+  /** Executes `request` on `store` and checks the answer. */
+  async apply(store: Store, request: StoreRequest, label?: string): Promise<StoreResult> {
+    const result = await store.execute(request);
+    this.check(request, result, label);
     return result;
   }
-}
 
-/** Runs one generated scenario against a store; throws on the first mismatch. */
-export async function runScenario(
-  store: Store,
-  scenario: Scenario,
-  time: TimeDriver,
-  prefix: string,
-): Promise<void> {
-  const policies = compilePolicies(scenario.policies);
-  const factory = new RequestFactory(
-    policies,
-    prefix,
-    scenario.keyMode === "object" ? "tenant" : undefined,
-    store,
-    time,
-  );
-  const keys = scenario.keys.map((k) => factory.plan.resolve(k));
-  const model = new Model(store);
-  const leases: string[][] = keys.map(() => []);
-  let counter = 0;
-  for (const [n, cmd] of scenario.commands.entries()) {
-    if (cmd.t === "pass") {
-      await time.pass(cmd.ms);
-      model.log.push(`#${n} pass ${cmd.ms} ms`);
-      continue;
-    }
-    const key = keys[cmd.key]!;
-    const label = `#${n} ${describe(cmd)}`;
-    switch (cmd.t) {
-      case "take":
-        await model.apply(factory.build(key, { op: "take", cost: cmd.cost }), label);
-        break;
-      case "peek":
-        await model.apply(factory.build(key, { op: "peek" }), label);
-        break;
-      case "refund":
-        await model.apply(factory.build(key, { op: "refund", cost: cmd.cost }), label);
-        break;
-      case "reset":
-        await model.apply(factory.build(key, { op: "reset" }), label);
-        break;
-      case "reconcile": {
-        const now = time.now();
-        const observations = policies.map((_p, i) => {
-          const o = cmd.obs[i];
-          if (o === null || o === undefined) return undefined;
-          return {
-            remaining: o.remaining ?? undefined,
-            limit: o.limit ?? undefined,
-            // Server resets are absolute times: anchor them near the store's clock.
-            resetAtMs: o.resetInMs === null ? undefined : Math.max(0, now + o.resetInMs),
-          };
-        });
-        await model.apply(factory.build(key, { op: "reconcile", observations }), label);
-        break;
-      }
-      case "acquire": {
-        const leaseId = `lease-${counter++}`;
-        const r = await model.apply(
-          factory.build(key, { op: "take", cost: 1, acquire: true, leaseId }),
-          label,
-        );
-        if (r[0] === 1) leases[cmd.key]!.push(leaseId);
-        break;
-      }
-      case "release":
-      case "renew": {
-        const held = leases[cmd.key]!;
-        // Now and then a lease this key never had: release is a no-op, renew fails.
-        const leaseId = cmd.lease < held.length ? held[cmd.lease]! : `unknown-${cmd.lease}`;
-        if (cmd.t === "release") {
-          await model.apply(factory.build(key, { op: "release", leaseId }), label);
-        } else {
-          const parts: RequestParts = { op: "renew", leaseId };
-          if (cmd.ttlMs !== null) parts.leaseTtlMs = cmd.ttlMs;
-          await model.apply(factory.build(key, parts), label);
-        }
-        break;
-      }
-    }
+  /** The reference state at `key` (undefined: default), for store-specific assertions. */
+  state(key: string): PolicyStateRecord | undefined {
+    return this.states.get(key);
   }
-}
 
-function describe(cmd: Command): string {
-  const { t, ...rest } = cmd;
-  return `${t} ${JSON.stringify(rest)}`;
+  private decide(request: StoreRequest, nowMs: number) {
+    const stored = request.keys.map((k) => this.states.get(k));
+    const e = evaluate(request, stored, nowMs);
+    if (e.write) {
+      for (let i = 0; i < request.keys.length; i++) {
+        const s = e.states[i];
+        if (s === undefined) this.states.delete(request.keys[i]!);
+        else this.states.set(request.keys[i]!, s);
+      }
+    }
+    return e;
+  }
 }

@@ -1,5 +1,5 @@
 import fc from "fast-check";
-import type { Policy } from "../policy/schema.js";
+import type { Policy, PolicyKind } from "../policy/schema.js";
 
 /** Generated inputs of one model-based run. */
 export interface Scenario {
@@ -21,6 +21,8 @@ export type Command =
       readonly t: "reconcile";
       readonly key: number;
       readonly obs: readonly (ObservationSpec | null)[];
+      /** Learned-limit ttl of this reconcile (null: the factory's default). */
+      readonly learnedTtlMs: number | null;
     }
   | { readonly t: "acquire"; readonly key: number }
   | { readonly t: "release"; readonly key: number; readonly lease: number }
@@ -79,7 +81,12 @@ const keysArb = (keyMode: "string" | "object") =>
 
 const ms = (min: number, max: number) => fc.integer({ min, max });
 
-const policyArb = (name: string, keyMode: "string" | "object", longTime: boolean) => {
+const policyArb = (
+  name: string,
+  keyMode: "string" | "object",
+  longTime: boolean,
+  allowed: readonly PolicyKind[],
+): fc.Arbitrary<Policy> => {
   const scope =
     keyMode === "object"
       ? fc.constantFrom<(string[] | undefined)[]>(
@@ -91,55 +98,74 @@ const policyArb = (name: string, keyMode: "string" | "object", longTime: boolean
       : fc.constant(undefined);
   const withScope = <T extends object>(p: fc.Arbitrary<T>) =>
     fc.tuple(p, scope).map(([policy, s]) => (s === undefined ? policy : { ...policy, scope: s }));
-  const kinds: fc.Arbitrary<Policy>[] = [
-    withScope(
-      fc.record({
-        kind: fc.constant("tokenBucket" as const),
-        name: fc.constant(name),
-        capacity: fc.integer({ min: 1, max: 5 }),
-        refill: fc.record({ tokens: fc.integer({ min: 1, max: 3 }), every: ms(7, 90) }),
-      }),
-    ),
-    withScope(
-      fc.record({
-        kind: fc.constant("pool" as const),
-        name: fc.constant(name),
-        capacity: fc.integer({ min: 1, max: 5 }),
-        refill: fc.record({ tokens: fc.integer({ min: 1, max: 2 }), every: ms(5, 60) }),
-      }),
-    ),
-    withScope(
-      fc.record({
-        kind: fc.constant("fixedWindow" as const),
-        name: fc.constant(name),
-        limit: fc.integer({ min: 1, max: 5 }),
-        window: ms(10, 120),
-        align: fc.constantFrom("calendar" as const, "firstUse" as const),
-      }),
-    ),
-    withScope(
-      fc
-        .record({
-          kind: fc.constant("slidingWindow" as const),
+  const kinds: [PolicyKind, fc.Arbitrary<Policy>][] = [
+    [
+      "tokenBucket",
+      withScope(
+        fc.record({
+          kind: fc.constant("tokenBucket" as const),
+          name: fc.constant(name),
+          capacity: fc.integer({ min: 1, max: 5 }),
+          refill: fc.record({ tokens: fc.integer({ min: 1, max: 3 }), every: ms(7, 90) }),
+        }),
+      ),
+    ],
+    [
+      "pool",
+      withScope(
+        fc.record({
+          kind: fc.constant("pool" as const),
+          name: fc.constant(name),
+          capacity: fc.integer({ min: 1, max: 5 }),
+          refill: fc.record({ tokens: fc.integer({ min: 1, max: 2 }), every: ms(5, 60) }),
+        }),
+      ),
+    ],
+    [
+      "fixedWindow",
+      withScope(
+        fc.record({
+          kind: fc.constant("fixedWindow" as const),
           name: fc.constant(name),
           limit: fc.integer({ min: 1, max: 5 }),
           window: ms(10, 120),
-          slots: fc.integer({ min: 1, max: 8 }),
-        })
-        .map(({ slots, ...p }) => ({ ...p, precision: Math.max(1, Math.floor(p.window / slots)) })),
-    ),
-    withScope(
-      fc.record({
-        kind: fc.constant("concurrency" as const),
-        name: fc.constant(name),
-        limit: fc.integer({ min: 1, max: 3 }),
-        leaseTtl: ms(10, 150),
-      }),
-    ),
+          align: fc.constantFrom("calendar" as const, "firstUse" as const),
+        }),
+      ),
+    ],
+    [
+      "slidingWindow",
+      withScope(
+        fc
+          .record({
+            kind: fc.constant("slidingWindow" as const),
+            name: fc.constant(name),
+            limit: fc.integer({ min: 1, max: 5 }),
+            window: ms(10, 120),
+            slots: fc.integer({ min: 1, max: 8 }),
+          })
+          .map(({ slots, ...p }) => ({
+            ...p,
+            precision: Math.max(1, Math.floor(p.window / slots)),
+          })),
+      ),
+    ],
+    [
+      "concurrency",
+      withScope(
+        fc.record({
+          kind: fc.constant("concurrency" as const),
+          name: fc.constant(name),
+          limit: fc.integer({ min: 1, max: 3 }),
+          leaseTtl: ms(10, 150),
+        }),
+      ),
+    ],
   ];
   // Calendar days in a zone with DST; only worth it when the clock can jump hours.
   if (longTime) {
-    kinds.push(
+    kinds.push([
+      "fixedWindow",
       withScope(
         fc.record({
           kind: fc.constant("fixedWindow" as const),
@@ -149,9 +175,9 @@ const policyArb = (name: string, keyMode: "string" | "object", longTime: boolean
           timeZone: fc.constantFrom("America/New_York", "Europe/London", "Asia/Kolkata"),
         }),
       ),
-    );
+    ]);
   }
-  return fc.oneof(...kinds);
+  return fc.oneof(...kinds.filter(([k]) => allowed.includes(k)).map(([, arb]) => arb));
 };
 
 const observationArb: fc.Arbitrary<ObservationSpec | null> = fc.option(
@@ -163,7 +189,11 @@ const observationArb: fc.Arbitrary<ObservationSpec | null> = fc.option(
   { freq: 2 },
 );
 
-const commandArb = (maxPassMs: number, longTime: boolean): fc.Arbitrary<Command> => {
+const commandArb = (
+  maxPassMs: number,
+  longTime: boolean,
+  policyCount: number,
+): fc.Arbitrary<Command> => {
   const key = fc.integer({ min: 0, max: 3 });
   const pass = longTime
     ? fc.oneof(
@@ -194,7 +224,9 @@ const commandArb = (maxPassMs: number, longTime: boolean): fc.Arbitrary<Command>
       arbitrary: fc.record({
         t: fc.constant("reconcile" as const),
         key,
-        obs: fc.array(observationArb, { minLength: 4, maxLength: 4 }),
+        obs: fc.array(observationArb, { minLength: policyCount, maxLength: policyCount }),
+        // Short ttls lapse within a run, long ones outlive it.
+        learnedTtlMs: fc.option(fc.constantFrom(50, 150, 10_000), { freq: 2 }),
       }),
     },
     { weight: 3, arbitrary: fc.record({ t: fc.constant("acquire" as const), key }) },
@@ -216,24 +248,65 @@ const commandArb = (maxPassMs: number, longTime: boolean): fc.Arbitrary<Command>
   );
 };
 
-/**
- * Random policy sets and command sequences. `maxPassMs` bounds one "time passes" step (real
- * sleeps in server-clock mode); `longTime` adds day windows in time zones and jumps of hours
- * (only with a fake clock).
- */
-export function scenarioArb(maxPassMs: number, longTime: boolean): fc.Arbitrary<Scenario> {
-  return fc.constantFrom("string" as const, "object" as const).chain((keyMode) =>
+const ALL_KINDS: readonly PolicyKind[] = [
+  "tokenBucket",
+  "pool",
+  "fixedWindow",
+  "slidingWindow",
+  "concurrency",
+];
+
+export interface ScenarioOptions {
+  /** Longest "time passes" step (ms): a real sleep with a server clock. */
+  maxPassMs: number;
+  /** Adds day windows in time zones and jumps of hours (only with a clock the test moves). */
+  longTime: boolean;
+  /** Kinds generated policies may have (default every kind; see `StoreCapabilities.kinds`). */
+  kinds?: readonly PolicyKind[] | undefined;
+  /**
+   * A store's own layouts: each run takes one of these policy lists instead of generated ones
+   * (scoped policies get object keys; unscoped ones string or object keys).
+   */
+  limiters?: readonly (readonly Policy[])[] | undefined;
+  /** Most commands per run (default 60). */
+  maxCommands?: number | undefined;
+}
+
+const hasScope = (ps: readonly Policy[]) => ps.some((p) => p.scope !== undefined);
+
+/** Random policy sets (or one of `limiters`) and command sequences. */
+export function scenarioArb(options: ScenarioOptions): fc.Arbitrary<Scenario> {
+  const { maxPassMs, longTime, kinds = ALL_KINDS, limiters, maxCommands = 60 } = options;
+  const setup =
+    limiters === undefined || limiters.length === 0
+      ? fc.constantFrom("string" as const, "object" as const).chain((keyMode) =>
+          fc
+            .integer({ min: 1, max: 4 })
+            .chain((n) =>
+              fc.tuple(
+                ...Array.from({ length: n }, (_, i) =>
+                  policyArb(`p${i}`, keyMode, longTime, kinds),
+                ),
+              ),
+            )
+            .map((policies) => ({ keyMode, policies: policies as Policy[] })),
+        )
+      : fc
+          .constantFrom(...limiters)
+          .chain((policies) =>
+            (hasScope(policies)
+              ? fc.constant("object" as const)
+              : fc.constantFrom("string" as const, "object" as const)
+            ).map((keyMode) => ({ keyMode, policies: [...policies] })),
+          );
+  return setup.chain(({ keyMode, policies }) =>
     fc.record({
       keyMode: fc.constant(keyMode),
       keys: keysArb(keyMode),
-      policies: fc
-        .integer({ min: 1, max: 4 })
-        .chain((n) =>
-          fc.tuple(...Array.from({ length: n }, (_, i) => policyArb(`p${i}`, keyMode, longTime))),
-        ),
-      commands: fc.array(commandArb(maxPassMs, longTime), {
+      policies: fc.constant(policies),
+      commands: fc.array(commandArb(maxPassMs, longTime, policies.length), {
         minLength: 1,
-        maxLength: 60,
+        maxLength: maxCommands,
         size: "max",
       }),
       leadMs: fc.integer({ min: 0, max: 30 * 3_600_000 }),

@@ -1,4 +1,7 @@
-import type { CompiledPolicy } from "./policy/compile.js";
+import type { KindObservation } from "../kinds/types.js";
+import type { CompiledPolicy } from "../policy/compile.js";
+import type { PolicyKind } from "../policy/schema.js";
+import type { StoreResult } from "./answer.js";
 
 /**
  * The Store contract: what the engine asks of a store. See docs/stores/writing-a-store.md.
@@ -15,6 +18,7 @@ export interface Store {
   close?(): Promise<void>;
 }
 
+/** What a store is and can do, as data: the engine and the conformance suite read it. */
 export interface StoreCapabilities {
   /** Free-form name for events and errors ("memory", "redis", "postgres"). */
   readonly name: string;
@@ -27,9 +31,17 @@ export interface StoreCapabilities {
    * keys with more than one field need the limiter's `partitionBy`.
    */
   readonly requiresPartition: boolean;
+  /**
+   * Policy kinds the store decides; absent means every kind. The conformance suite leaves the
+   * others out (a store without `concurrency` skips the lease tests).
+   */
+  readonly kinds?: readonly PolicyKind[];
 }
 
 export type StoreOp = "take" | "peek" | "refund" | "reconcile" | "release" | "renew" | "reset";
+
+/** An observation narrowed to one policy, validated: integers >= 0 (limit >= 1). */
+export type StoreObservation = KindObservation;
 
 /** What one decision asks of the store. Every field is plain data. */
 export interface StoreRequest {
@@ -63,33 +75,3 @@ export interface StoreRequest {
    */
   readonly windowBounds: readonly (readonly number[] | undefined)[] | undefined;
 }
-
-/** An observation narrowed to one policy, validated: integers >= 0 (limit >= 1). */
-export interface StoreObservation {
-  readonly remaining: number | undefined;
-  readonly limit: number | undefined;
-  readonly resetAtMs: number | undefined;
-}
-
-/**
- * The answer, as a flat array of integers (cheap to return from Lua and SQL):
- *
- *   [0] allowed: 1 or 0 (take: charged to all; peek: a take of cost 1 would be admitted;
- *       renew: 1 if every slot was renewed, 0 if the lease is gone; other ops: 1)
- *   [1] store clock, epoch ms, at which the decision was made
- *   [2] lease expiry (take with acquire when allowed, renew when allowed), else 0
- *   [3] reserved, 0
- *   then for each policy i, at offset 4 + 5 * i:
- *   [+0] limit in force (a live learned limit wins over the configured one)
- *   [+1] remaining after the op (tokenBucket: floor of the level; concurrency: free slots)
- *   [+2] resetAtMs: when the policy is back to its full limit (the store clock if already full)
- *   [+3] retryAfterMs for the requested cost: 0 when this policy admits it, -1 when it never can
- *   [+4] blocked: 1 when this policy refused the request, else 0
- *
- * The reference implementation is `evaluate()` in `@sluice/core`; `@sluice/core/testing`
- * checks a store against it.
- */
-export type StoreResult = readonly number[];
-
-export const RESULT_HEADER = 4;
-export const RESULT_STRIDE = 5;

@@ -7,13 +7,17 @@ import type { KindMath, StateBase } from "./types.js";
  * capacity, advanced by the steps already applied). `anchorMs` is 0 while full.
  */
 export interface PoolState extends StateBase {
+  /** Whole tokens. */
   level: number;
+  /** Epoch ms the refill steps are counted from; 0 while full. */
   anchorMs: number;
 }
 
 export const pool: KindMath<CompiledPool, PoolState> = {
   load(stored, p, limit, now, _bounds, reuse) {
-    if (stored === undefined) return { level: limit, anchorMs: 0, ll: 0, lu: 0, dueMs: 0 };
+    if (stored === undefined) {
+      return { level: limit, anchorMs: 0, learnedLimit: 0, learnedLimitUntilMs: 0, dueMs: 0 };
+    }
     // Whole steps advance in place without changing the meaning; capping at the limit in force
     // does change it (a later, higher limit would count those steps), so a read that is never
     // written back must not cap a reused object.
@@ -71,6 +75,9 @@ export const pool: KindMath<CompiledPool, PoolState> = {
   },
   isIdle(s, _p, limit) {
     return s.level >= limit;
+  },
+  refillSpanMs(p) {
+    return Math.ceil(p.capacity / p.refillTokens) * p.refillEveryMs;
   },
 };
 

@@ -21,7 +21,8 @@ export interface ConcurrencyMath extends KindMath<CompiledConcurrency, Concurren
 
 export const concurrency: ConcurrencyMath = {
   load(stored, _p, _limit, now, _bounds, reuse) {
-    if (stored === undefined) return { leases: new Map(), ll: 0, lu: 0, dueMs: 0 };
+    if (stored === undefined)
+      return { leases: new Map(), learnedLimit: 0, learnedLimitUntilMs: 0, dueMs: 0 };
     if (reuse) {
       for (const [id, exp] of stored.leases) if (exp <= now) stored.leases.delete(id);
       return stored;
@@ -64,5 +65,8 @@ export const concurrency: ConcurrencyMath = {
   },
   isIdle(s) {
     return s.leases.size === 0;
+  },
+  refillSpanMs() {
+    return 0;
   },
 };

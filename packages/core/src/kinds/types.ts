@@ -1,14 +1,26 @@
 import type { CompiledPolicy } from "../policy/compile.js";
-import type { StoreObservation } from "../store.js";
 
-/** Fields every stored policy state carries: a learned limit and when it lapses (0 = none). */
+/**
+ * Fields every stored policy state carries, whatever its kind: a limit learned through reconcile
+ * and when it lapses, and when the state is back to default.
+ */
 export interface StateBase {
   /** Learned limit from reconcile (0 = none). */
-  ll: number;
+  learnedLimit: number;
   /** Epoch ms at which the learned limit lapses. */
-  lu: number;
+  learnedLimitUntilMs: number;
   /** Epoch ms from which the state is back to default if nothing touches it (for sweeping). */
   dueMs: number;
+}
+
+/**
+ * What a server told us about one policy (reconcile), validated: integers >= 0 (limit >= 1).
+ * The math's own type, so the kinds never depend on the store wire format.
+ */
+export interface KindObservation {
+  readonly remaining: number | undefined;
+  readonly limit: number | undefined;
+  readonly resetAtMs: number | undefined;
 }
 
 /**
@@ -32,10 +44,16 @@ export interface KindMath<P extends CompiledPolicy, S extends StateBase> {
   check(s: S, p: P, limit: number, cost: number, nowMs: number): number;
   charge(s: S, p: P, limit: number, cost: number, nowMs: number): void;
   refund(s: S, p: P, limit: number, cost: number, nowMs: number): void;
-  reconcile(s: S, p: P, limit: number, obs: StoreObservation, nowMs: number): void;
+  reconcile(s: S, p: P, limit: number, obs: KindObservation, nowMs: number): void;
   remaining(s: S, p: P, limit: number, nowMs: number): number;
   /** When the policy is back to its full limit (nowMs when it already is). */
   resetAt(s: S, p: P, limit: number, nowMs: number): number;
   /** True when the kind-specific part is at its default (nothing consumed, nothing held). */
   isIdle(s: S, p: P, limit: number, nowMs: number): boolean;
+  /**
+   * How long state kept for a learned limit must outlive the limit's lapse: a bucket or pool held
+   * below its configured capacity by a lower learned limit only refills to it afterwards, so its
+   * state must last a full refill longer. 0 for kinds with nothing to refill.
+   */
+  refillSpanMs(p: P): number;
 }

@@ -1,12 +1,13 @@
+import { type ConcurrencyState, concurrency } from "../kinds/concurrency.js";
+import { type FixedWindowState, fixedWindow } from "../kinds/fixed-window.js";
+import { type PoolState, pool } from "../kinds/pool.js";
+import { type SlidingWindowState, slidingWindow } from "../kinds/sliding-window.js";
+import { type TokenBucketState, tokenBucket } from "../kinds/token-bucket.js";
+import type { KindMath, StateBase } from "../kinds/types.js";
 import type { CompiledPolicy } from "../policy/compile.js";
 import { configuredLimit } from "../policy/compile.js";
-import { RESULT_HEADER, RESULT_STRIDE, type StoreRequest } from "../store.js";
-import { type ConcurrencyState, concurrency } from "./concurrency.js";
-import { type FixedWindowState, fixedWindow } from "./fixed-window.js";
-import { type PoolState, pool } from "./pool.js";
-import { type SlidingWindowState, slidingWindow } from "./sliding-window.js";
-import { type TokenBucketState, tokenBucket } from "./token-bucket.js";
-import type { KindMath, StateBase } from "./types.js";
+import { RESULT_HEADER, RESULT_STRIDE } from "./answer.js";
+import type { StoreRequest } from "./contract.js";
 
 export type PolicyStateRecord =
   | TokenBucketState
@@ -39,19 +40,9 @@ function mathOf(p: CompiledPolicy): AnyMath {
 
 /** Limit in force: a learned limit that has not lapsed wins over the configured one. */
 export function limitInForce(p: CompiledPolicy, s: StateBase | undefined, nowMs: number): number {
-  return s !== undefined && s.ll > 0 && nowMs < s.lu ? s.ll : configuredLimit(p);
-}
-
-/**
- * When state kept for a learned limit is back to default. A bucket or pool held below the
- * configured capacity by a lower learned limit only refills to it after the learned limit lapses,
- * so its state must outlive the lapse by a full refill.
- */
-function learnedDue(p: CompiledPolicy, s: StateBase): number {
-  if (p.kind === "tokenBucket")
-    return s.lu + Math.ceil((p.capacity * p.refillEveryMs) / p.refillTokens);
-  if (p.kind === "pool") return s.lu + Math.ceil(p.capacity / p.refillTokens) * p.refillEveryMs;
-  return s.lu;
+  return s !== undefined && s.learnedLimit > 0 && nowMs < s.learnedLimitUntilMs
+    ? s.learnedLimit
+    : configuredLimit(p);
 }
 
 export interface Evaluation {
@@ -101,12 +92,15 @@ export function evaluate(
     let limit = limitInForce(p, prev, nowMs);
     const obs = op === "reconcile" ? request.observations?.[i] : undefined;
     // A lapsed learned limit is forgotten.
-    let ll = prev !== undefined && prev.ll > 0 && nowMs < prev.lu ? prev.ll : 0;
-    let lu = ll > 0 ? prev!.lu : 0;
+    let learned =
+      prev !== undefined && prev.learnedLimit > 0 && nowMs < prev.learnedLimitUntilMs
+        ? prev.learnedLimit
+        : 0;
+    let learnedUntil = learned > 0 ? prev!.learnedLimitUntilMs : 0;
     if (obs?.limit !== undefined) {
-      ll = obs.limit;
-      lu = nowMs + request.learnedLimitTtlMs;
-      limit = ll;
+      learned = obs.limit;
+      learnedUntil = nowMs + request.learnedLimitTtlMs;
+      limit = learned;
     }
     const s = mathOf(p).load(
       prev,
@@ -116,8 +110,8 @@ export function evaluate(
       request.windowBounds?.[i],
       reuse,
     ) as PolicyStateRecord;
-    s.ll = ll;
-    s.lu = lu;
+    s.learnedLimit = learned;
+    s.learnedLimitUntilMs = learnedUntil;
     states[i] = s;
     limits[i] = limit;
     retries[i] = 0;
@@ -226,8 +220,12 @@ export function evaluate(
       result[o + 2] = m.resetAt(s, p, limit, nowMs);
       if (write) {
         const idle = m.isIdle(s, p, limit, nowMs);
-        if (idle && s.ll === 0) states[i] = undefined;
-        else s.dueMs = Math.max(idle ? nowMs : result[o + 2]!, s.ll > 0 ? learnedDue(p, s) : 0);
+        if (idle && s.learnedLimit === 0) states[i] = undefined;
+        else {
+          // State kept for a learned limit outlives its lapse by the kind's refill span.
+          const learnedDue = s.learnedLimit > 0 ? s.learnedLimitUntilMs + m.refillSpanMs(p) : 0;
+          s.dueMs = Math.max(idle ? nowMs : result[o + 2]!, learnedDue);
+        }
       }
     }
     result[o + 3] = retries[i]!;

@@ -22,7 +22,8 @@ const total = (s: SlidingWindowState) => {
 
 export const slidingWindow: KindMath<CompiledSlidingWindow, SlidingWindowState> = {
   load(stored, p, _limit, now, _bounds, reuse) {
-    if (stored === undefined) return { slots: [], counts: [], ll: 0, lu: 0, dueMs: 0 };
+    if (stored === undefined)
+      return { slots: [], counts: [], learnedLimit: 0, learnedLimitUntilMs: 0, dueMs: 0 };
     const minSlot = Math.floor((now - p.windowMs) / p.precisionMs);
     let drop = 0;
     while (drop < stored.slots.length && stored.slots[drop]! < minSlot) drop++;
@@ -82,6 +83,9 @@ export const slidingWindow: KindMath<CompiledSlidingWindow, SlidingWindowState> 
   },
   isIdle(s) {
     return s.slots.length === 0;
+  },
+  refillSpanMs() {
+    return 0;
   },
 };
 

@@ -2,9 +2,13 @@ import type { CompiledFixedWindow } from "../policy/compile.js";
 import { windowFromBounds } from "../time-zone.js";
 import type { KindMath, StateBase } from "./types.js";
 
-/** Fixed window: `count` admitted in the window that ends at `endMs`. */
+/** Fixed window: `count` admitted in the window [startMs, endMs). */
 export interface FixedWindowState extends StateBase {
+  /** Admitted in the current window (requests, or cost units). */
   count: number;
+  /** Epoch ms the current window started (kept for inspection; no formula reads it). */
+  startMs: number;
+  /** Epoch ms the current window ends (a reconcile may move it to the server's reset). */
   endMs: number;
 }
 
@@ -18,16 +22,25 @@ export const fixedWindow: KindMath<CompiledFixedWindow, FixedWindowState> = {
         ? stored
         : {
             count: 0,
+            startMs: 0,
             endMs: 0,
-            ll: stored?.ll ?? 0,
-            lu: stored?.lu ?? 0,
+            learnedLimit: stored?.learnedLimit ?? 0,
+            learnedLimitUntilMs: stored?.learnedLimitUntilMs ?? 0,
             dueMs: stored?.dueMs ?? 0,
           };
     // dueMs stays: it still covers a learned limit kept on this state.
     s.count = 0;
-    if (p.align === "firstUse") s.endMs = now + p.windowMs;
-    else if (bounds !== undefined) s.endMs = windowFromBounds(bounds, p.windowMs, now)[1];
-    else s.endMs = (Math.floor(now / p.windowMs) + 1) * p.windowMs;
+    if (p.align === "firstUse") {
+      s.startMs = now;
+      s.endMs = now + p.windowMs;
+    } else if (bounds !== undefined) {
+      const [startMs, endMs] = windowFromBounds(bounds, p.windowMs, now);
+      s.startMs = startMs;
+      s.endMs = endMs;
+    } else {
+      s.startMs = Math.floor(now / p.windowMs) * p.windowMs;
+      s.endMs = s.startMs + p.windowMs;
+    }
     return s;
   },
   check(s, _p, limit, cost, now) {
@@ -54,5 +67,8 @@ export const fixedWindow: KindMath<CompiledFixedWindow, FixedWindowState> = {
   },
   isIdle(s) {
     return s.count <= 0;
+  },
+  refillSpanMs() {
+    return 0;
   },
 };

@@ -1,0 +1,120 @@
+import { SluiceError } from "../errors.js";
+
+/**
+ * The answer on the wire: a flat array of integers, cheap to return from Lua and SQL.
+ *
+ *   [0] allowed: 1 or 0 (take: charged to all; peek: a take of cost 1 would be admitted;
+ *       renew: 1 if every slot was renewed, 0 if the lease is gone; other ops: 1)
+ *   [1] store clock, epoch ms, at which the decision was made
+ *   [2] lease expiry (take with acquire when allowed, renew when allowed), else 0
+ *   [3] reserved, 0
+ *   then for each policy i, at offset RESULT_HEADER + RESULT_STRIDE * i:
+ *   [+0] limit in force (a live learned limit wins over the configured one)
+ *   [+1] remaining after the op (tokenBucket: floor of the level; concurrency: free slots)
+ *   [+2] resetAtMs: when the policy is back to its full limit (the store clock if already full)
+ *   [+3] retryAfterMs for the requested cost: 0 when this policy admits it, -1 when it never can
+ *   [+4] blocked: 1 when this policy refused the request, else 0
+ *
+ * Read it with `readAnswer`; the reference producer is `evaluate()`.
+ */
+export type StoreResult = readonly number[];
+
+export const RESULT_HEADER = 4;
+export const RESULT_STRIDE = 5;
+
+/** Length of an answer for `policyCount` policies. */
+export const answerLength = (policyCount: number): number =>
+  RESULT_HEADER + RESULT_STRIDE * policyCount;
+
+/** One policy's part of an answer, as an object (for tests and tools; the engine uses accessors). */
+export interface PolicyAnswer {
+  readonly limit: number;
+  readonly remaining: number;
+  readonly resetAtMs: number;
+  readonly retryAfterMs: number;
+  readonly blocked: boolean;
+}
+
+/**
+ * A store's answer, typed. Header fields are read once; per-policy values are read through
+ * accessors by policy index, so reading an answer allocates one object whatever the number of
+ * policies.
+ */
+export interface StoreAnswer {
+  /** take: charged to every policy; peek: a take of cost 1 would be; renew: every slot renewed. */
+  readonly allowed: boolean;
+  /** The store clock the decision was made at (epoch ms). */
+  readonly nowMs: number;
+  /** Expiry of the lease taken or renewed (epoch ms); 0 when none. */
+  readonly leaseExpiresAtMs: number;
+  readonly policyCount: number;
+  /** Limit in force (a live learned limit wins over the configured one). */
+  limit(i: number): number;
+  /** Remaining after the op (a concurrency policy: free slots). */
+  remaining(i: number): number;
+  /** When the policy is back to its full limit (nowMs if it already is). */
+  resetAtMs(i: number): number;
+  /** For the requested cost: 0 when this policy admits it, -1 when it never can, else ms. */
+  retryAfterMs(i: number): number;
+  /** Whether this policy refused the request. */
+  blocked(i: number): boolean;
+  /** Policy `i` as an object (allocates). */
+  policy(i: number): PolicyAnswer;
+  /** The wire form it reads. */
+  readonly result: StoreResult;
+}
+
+class AnswerReader implements StoreAnswer {
+  readonly allowed: boolean;
+  readonly nowMs: number;
+  readonly leaseExpiresAtMs: number;
+
+  constructor(
+    readonly result: StoreResult,
+    readonly policyCount: number,
+  ) {
+    this.allowed = result[0] === 1;
+    this.nowMs = result[1]!;
+    this.leaseExpiresAtMs = result[2]!;
+  }
+
+  limit(i: number): number {
+    return this.result[RESULT_HEADER + RESULT_STRIDE * i]!;
+  }
+  remaining(i: number): number {
+    return this.result[RESULT_HEADER + RESULT_STRIDE * i + 1]!;
+  }
+  resetAtMs(i: number): number {
+    return this.result[RESULT_HEADER + RESULT_STRIDE * i + 2]!;
+  }
+  retryAfterMs(i: number): number {
+    return this.result[RESULT_HEADER + RESULT_STRIDE * i + 3]!;
+  }
+  blocked(i: number): boolean {
+    return this.result[RESULT_HEADER + RESULT_STRIDE * i + 4] === 1;
+  }
+  policy(i: number): PolicyAnswer {
+    return {
+      limit: this.limit(i),
+      remaining: this.remaining(i),
+      resetAtMs: this.resetAtMs(i),
+      retryAfterMs: this.retryAfterMs(i),
+      blocked: this.blocked(i),
+    };
+  }
+}
+
+/**
+ * Types a store's answer for `policyCount` policies. Throws STORE_UNAVAILABLE (not retryable: a
+ * store that answers in the wrong shape will do it again) when its length is not the layout's.
+ */
+export function readAnswer(result: StoreResult, policyCount: number): StoreAnswer {
+  if (result.length !== RESULT_HEADER + RESULT_STRIDE * policyCount) {
+    throw new SluiceError(
+      "STORE_UNAVAILABLE",
+      `store answered ${result.length} numbers for ${policyCount} policies (expected ${answerLength(policyCount)})`,
+      { retryable: false },
+    );
+  }
+  return new AnswerReader(result, policyCount);
+}

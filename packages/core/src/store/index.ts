@@ -1,0 +1,64 @@
+/**
+ * `@sluice/core/store`: the contract for store authors. What the engine asks of a store
+ * (`Store`, `StoreRequest`), the answer and its reader, the table of policy kinds with their
+ * pure math, the reference decision `evaluate()` every store is held to, and the helpers a store
+ * or its tests need to build requests. Users of the limiter import from `@sluice/core`.
+ */
+
+export { escapeKeyPart, KeyPlan, type ResolvedKey } from "../keys.js";
+export {
+  type AnyKindSpec,
+  type ConcurrencyMath,
+  type ConcurrencyState,
+  concurrency,
+  DUE_FIELD,
+  type FixedWindowState,
+  fixedWindow,
+  KIND_LIST,
+  KINDS,
+  type KindMath,
+  type KindObservation,
+  type KindParam,
+  type KindSpec,
+  type KindStateField,
+  type KindUnit,
+  kindOfCode,
+  type PoolState,
+  paramValues,
+  pool,
+  type SlidingWindowState,
+  type StateBase,
+  slidingWindow,
+  type TokenBucketState,
+  tokenBucket,
+} from "../kinds/index.js";
+export {
+  type CompiledConcurrency,
+  type CompiledFixedWindow,
+  type CompiledPolicy,
+  type CompiledPool,
+  type CompiledSlidingWindow,
+  type CompiledTokenBucket,
+  compilePolicies,
+  configuredLimit,
+  isRatePolicy,
+} from "../policy/compile.js";
+export { localMidnight, windowFromBounds, zoneWindowBounds } from "../time-zone.js";
+export {
+  answerLength,
+  type PolicyAnswer,
+  RESULT_HEADER,
+  RESULT_STRIDE,
+  readAnswer,
+  type StoreAnswer,
+  type StoreResult,
+} from "./answer.js";
+export type {
+  Store,
+  StoreCapabilities,
+  StoreObservation,
+  StoreOp,
+  StoreRequest,
+} from "./contract.js";
+export { type Evaluation, evaluate, limitInForce, type PolicyStateRecord } from "./evaluate.js";
+export { OP_CODES, type OpCode, opCode } from "./ops.js";
