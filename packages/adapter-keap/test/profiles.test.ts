@@ -7,13 +7,13 @@ import {
   spikeSpacingMs,
 } from "@sluice/adapter-keap";
 import {
-  compilePolicies,
   createLimiter,
   createTenantRegistry,
   durationToMs,
   type Policy,
   SluiceError,
 } from "@sluice/core";
+import { compilePolicies } from "@sluice/core/store";
 import { memoryStore } from "@sluice/store-memory";
 import { describe, expect, it } from "vitest";
 

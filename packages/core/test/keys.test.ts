@@ -1,4 +1,4 @@
-import { type Key, type SluiceError } from "@sluice/core";
+import type { Key, SluiceError } from "@sluice/core";
 import { compilePolicies, escapeKeyPart, KeyPlan } from "@sluice/core/store";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";

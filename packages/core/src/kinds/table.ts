@@ -98,7 +98,11 @@ const tokenBucket: KindSpec<"tokenBucket"> = Object.freeze({
   params: REFILL_PARAMS,
   paramValues: (p: CompiledTokenBucket) => [p.capacity, p.refillTokens, p.refillEveryMs],
   state: Object.freeze([
-    field("level", "tokenMs", "level at levelAtMs"),
+    field(
+      "level",
+      "tokenMs",
+      "token-milliseconds held at levelAtMs (a token is refillEveryMs of them)",
+    ),
     field(
       "levelAtMs",
       "epochMs",

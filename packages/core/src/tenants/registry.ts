@@ -1,6 +1,6 @@
 import { invalidArgument } from "../errors.js";
-import { createLimiter, type Limiter, type LimiterOptions } from "../limiter.js";
-import type { Store } from "../store.js";
+import { createLimiter, type Limiter, type LimiterOptions } from "../limiter/index.js";
+import type { Store } from "../store/index.js";
 import { buildPolicies, type Profiles, profilePartition } from "./build.js";
 import { parseTenantConfig } from "./parse.js";
 import type { TenantConfig, TenantEntry } from "./schema.js";
