@@ -1,12 +1,15 @@
+import { invalidArgument } from "@sluice/core";
 import {
   evaluate,
-  invalidArgument,
   type PolicyStateRecord,
   type Store,
+  type StoreAnswer,
   type StoreCapabilities,
   type StoreRequest,
   type StoreResult,
-} from "@sluice/core";
+} from "@sluice/core/store";
+import { LocalAnswer } from "./local-answer.js";
+import { decideTake } from "./take.js";
 
 export interface MemoryStoreOptions {
   /** Epoch ms; decisions use it. Default `Date.now`. */
@@ -14,6 +17,12 @@ export interface MemoryStoreOptions {
   /** Most keys held; the least recently used are evicted beyond it. Default unbounded. */
   maxKeys?: number;
 }
+
+/**
+ * `dueMs` of a state object no longer held for its key (dropped or replaced): a handle the engine
+ * kept for it must look the key up again. Held state never has a negative due.
+ */
+const DROPPED = -1;
 
 const CAPABILITIES: StoreCapabilities = Object.freeze({
   name: "memory",
@@ -39,7 +48,11 @@ export class MemoryStore implements Store {
    * Persistent eviction cursor (Map iterators stay valid across mutation): re-iterating from the
    * head for every eviction would walk the holes earlier deletions left there.
    */
-  private evictCursor: Iterator<string> | undefined;
+  private evictCursor: Iterator<[string, PolicyStateRecord]> | undefined;
+  /** Scratch for `decideNow`: the state found for each key, the state after, the answer. */
+  private readonly stored: (PolicyStateRecord | undefined)[] = [];
+  private readonly states: (PolicyStateRecord | undefined)[] = [];
+  private readonly answer = new LocalAnswer();
 
   constructor(options: MemoryStoreOptions = {}) {
     const { clock = Date.now, maxKeys = Number.POSITIVE_INFINITY } = options;
@@ -61,28 +74,73 @@ export class MemoryStore implements Store {
   execute(request: StoreRequest): StoreResult {
     const now = Math.floor(this.clock());
     const { keys } = request;
-    const entries = this.entries;
     const n = keys.length;
     const stored = new Array<PolicyStateRecord | undefined>(n);
-    for (let i = 0; i < n; i++) stored[i] = entries.get(keys[i]!);
+    for (let i = 0; i < n; i++) stored[i] = this.entries.get(keys[i]!);
     const { result, write, states } = evaluate(request, stored, now, true);
+    this.settle(keys, stored, states, write, undefined, now);
+    return result;
+  }
+
+  /**
+   * A take or peek of the engine's in-process fast path (`Store.decideNow`): the reference math
+   * straight into a reused answer, and a state object remembered in `handles` is used as long as
+   * it is still the one held for its key, so a cached key costs no lookup.
+   */
+  decideNow(request: StoreRequest, handles: unknown[]): StoreAnswer {
+    if (request.op !== "take" && request.op !== "peek") {
+      throw invalidArgument(`decideNow decides takes and peeks, not ${request.op}`);
+    }
+    const now = Math.floor(this.clock());
+    const { keys } = request;
+    const n = keys.length;
+    const stored = this.stored;
+    for (let i = 0; i < n; i++) {
+      let s = handles[i] as PolicyStateRecord | undefined;
+      if (s === undefined || s.dueMs === DROPPED) {
+        s = this.entries.get(keys[i]!);
+        handles[i] = s;
+      }
+      stored[i] = s;
+    }
+    const write = decideTake(request, stored, now, this.states, this.answer);
+    this.settle(keys, stored, this.states, write, handles, now);
+    return this.answer;
+  }
+
+  /** Writes a decision's states back (or, when there is nothing to write, keeps LRU order). */
+  private settle(
+    keys: readonly string[],
+    stored: readonly (PolicyStateRecord | undefined)[],
+    states: readonly (PolicyStateRecord | undefined)[],
+    write: boolean,
+    handles: unknown[] | undefined,
+    now: number,
+  ): void {
+    const entries = this.entries;
+    const n = keys.length;
+    const lru = this.maxKeys !== Number.POSITIVE_INFINITY;
     if (write) {
-      const lru = this.maxKeys !== Number.POSITIVE_INFINITY;
       for (let i = 0; i < n; i++) {
         const s = states[i];
         const prev = stored[i];
         if (s === undefined) {
-          if (prev !== undefined) entries.delete(keys[i]!);
+          if (prev !== undefined) {
+            entries.delete(keys[i]!);
+            prev.dueMs = DROPPED;
+          }
         } else if (s !== prev || lru) {
-          // evaluate() changed an existing state in place: only new keys need a set, unless
+          // The math changed an existing state in place: only new keys need a set, unless
           // maxKeys asks for LRU order (delete + set moves the key to the recent end).
           if (lru && prev !== undefined) entries.delete(keys[i]!);
           entries.set(keys[i]!, s);
+          if (prev !== undefined && prev !== s) prev.dueMs = DROPPED;
         }
+        if (handles !== undefined) handles[i] = s;
       }
       this.sweep(now);
       if (lru && entries.size > this.maxKeys) this.evict();
-    } else if (this.maxKeys !== Number.POSITIVE_INFINITY) {
+    } else if (lru) {
       for (let i = 0; i < n; i++) {
         const s = stored[i];
         if (s !== undefined) {
@@ -91,7 +149,6 @@ export class MemoryStore implements Store {
         }
       }
     }
-    return result;
   }
 
   /**
@@ -103,24 +160,31 @@ export class MemoryStore implements Store {
   private sweep(now: number): void {
     if (++this.writes < 1024 || this.writes < this.sizeAfterSweep) return;
     this.writes = 0;
-    for (const [key, s] of this.entries) if (s.dueMs < now) this.entries.delete(key);
+    for (const [key, s] of this.entries) {
+      if (s.dueMs < now) {
+        this.entries.delete(key);
+        s.dueMs = DROPPED;
+      }
+    }
     this.sizeAfterSweep = this.entries.size;
   }
 
   /** Drops least recently used keys until within maxKeys. */
   private evict(): void {
     while (this.entries.size > this.maxKeys) {
-      this.evictCursor ??= this.entries.keys();
+      this.evictCursor ??= this.entries.entries();
       const next = this.evictCursor.next();
       if (next.done) {
         this.evictCursor = undefined;
         continue;
       }
-      this.entries.delete(next.value);
+      this.entries.delete(next.value[0]);
+      next.value[1].dueMs = DROPPED;
     }
   }
 
   async close(): Promise<void> {
+    for (const s of this.entries.values()) s.dueMs = DROPPED;
     this.entries.clear();
     this.evictCursor = undefined;
   }

@@ -23,7 +23,7 @@ import { type Attempt, type WaitOutcome, WaitQueues } from "./waiting.js";
 
 /** A store that may decide a take or peek synchronously (see `Store.decideNow`). */
 type LocalStore = Store & {
-  decideNow?(request: StoreRequest, handles: unknown[]): StoreResult;
+  decideNow?(request: StoreRequest, handles: unknown[]): StoreAnswer;
 };
 
 /**
@@ -228,8 +228,6 @@ export class LimiterEngine {
         .then((answer) => this.decided(config, op, key, cost, answer, false));
     }
     const store = gateway.store as LocalStore;
-    let request: StoreRequest;
-    let out: StoreResult | Promise<StoreResult>;
     if (store.decideNow !== undefined) {
       const scratch = config.scratch;
       scratch.op = op;
@@ -237,21 +235,27 @@ export class LimiterEngine {
       scratch.partition = resolved.partition;
       scratch.cost = cost;
       scratch.windowBounds = config.zones?.at(gateway.storeNowMs());
-      request = scratch;
+      let answer: StoreAnswer;
       try {
-        out = store.decideNow(scratch, resolved.handles);
+        answer = store.decideNow(scratch, resolved.handles);
       } catch (e) {
         // The failure path may hand the request on (a fallback store): give it its own.
-        request = { ...scratch };
-        out = Promise.reject(e);
+        const request = { ...scratch };
+        return gateway
+          .failed(e, request, key, true, false)
+          .then((a) => this.decided(config, op, key, cost, a, false));
       }
-    } else {
-      request = this.request(config, op, resolved, cost);
-      try {
-        out = store.execute(request);
-      } catch (e) {
-        out = Promise.reject(e);
-      }
+      // Read before the store's next call: the store reuses its answer.
+      const decision = toDecision(config.policies, gateway.heard(scratch, answer), false, false);
+      this.emitDecision(op, key, cost, decision);
+      return Promise.resolve(decision);
+    }
+    const request = this.request(config, op, resolved, cost);
+    let out: StoreResult | Promise<StoreResult>;
+    try {
+      out = store.execute(request);
+    } catch (e) {
+      out = Promise.reject(e);
     }
     if (!(out instanceof Promise)) {
       return Promise.resolve(

@@ -22,9 +22,13 @@ export function isStoreFailure(e: unknown): e is SluiceError {
 export function toStoreError(e: unknown, store: Store): SluiceError {
   if (e instanceof SluiceError) return e;
   const message = e instanceof Error ? e.message : String(e);
-  return new SluiceError("STORE_UNAVAILABLE", `${store.capabilities.name} store failed: ${message}`, {
-    cause: e,
-  });
+  return new SluiceError(
+    "STORE_UNAVAILABLE",
+    `${store.capabilities.name} store failed: ${message}`,
+    {
+      cause: e,
+    },
+  );
 }
 
 /**
@@ -100,7 +104,11 @@ export class StoreGateway {
 
   /** Decodes an answer of the primary and learns the store clock from it. */
   answered(request: StoreRequest, r: StoreResult): StoreAnswer {
-    const answer = readAnswer(r, request.policies.length);
+    return this.heard(request, readAnswer(r, request.policies.length));
+  }
+
+  /** Learns the store clock from an answer of the primary. */
+  heard(request: StoreRequest, answer: StoreAnswer): StoreAnswer {
     // Only zoned windows depend on the store's present being known ahead of a request.
     if (request.windowBounds !== undefined) this.clockOffsetMs = answer.nowMs - Date.now();
     return answer;

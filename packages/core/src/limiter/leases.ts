@@ -68,12 +68,7 @@ export class LeaseDesk {
   ) {}
 
   /** The lease for an admitted acquire; `answer` is undefined when no store decided ("allow"). */
-  grant(
-    id: string,
-    config: Config,
-    resolved: ResolvedKey,
-    answer: StoreAnswer | undefined,
-  ): Lease {
+  grant(id: string, config: Config, resolved: ResolvedKey, answer: StoreAnswer | undefined): Lease {
     if (answer === undefined) {
       // Admitted without a store: nothing holds the slot, it lapses on its own.
       const expiresAtMs = config.hasSlots
@@ -85,7 +80,12 @@ export class LeaseDesk {
       config.hasSlots && answer.leaseExpiresAtMs > 0
         ? answer.leaseExpiresAtMs
         : Number.POSITIVE_INFINITY;
-    return new HeldLease(id, expiresAtMs, { config, resolved, queueId: keyIdentity(resolved) }, this);
+    return new HeldLease(
+      id,
+      expiresAtMs,
+      { config, resolved, queueId: keyIdentity(resolved) },
+      this,
+    );
   }
 
   async release(lease: HeldLease): Promise<void> {

@@ -35,7 +35,8 @@ export function observationsByPolicy(
     if (typeof raw !== "object" || raw === null)
       throw invalidArgument(`${field} must be an object`);
     const o = raw as Observation;
-    if (typeof o.policy !== "string") throw invalidArgument(`${field}.policy must be a policy name`);
+    if (typeof o.policy !== "string")
+      throw invalidArgument(`${field}.policy must be a policy name`);
     const remaining = observedNumber(o.remaining, `${field}.remaining`, 0);
     const limit = observedNumber(o.limit, `${field}.limit`, 1);
     const resetAtMs = observedNumber(o.resetAtMs, `${field}.resetAtMs`, 0);

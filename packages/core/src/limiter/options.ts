@@ -98,7 +98,10 @@ export function readOptions(options: LimiterOptions): Settings {
     });
   }
   if (typeof timeoutMs !== "number" || !Number.isFinite(timeoutMs) || timeoutMs <= 0) {
-    issues.push({ path: "timeoutMs", message: "timeoutMs must be a positive number of milliseconds" });
+    issues.push({
+      path: "timeoutMs",
+      message: "timeoutMs must be a positive number of milliseconds",
+    });
   }
   if (!Number.isSafeInteger(learnedLimitTtlMs) || learnedLimitTtlMs <= 0) {
     issues.push({

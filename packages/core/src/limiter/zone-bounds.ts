@@ -32,9 +32,7 @@ export class ZoneBounds {
   /** Bounds by policy index (undefined for the others) around `storeNowMs`. */
   at(storeNowMs: number): readonly (readonly number[] | undefined)[] {
     if (storeNowMs < this.validFromMs || storeNowMs > this.validToMs) {
-      const bounds = new Array<readonly number[] | undefined>(this.policies.length).fill(
-        undefined,
-      );
+      const bounds = new Array<readonly number[] | undefined>(this.policies.length).fill(undefined);
       let from = Number.NEGATIVE_INFINITY;
       let to = Number.POSITIVE_INFINITY;
       for (const i of this.zoned) {
