@@ -11,6 +11,10 @@ export default defineConfig({
       { find: /^@sluice\/core\/store$/, replacement: src("core/src/store/index.ts") },
       { find: /^@sluice\/core$/, replacement: src("core/src/index.ts") },
       { find: /^@sluice\/store-memory$/, replacement: src("store-memory/src/index.ts") },
+      {
+        find: /^@sluice\/store-redis\/testing$/,
+        replacement: src("store-redis/src/testing/index.ts"),
+      },
       { find: /^@sluice\/store-redis$/, replacement: src("store-redis/src/index.ts") },
       {
         find: /^@sluice\/store-postgres\/testing$/,

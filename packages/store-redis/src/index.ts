@@ -1,24 +1,23 @@
-import { createHash } from "node:crypto";
+import { ConfigError, type SluiceError } from "@sluice/core";
 import {
   type CompiledPolicy,
-  ConfigError,
+  KINDS,
+  opCode,
+  paramValues,
   RESULT_HEADER,
   RESULT_STRIDE,
-  type SluiceError,
   type Store,
   type StoreCapabilities,
-  type StoreOp,
   type StoreRequest,
   type StoreResult,
-} from "@sluice/core";
+} from "@sluice/core/store";
 import type { Cluster, Redis } from "ioredis";
 import { classifyError } from "./classify-error.js";
-import { hasFastTake, withFastTake } from "./fast-take.js";
-import { DECIDE_LUA } from "./lua/decide-script.js";
 import { splitStateKey } from "./scope-key.js";
+import { type DecideScript, SCRIPTS, type ScriptSet, SERVER_SCRIPTS } from "./script-set.js";
 
 export { classifyError } from "./classify-error.js";
-export { DECIDE_LUA };
+export { decideScript } from "./script-set.js";
 
 export interface RedisStoreOptions {
   /** Your ioredis `Redis` or `Cluster` instance. The store never closes it. */
@@ -42,87 +41,28 @@ export interface RedisStoreOptions {
   specializedScripts?: number;
 }
 
+/**
+ * The decision script every layout can use (assembled from decide.lua, the clock and the kind
+ * modules), as the store sends it to Redis.
+ */
+export const DECIDE_LUA: string = SERVER_SCRIPTS.generic.text;
+
 /** The script's SHA1, for EVALSHA (and for `SCRIPT EXISTS` when debugging). */
-export const DECIDE_SHA = createHash("sha1").update(DECIDE_LUA).digest("hex");
+export const DECIDE_SHA: string = SERVER_SCRIPTS.generic.sha;
 
-/** A decision script: decide.lua, or decide.lua with a common take written out for some kinds. */
-class DecideScript {
-  readonly sha: string;
-  constructor(
-    /** Batches key on it: "" for decide.lua, else the kinds. */
-    readonly id: string,
-    private readonly kinds: readonly number[] | null,
-  ) {
-    this.sha = createHash("sha1").update(this.text).digest("hex");
-  }
-
-  /** Made again when needed (NOSCRIPT, migrate): only the SHA1 stays in memory. */
-  get text(): string {
-    return this.kinds === null ? DECIDE_LUA : withFastTake(DECIDE_LUA, this.kinds);
-  }
-}
-
-const GENERIC = new DecideScript("", null);
-/** Every script made in this process, by kinds and by SHA1 (they never change). */
-const byKinds = new Map<string, DecideScript>();
-const bySha = new Map<string, DecideScript>([[DECIDE_SHA, GENERIC]]);
-
-function scriptForKinds(kinds: readonly number[]): DecideScript {
-  const id = kinds.join("");
-  let script = byKinds.get(id);
-  if (script === undefined) {
-    script = new DecideScript(id, kinds.slice());
-    byKinds.set(id, script);
-    bySha.set(script.sha, script);
-  }
-  return script;
-}
+/** Parameters sent per policy: the most any kind has (unused places are 0). */
+const PARAM_PLACES = 3;
 
 /**
- * The text of a decision script a store in this process has used, by its SHA1 (decide.lua's is
- * DECIDE_LUA; the others write out the common take for one sequence of policy kinds). For
- * loading scripts by hand and for debugging; undefined for a SHA1 no store has used.
+ * The script's parameters of each policy, once per list: its kind code, then its parameters in
+ * the kinds table's order.
  */
-export function decideScript(sha: string): string | undefined {
-  return bySha.get(sha)?.text;
-}
-
-const OP_CODE: Record<StoreOp, string> = {
-  take: "t",
-  peek: "p",
-  refund: "f",
-  reconcile: "c",
-  release: "l",
-  renew: "r",
-  reset: "x",
-};
-const KIND_CODE: Record<CompiledPolicy["kind"], number> = {
-  tokenBucket: 1,
-  pool: 2,
-  fixedWindow: 3,
-  slidingWindow: 4,
-  concurrency: 5,
-};
-
-/** The script's parameters of each policy (4 per policy: kind, a, b, c), once per list. */
 function encodePolicies(policies: readonly CompiledPolicy[]): number[] {
   const args: number[] = [];
   for (const p of policies) {
-    switch (p.kind) {
-      case "tokenBucket":
-      case "pool":
-        args.push(KIND_CODE[p.kind], p.capacity, p.refillTokens, p.refillEveryMs);
-        break;
-      case "fixedWindow":
-        args.push(KIND_CODE[p.kind], p.limit, p.windowMs, p.align === "firstUse" ? 1 : 0);
-        break;
-      case "slidingWindow":
-        args.push(KIND_CODE[p.kind], p.limit, p.windowMs, p.precisionMs);
-        break;
-      case "concurrency":
-        args.push(KIND_CODE[p.kind], p.limit, p.leaseTtlMs, 0);
-        break;
-    }
+    const values = paramValues(p);
+    args.push(KINDS[p.kind].code);
+    for (let k = 0; k < PARAM_PLACES; k++) args.push(values[k] ?? 0);
   }
   return args;
 }
@@ -183,8 +123,8 @@ function isIoredisClient(value: unknown): value is Redis | Cluster {
 }
 
 /**
- * Redis / Valkey / Redis Cluster store: every decision is one EVALSHA of `lua/decide.lua`, which
- * reads the clock with `TIME`, so client clocks never matter.
+ * Redis / Valkey / Redis Cluster store: every decision is one EVALSHA of the decision script
+ * (decide.lua with its modules), which reads the clock with `TIME`, so client clocks never matter.
  */
 export class RedisStore implements Store {
   readonly capabilities: StoreCapabilities;
@@ -200,6 +140,8 @@ export class RedisStore implements Store {
   private readonly specializedScripts: number;
   /** Kind sequences given a script of their own so far. */
   private readonly specialized = new Set<string>();
+  /** The scripts this store sends: Redis' clock, or an exact clock a test adapter gave it. */
+  private readonly scripts: ScriptSet;
   private readonly pending = new Map<string, Batch>();
   private flushScheduled = false;
 
@@ -246,6 +188,7 @@ export class RedisStore implements Store {
       ]);
     }
     this.specializedScripts = specializedScripts;
+    this.scripts = (options as { [SCRIPTS]?: ScriptSet })[SCRIPTS] ?? SERVER_SCRIPTS;
     this.client = client;
     this.prefix = prefix;
     this.maxBatch = maxBatch;
@@ -332,7 +275,7 @@ export class RedisStore implements Store {
     try {
       const client = this.client;
       const targets = client.isCluster ? (client as Cluster).nodes("master") : [client as Redis];
-      const texts = [DECIDE_LUA, ...[...this.specialized].map((id) => byKinds.get(id)!.text)];
+      const texts = ["", ...this.specialized].map((id) => this.scripts.byId(id)!.text);
       await Promise.all(targets.flatMap((node) => texts.map((text) => node.script("LOAD", text))));
     } catch (e) {
       throw classifyError(e);
@@ -358,7 +301,7 @@ export class RedisStore implements Store {
    */
   private encode(request: StoreRequest): readonly (string | number)[] {
     const { policies, op } = request;
-    const code = op === "take" && request.acquire ? "a" : OP_CODE[op];
+    const code = opCode(request);
     const n = policies.length;
     let bounds: number[] | undefined;
     const wb = request.windowBounds;
@@ -403,15 +346,16 @@ export class RedisStore implements Store {
    * (while this store has fewer than `specializedScripts` of those), decide.lua otherwise.
    */
   private scriptFor(policies: readonly CompiledPolicy[], scopeKeys: number): DecideScript {
-    if (scopeKeys !== 1) return GENERIC;
-    const kinds = policies.map((p) => KIND_CODE[p.kind]);
-    if (!hasFastTake(kinds)) return GENERIC;
-    const id = kinds.join("");
-    if (!this.specialized.has(id)) {
-      if (this.specialized.size >= this.specializedScripts) return GENERIC;
-      this.specialized.add(id);
+    const generic = this.scripts.generic;
+    if (scopeKeys !== 1 || this.specializedScripts === 0) return generic;
+    const kinds = policies.map((p) => KINDS[p.kind].code);
+    const script = this.scripts.forKinds(kinds);
+    if (script === undefined) return generic;
+    if (!this.specialized.has(script.id)) {
+      if (this.specialized.size >= this.specializedScripts) return generic;
+      this.specialized.add(script.id);
     }
-    return scriptForKinds(kinds);
+    return script;
   }
 
   private encodeKeys(keys: readonly string[], policies: readonly CompiledPolicy[]): EncodedKeys {

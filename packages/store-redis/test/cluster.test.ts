@@ -1,4 +1,4 @@
-import { compilePolicies, KeyPlan } from "@sluice/core";
+import { compilePolicies, KeyPlan } from "@sluice/core/store";
 import { Cluster } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RedisStore } from "../src/index.js";

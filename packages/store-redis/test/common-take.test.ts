@@ -1,10 +1,10 @@
+import type { Policy } from "@sluice/core";
 import {
   type CompiledPolicy,
   compilePolicies,
-  type Policy,
   RESULT_HEADER,
   type StoreRequest,
-} from "@sluice/core";
+} from "@sluice/core/store";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { keysFor, Model, redisReachable, request } from "./helpers.js";

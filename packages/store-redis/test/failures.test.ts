@@ -1,4 +1,5 @@
-import { compilePolicies, createLimiter, SluiceError } from "@sluice/core";
+import { createLimiter, SluiceError } from "@sluice/core";
+import { compilePolicies } from "@sluice/core/store";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { classifyError, RedisStore } from "../src/index.js";

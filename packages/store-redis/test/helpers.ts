@@ -11,7 +11,7 @@ import {
   type StoreOp,
   type StoreRequest,
   type StoreResult,
-} from "@sluice/core";
+} from "@sluice/core/store";
 import { Redis } from "ioredis";
 import { splitStateKey } from "../src/scope-key.js";
 

@@ -3,7 +3,7 @@ import {
   compilePolicies,
   type StoreOp,
   type StoreRequest,
-} from "@sluice/core";
+} from "@sluice/core/store";
 import { expect } from "vitest";
 import type { RedisStore } from "../src/index.js";
 import { keysFor, Model, request, sleep } from "./helpers.js";

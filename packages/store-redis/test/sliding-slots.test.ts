@@ -4,7 +4,7 @@ import {
   type PolicyStateRecord,
   RESULT_HEADER,
   RESULT_STRIDE,
-} from "@sluice/core";
+} from "@sluice/core/store";
 import { describe, expect, it } from "vitest";
 import { keysFor, Model, readScope, redisReachable, request, scopeKeyOf } from "./helpers.js";
 import { useTestClockStore } from "./test-clock.js";
@@ -100,7 +100,13 @@ describe.skipIf(!reachable && !process.env.CI)(
       await clock.store.client.set(scope, entryWithoutTotal(due, slots, counts), "PX", 60_000);
       const req = request(policies.slice(0, 1), keys, "take", { cost: 5 });
       const actual = [...(await clock.store.execute(req))];
-      const stored: PolicyStateRecord = { slots, counts, ll: 0, lu: 0, dueMs: due };
+      const stored: PolicyStateRecord = {
+        slots,
+        counts,
+        learnedLimit: 0,
+        learnedLimitUntilMs: 0,
+        dueMs: due,
+      };
       expect(actual).toEqual(evaluate(req, [stored], clock.now).result);
       expect(remaining(actual, 0)).toBe(150 - 18);
       const entry = (await readScope(clock.store.client, scope)).get("sw");

@@ -1,9 +1,9 @@
 import { readFileSync } from "node:fs";
-import { compilePolicies, createLimiter, SluiceError } from "@sluice/core";
+import { createLimiter, SluiceError } from "@sluice/core";
+import { compilePolicies } from "@sluice/core/store";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { DECIDE_LUA, DECIDE_SHA, RedisStore, redisStore } from "../src/index.js";
-import { DECIDE_LUA as GENERATED } from "../src/lua/decide-script.js";
 import {
   keysFor,
   REDIS_URL,
@@ -56,10 +56,15 @@ describe("redisStore options", () => {
     });
   });
 
-  it("ships the committed script module generated from decide.lua", () => {
+  it("ships the committed Lua sources module, and a script assembled from decide.lua", async () => {
+    const inliner = new URL("../scripts/inline-lua.mjs", import.meta.url).href;
+    const { renderSources } = (await import(inliner)) as { renderSources: () => string };
+    const committed = readFileSync(new URL("../src/lua/decide-script.ts", import.meta.url), "utf8");
+    expect(committed).toBe(renderSources());
     const lua = readFileSync(new URL("../src/lua/decide.lua", import.meta.url), "utf8");
-    expect(GENERATED).toBe(lua);
-    expect(DECIDE_LUA).toBe(lua);
+    const [opening] = lua.split("-- @include");
+    expect(DECIDE_LUA.startsWith(opening!)).toBe(true);
+    expect(DECIDE_LUA).not.toContain("-- @include");
   });
 });
 

@@ -1,50 +1,39 @@
 -- sluice: whole decisions (every policy, every op), a batch of them per script call.
--- Mirrors evaluate() in @sluice/core (packages/core/src/math): same formulas, same operation
--- order, IEEE doubles on both sides, so results are identical for the same state and clock.
+-- Mirrors evaluate() in @sluice/core/store: same formulas, same operation order, IEEE doubles on
+-- both sides, so results are identical for the same state and clock. The script is assembled
+-- (script.ts) from this file and the modules it includes: the clock (clock.lua), one module
+-- per policy kind (kinds/<kind>.lua: its decode, bring to now, check, charge, refund,
+-- reconcile, answer and encode), and for a script per sequence of kinds its common take,
+-- generated from those modules (common-take.ts). This file parses the layouts, runs the batch,
+-- reads and writes the shared keys and packs the answer; it knows no kind's formulas.
 --
 -- State layout: the policies of one key that share a scope share ONE string key, the "scope
 -- key" (the policy's state key without its `:<policy name>` segment, so it keeps the hash tag).
 -- Its value is a list of binary entries (struct.pack, little endian), one per policy name:
---   I4 name length, name, B kind, d due (epoch ms; the entry counts up to then, as a key up to its PXAT), I4 payload
---   length, payload:
---   1 tokenBucket: d units, d atMs, d ll, d lu      2 pool: d level, d anchorMs, d ll, d lu
---   3 fixedWindow: d count, d startMs, d endMs, d ll, d lu
---   4 slidingWindow: d ll, d lu, I4 m, then m times (d slot, d count), slots ascending, then
---     d total (the sum of the counts; an entry without it, 8 bytes shorter, is read too)
---   5 concurrency: d ll, d lu (its learned limit; the leases live in a sorted set)
+--   I4 name length, name, B kind code, d due (epoch ms; the entry counts up to then, as a key
+--   up to its PXAT), I4 payload length, payload (each kind module describes its own).
 -- Entries of names this decision does not know (another limiter under the same prefix) are
 -- kept as they are; the key expires (PXAT) with its latest entry and is deleted when empty.
--- A concurrency policy's leases: a sorted set at its own state key, lease id -> expiry ms.
+-- An entry of another kind under a policy's name is stale: that policy starts from default.
 --
 -- ARGV[1] decision count, ARGV[2] layout count, ARGV[3] answer form ('b' binary, 'i' integers),
 -- then the layouts, then the decisions.
 -- A layout (shared by every decision of one limiter and key shape): n, u (scope keys), then per
--- policy: kind, a, b, c, name, scope index (1..u).
---   1 tokenBucket (capacity, refillTokens, refillEveryMs)  2 pool (same)
---   3 fixedWindow (limit, windowMs, firstUse 1/0)  4 slidingWindow (limit, windowMs, precisionMs)
---   5 concurrency (limit, leaseTtlMs, 0)
+-- policy: kind code, its parameters in the kinds table's order (three places, unused ones 0),
+-- name, scope index (1..u).
 -- A decision: -L alone for the common one (a take of cost 1 with layout L, no lease, no window
--- bounds); otherwise its argument count, then A[1..]: A[1] layout index, A[2] op (t take, a take
--- and acquire, p peek, f refund, c reconcile, l release, r renew, x reset), A[3] cost, and only
--- when needed: A[4] lease id, A[5] ttl ms (renew: -1 = each policy's leaseTtl; reconcile: learned-
--- limit ttl), A[6] index of the window-bounds section (0: none), A[7..] for reconcile 3 per
--- policy: remaining, limit, resetAtMs (-1: not observed); at A[6], per policy: m, then m sorted
--- window starts. Its keys, next in KEYS: the u scope keys, then the lease set of each
--- concurrency policy in policy order.
---
--- Two paths compute the same answers: fastTake (a take whose key is in its usual shape, written
--- with locals in one pass) and the general path (every op and every state), whose closures are
--- built only when a batch first needs them. The store may replace the part between the
--- fast-take marks with code generated for one sequence of policy kinds (fast-take.ts): the same
--- formulas, with one unpack and one pack per decision.
+-- bounds); otherwise its argument count, then A[1..]: A[1] layout index, A[2] op (the op codes
+-- of @sluice/core/store: t take, a take and acquire, p peek, f refund, c reconcile, l release,
+-- r renew, x reset), A[3] cost, and only when needed: A[4] lease id, A[5] ttl ms (renew: -1 =
+-- each policy's leaseTtl; reconcile: learned-limit ttl), A[6] index of the window-bounds
+-- section (0: none), A[7..] for reconcile 3 per policy: remaining, limit, resetAtMs (-1: not
+-- observed); at A[6], per policy: m, then m sorted window starts. Its keys, next in KEYS: the u
+-- scope keys, then the lease set of each policy of a kind that holds leases, in policy order.
 --
 -- Answer: the store clock, then per decision: allowed (0 or 1), lease expiry, and per policy:
 -- limit, remaining, resetAt minus the clock, retryAfterMs; or 2 (an admitted common take) and
 -- per policy remaining and resetAt minus the clock (its limit is the layout's, no retry, no
 -- lease); or -1 and the number of an error message.
-
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 
 local KEYS, ARGV = KEYS, ARGV
 local call, pcall, tonumber, tostring, type = redis.call, pcall, tonumber, tostring, type
@@ -54,17 +43,20 @@ local rep = string.rep
 local concat, tinsert, tremove = table.concat, table.insert, table.remove
 local find = string.find
 
+-- @include clock
+-- @include lease-kinds
+
 -- ---- layouts ----------------------------------------------------------------------------------
 -- What every decision needs: Ln[L] policies, Lnk[L] keys of a decision, Lat[L] where layout L
--- starts in ARGV. The rest is read by the fast path and the general path when they first run.
+-- starts in ARGV. The rest is read by the common take and the general path when they first run.
 local Ln, Lnk, Lat = {}, {}, {}
 local p = 4
 for L = 1, tonumber(ARGV[2]) do
   local n, nk = tonumber(ARGV[p]), tonumber(ARGV[p + 1])
   Lat[L] = p
-  -- A concurrency policy's lease set is one more key.
+  -- A policy that holds leases has one more key: its lease set.
   for q = p + 2, p + 6 * n - 4, 6 do
-    if ARGV[q] == '5' then nk = nk + 1 end
+    if LEASE_KINDS[ARGV[q]] then nk = nk + 1 end
   end
   Ln[L], Lnk[L] = n, nk
   p = p + 2 + 6 * n
@@ -77,37 +69,21 @@ local op, cost, acquire, leaseId, ttl, boundsAt
 -- The answer; each decision writes its part at oc + 1.. (see the end of the script).
 local out, oc = { now }, 1
 
--- The window fixed-window policy i (window w ms, firstUse 1/0) starts now: a first-use window
--- from now; a calendar window containing now from its bounds list when it has one that covers
--- now, else epoch-aligned windows of w.
-local function windowOf(i, w, firstUse)
-  if firstUse == 1 then return now, now + w end
-  if boundsAt > 0 then
-    -- Walk the bounds section to policy i's list.
-    local at = boundsAt
-    for _ = 1, i - 1 do at = at + 1 + tonumber(ARGV[ab + at]) end
-    local m = tonumber(ARGV[ab + at])
-    if m >= 2 and now >= tonumber(ARGV[ab + at + 1]) and now < tonumber(ARGV[ab + at + m]) then
-      for j = 1, m - 1 do
-        local b0, b1 = tonumber(ARGV[ab + at + j]), tonumber(ARGV[ab + at + j + 1])
-        if b0 <= now and now < b1 then return b0, b1 end
-      end
+-- The calendar window around now from the decision's bounds for policy i, when it has a list
+-- that covers now; nil otherwise.
+local function calendarWindow(i)
+  if boundsAt == 0 then return nil end
+  -- Walk the bounds section to policy i's list.
+  local at = boundsAt
+  for _ = 1, i - 1 do at = at + 1 + tonumber(ARGV[ab + at]) end
+  local m = tonumber(ARGV[ab + at])
+  if m >= 2 and now >= tonumber(ARGV[ab + at + 1]) and now < tonumber(ARGV[ab + at + m]) then
+    for j = 1, m - 1 do
+      local startMs, endMs = tonumber(ARGV[ab + at + j]), tonumber(ARGV[ab + at + j + 1])
+      if startMs <= now and now < endMs then return startMs, endMs end
     end
   end
-  local s = floor(now / w) * w
-  return s, s + w
-end
-
--- A pool's level and anchor brought to now (a full pool has anchor 0).
-local function poolNow(x, at, limit, tokens, every)
-  if x >= limit then return limit, 0 end
-  if now >= at then
-    local steps = floor((now - at) / every)
-    x = x + steps * tokens
-    at = at + steps * every
-  end
-  if x >= limit then return limit, 0 end
-  return x, at
+  return nil
 end
 
 -- Writes scope key `key` (which existed when `existed`): `value` (nil: nothing to keep), due
@@ -119,221 +95,66 @@ local function store(key, existed, value, due, was)
     -- The expiry it already has (SET with an expiry costs Redis about twice as much).
     call('SET', key, value, 'KEEPTTL')
   else
-    call('SET', key, value, 'PXAT', due)
+    call('SET', key, value, 'PXAT', due + expiryShiftMs)
   end
 end
 
--- ---- the common take ------------------------------------------------------------------------
--- <fast-take>
--- A take without a lease, of cost 1 or more, on a key whose policies share one scope key (no
--- concurrency policy, no calendar bounds), whose value holds exactly its entries in policy
--- order, none under a learned limit (a past-due entry reads as default, as in loadScope), every
--- sliding window with its total: the formulas of loadAll and finish, on locals, in one pass. It
--- answers only when every policy admits (in the short form: 2, then per policy remaining and
--- resetAt minus the clock); otherwise it returns false having written nothing, and decide()
--- takes the general path.
--- FL[L]: layout L's kinds, parameters and entry heads, read when a common take first uses it.
-local FL, FBUF = {}, {}
-local function fastLayout()
-  local kind, pa, pb, pc, phead = {}, {}, {}, {}, {}
-  local q = Lat[L] + 2
-  for i = 1, Ln[L] do
-    local k, name = tonumber(ARGV[q]), ARGV[q + 4]
-    kind[i], pa[i] = k, tonumber(ARGV[q + 1])
-    pb[i], pc[i] = tonumber(ARGV[q + 2]), tonumber(ARGV[q + 3])
-    phead[i] = spack('<I4c0B', #name, name, k)
-    q = q + 6
-  end
-  local f = { kind, pa, pb, pc, phead }
-  FL[L] = f
-  return f
-end
+-- ---- the common take --------------------------------------------------------------------------
+-- A script made for one sequence of kinds has its common take here (common-take.ts writes it
+-- from the kind modules' take functions): a take without a lease, of cost 1 or more, on a key
+-- whose policies share one scope key, every entry in its usual shape, answered in one pass with
+-- one read and one write; it answers true, or false having written nothing.
+local fastTake = false
+-- @include common-take
 
-local function fastTake()
-  local f = FL[L] or fastLayout()
-  local kind, pa, pb, pc, phead, n = f[1], f[2], f[3], f[4], f[5], Ln[L]
-  local key = KEYS[kb + 1]
-  local v = call('GET', key)
-  if not v then return false end
-  local pos, latest, due, r, c, fb = 1, 0, 0, oc + 2, cost, 0
-  for i = 1, n do
-    local head = phead[i]
-    if find(v, head, pos, true) ~= pos then return false end
-    local k, q, limit = kind[i], pos + #head, pa[i]
-    local d, plen, remaining, resetAt
-    if k == 1 then
-      local x, at, ll
-      d, plen, x, at, ll = sunpack('<dI4ddd', v, q)
-      local per, rate = pc[i], pb[i]
-      local full = limit * per
-      if d < now then
-        x, at = full, now
-      else
-        if ll ~= 0 then return false end
-        if at < now then
-          x = x + (now - at) * rate
-          at = now
-        end
-        if x > full then x = full end
-      end
-      if c > limit or x < c * per then return false end
-      x = x - c * per
-      remaining = floor(x / per)
-      if x >= full then
-        resetAt = max(now, at)
-      else
-        resetAt = at + ceil((full - x) / rate)
-      end
-      -- Written unless back to full by now.
-      if x < full or at > now then
-        fb = fb + 1
-        FBUF[fb] = spack('<c0dI4dddd', head, resetAt, 32, x, at, 0, 0)
-        if resetAt > due then due = resetAt end
-      end
-    elseif k == 3 then
-      local cnt, sms, ems, ll
-      d, plen, cnt, sms, ems, ll = sunpack('<dI4dddd', v, q)
-      if d >= now and ll ~= 0 then return false end
-      if not (d >= now and cnt > 0 and now < ems) then
-        sms, ems = windowOf(i, pb[i], pc[i])
-        cnt = 0
-      end
-      if c > limit or cnt + c > limit then return false end
-      cnt = cnt + c
-      remaining = max(0, limit - cnt)
-      resetAt = ems
-      fb = fb + 1
-      FBUF[fb] = spack('<c0dI4ddddd', head, ems, 40, cnt, sms, ems, 0, 0)
-      if ems > due then due = ems end
-    elseif k == 4 then
-      local ll, lu, m, rr
-      d, plen, ll, lu, m, rr = sunpack('<dI4ddI4', v, q)
-      local t, last, lastCount = 0
-      if d < now then
-        m = 0
-      else
-        if ll ~= 0 or m == 0 or plen ~= 28 + 16 * m then return false end
-        -- The latest slot and the total, which follows it; expired slots leave from the front.
-        last, lastCount, t = sunpack('<ddd', v, rr + 16 * (m - 1))
-        local minSlot = floor((now - pb[i]) / pc[i])
-        while m > 0 do
-          local first, firstCount = sunpack('<dd', v, rr)
-          if first >= minSlot then break end
-          t, rr, m = t - firstCount, rr + 16, m - 1
-        end
-      end
-      if c > limit or t + c > limit then return false end
-      local slot, count = floor(now / pc[i]), c
-      if m > 0 then
-        if last == slot then
-          -- The latest pair leaves the kept range, its count raised.
-          m = m - 1
-          count = lastCount + c
-        elseif last > slot then
-          return false
-        end
-      end
-      t = t + c
-      remaining = max(0, limit - t)
-      resetAt = (slot + 1) * pc[i] + pb[i]
-      fb = fb + 1
-      FBUF[fb] = spack('<c0dI4ddI4', head, resetAt, 44 + 16 * m, 0, 0, m + 1)
-      if m > 0 then
-        fb = fb + 1
-        FBUF[fb] = v:sub(rr, rr + 16 * m - 1)
-      end
-      fb = fb + 1
-      FBUF[fb] = spack('<ddd', slot, count, t)
-      if resetAt > due then due = resetAt end
-    else
-      -- A pool.
-      local x, at, ll
-      d, plen, x, at, ll = sunpack('<dI4ddd', v, q)
-      if d < now then
-        x, at = limit, 0
-      elseif ll ~= 0 then
-        return false
-      else
-        x, at = poolNow(x, at, limit, pb[i], pc[i])
-      end
-      if c > limit or x < c then return false end
-      if x >= limit then at = now end
-      x = x - c
-      remaining = x
-      if x >= limit then
-        resetAt = now
-      else
-        resetAt = at + ceil((limit - x) / pb[i]) * pc[i]
-        fb = fb + 1
-        FBUF[fb] = spack('<c0dI4dddd', head, resetAt, 32, x, at, 0, 0)
-        if resetAt > due then due = resetAt end
-      end
-    end
-    if d > latest then latest = d end
-    pos = q + 12 + plen
-    out[r] = remaining
-    out[r + 1] = resetAt - now
-    r = r + 2
-  end
-  if pos <= #v then return false end
-  out[oc + 1] = 2
-  oc = r - 1
-  store(key, true, concat(FBUF, '', 1, fb), due, latest)
-  return true
-end
--- </fast-take>
-
-
--- ---- the general path ------------------------------------------------------------------------
+-- ---- the general path -------------------------------------------------------------------------
 -- Every op and every state. Its closures are built when a batch first needs them: building them
 -- costs a script call about as much as a few common takes, which a batch of those never pays.
 local function buildGeneral()
-  -- Every layout, whole.
-  local Lu, Lkind, La, Lb, Lc, Lhead, Lscope, Lmap, Lrate = {}, {}, {}, {}, {}, {}, {}, {}, {}
+  -- Each policy's learned limit as read, then as in force (indexes 1..n of the decision).
+  local learnedLimit, learnedLimitUntilMs = {}, {}
+
+  -- @include kinds
+  -- @include kind-registry
+
+  -- Every layout, whole: per policy its kind module, its parameters by name (and the start of
+  -- its entry: name length, name, kind code), its scope key index.
+  local Lu, Lmodules, Lpolicies, Lscope, Lmap, Lrate = {}, {}, {}, {}, {}, {}
   -- Lseq[L][j]: the policies of scope key j in policy order (the order their entries are written).
   local Lseq = {}
   for L = 1, tonumber(ARGV[2]) do
     local p = Lat[L]
     local n, u = tonumber(ARGV[p]), tonumber(ARGV[p + 1])
     p = p + 2
-    local kind, a, b, c, head, scope, map, rate, seq = {}, {}, {}, {}, {}, {}, {}, {}, {}
+    local modules, policies, scope, map, rate, seq = {}, {}, {}, {}, {}, {}
     for j = 1, u do
       map[j] = {}
       seq[j] = {}
     end
     for i = 1, n do
-      local k, name, j = tonumber(ARGV[p]), ARGV[p + 4], tonumber(ARGV[p + 5])
-      kind[i] = k
-      a[i] = tonumber(ARGV[p + 1])
-      b[i] = tonumber(ARGV[p + 2])
-      c[i] = tonumber(ARGV[p + 3])
-      -- The start of the policy's entry: name length, name, kind.
-      head[i] = spack('<I4c0B', #name, name, k)
-      scope[i] = j
+      local code, name, j = tonumber(ARGV[p]), ARGV[p + 4], tonumber(ARGV[p + 5])
+      local module = KIND[code]
+      if not module then error('unknown policy kind ' .. tostring(code)) end
+      local policy = { code = code, head = spack('<I4c0B', #name, name, code) }
+      local params = KIND_PARAMS[code]
+      for k = 1, #params do policy[params[k]] = tonumber(ARGV[p + k]) end
+      -- Every kind's first parameter is its configured limit.
+      policy.configuredLimit = tonumber(ARGV[p + 1])
+      modules[i], policies[i], scope[i] = module, policy, j
       map[j][name] = i
       local sj = seq[j]
       sj[#sj + 1] = i
-      if k ~= 5 then rate[j] = true end
+      if not module.holdsLeases then rate[j] = true end
       p = p + 6
     end
-    Lu[L], Lkind[L], La[L], Lb[L], Lc[L] = u, kind, a, b, c
-    Lhead[L], Lscope[L], Lmap[L], Lrate[L], Lseq[L] = head, scope, map, rate, seq
+    Lu[L], Lmodules[L], Lpolicies[L], Lscope[L] = u, modules, policies, scope
+    Lmap[L], Lrate[L], Lseq[L] = map, rate, seq
   end
 
   -- The decision's layout, whole.
-  local n, u, kind, pa, pb, pc, phead, pscope
-  -- Per-policy state, reused by every decision of the batch (only indexes 1..n are read):
-  -- X/AT tokenBucket units and time, pool level and anchor; CNT/SMS/EMS fixed window;
-  -- SLOTS/COUNTS sliding window; SIZE concurrency (ZKEY its lease set); LL/LU learned limit;
-  -- LIM limit in force; RETRY retryAfterMs; FOUND[i] == stamp: policy i had a live entry.
-  local X, AT, CNT, SMS, EMS, SLOTS, COUNTS, SIZE, ZKEY = {}, {}, {}, {}, {}, {}, {}, {}, {}
-  -- A sliding window read from an entry with its total is "packed" (PK[i]): its slots stay where
-  -- they are in the value read, so a take neither unpacks nor repacks them one by one. The live
-  -- pairs are RM[i] pairs of RV[i] from byte RR[i], then at most one more pair TS[i]/TC[i] (the
-  -- slot a take charged); RT[i] is the total. slotTables(i) unpacks them into SLOTS/COUNTS for
-  -- the rest (refund, reconcile, a refused take's retry time).
-  local PK, RV, RR, RM, RT, TS, TC = {}, {}, {}, {}, {}, {}, {}
-  local LL, LU, LIM, RETRY, FOUND = {}, {}, {}, {}, {}
+  local n, u, modules, policies, pscope
+  -- Per policy: LIM limit in force, RETRY retryAfterMs, FOUND[i] == stamp: a live entry was read.
+  local LIM, RETRY, FOUND = {}, {}, {}
   local stamp = 0
   -- Per scope key: entries of other names (kept), the latest of their dues, whether the key
   -- existed, and the entries to write (BUF[j][1..BUFN[j]], BUFN[j] = -1: no rewrite), due DUE[j].
@@ -341,142 +162,8 @@ local function buildGeneral()
   -- TTL[j]: the key's expiry as last written (the latest due of every entry it holds).
   local TTL = {}
 
-
-  -- ---- kind math ----------------------------------------------------------------------------
-  local function total(i)
-    if PK[i] then return RT[i] end
-    local t, cs = 0, COUNTS[i]
-    for j = 1, #cs do t = t + cs[j] end
-    return t
-  end
-
-  -- A sliding window's m (slot, count) pairs from v at r, into SLOTS[i] and COUNTS[i].
-  local function loadSlots(i, v, r, m)
-    local slots, counts = {}, {}
-    for s = 1, m do
-      slots[s], counts[s], r = sunpack('<dd', v, r)
-    end
-    SLOTS[i], COUNTS[i] = slots, counts
-  end
-
-  -- Sliding window i's slots as tables (unpacks a packed window).
-  local function slotTables(i)
-    if not PK[i] then return end
-    loadSlots(i, RV[i], RR[i], RM[i])
-    local ts = TS[i]
-    if ts then
-      local slots = SLOTS[i]
-      slots[#slots + 1] = ts
-      COUNTS[i][#slots] = TC[i]
-    end
-    PK[i] = false
-  end
-
-  -- Reads sliding window i's slots (m pairs at r of v, plen the entry's payload length).
-  local function readSlots(i, v, r, m, plen)
-    if plen == 28 + 16 * m then
-      PK[i], RV[i], RR[i], RM[i], TS[i] = true, v, r, m, nil
-      RT[i] = sunpack('<d', v, r + 16 * m)
-    else
-      PK[i] = false
-      loadSlots(i, v, r, m)
-    end
-  end
-
-  -- Charges c at slot of packed window i, when slot is its latest (or after it); false otherwise.
-  local function chargePacked(i, slot, c)
-    local m, count = RM[i], c
-    if TS[i] then return false end
-    if m > 0 then
-      local last, cnt = sunpack('<dd', RV[i], RR[i] + 16 * (m - 1))
-      if last == slot then
-        -- The latest pair moves out of the byte range, with its count raised.
-        RM[i] = m - 1
-        count = cnt + c
-      elseif last > slot then
-        return false
-      end
-    end
-    TS[i], TC[i] = slot, count
-    RT[i] = RT[i] + c
-    return true
-  end
-
-  local function addToSlot(i, slot, c)
-    local slots, counts = SLOTS[i], COUNTS[i]
-    local j = #slots
-    while j >= 1 and slots[j] > slot do j = j - 1 end
-    if j >= 1 and slots[j] == slot then
-      counts[j] = counts[j] + c
-    else
-      tinsert(slots, j + 1, slot)
-      tinsert(counts, j + 1, c)
-    end
-  end
-
-  local function refund(i, c)
-    local k, limit = kind[i], LIM[i]
-    if k == 1 then
-      X[i] = min(limit * pc[i], X[i] + c * pc[i])
-    elseif k == 2 then
-      X[i] = min(limit, X[i] + c)
-      if X[i] >= limit then AT[i] = 0 end
-    elseif k == 3 then
-      CNT[i] = max(0, CNT[i] - c)
-    elseif k == 4 then
-      slotTables(i)
-      local slots, counts = SLOTS[i], COUNTS[i]
-      local j = #slots
-      while j >= 1 and c > 0 do
-        local take = min(c, counts[j])
-        counts[j] = counts[j] - take
-        c = c - take
-        if counts[j] == 0 then
-          tremove(slots, j)
-          tremove(counts, j)
-        end
-        j = j - 1
-      end
-    end
-  end
-
-  local function reconcile(i, rem, reset)
-    local k, limit = kind[i], LIM[i]
-    if k == 1 then
-      if rem then X[i] = min(X[i], rem * pc[i]) end
-      if reset and reset > now and reset > AT[i] then AT[i] = reset end
-    elseif k == 2 then
-      if rem and rem < X[i] then
-        if X[i] >= limit then AT[i] = now end
-        X[i] = rem
-      end
-      if reset and reset > now and X[i] < limit then AT[i] = max(AT[i], reset - pc[i]) end
-    elseif k == 3 then
-      if reset and reset > now then EMS[i] = reset end
-      if rem then CNT[i] = max(CNT[i], limit - rem) end
-    elseif k == 4 then
-      if not rem then return end
-      local deficit = limit - rem - total(i)
-      if deficit <= 0 then return end
-      slotTables(i)
-      local slot = floor(now / pc[i])
-      if reset and reset > now then
-        slot = max(ceil((reset - pb[i]) / pc[i]) - 1, floor((now - pb[i]) / pc[i]))
-      end
-      addToSlot(i, slot, deficit)
-    end
-  end
-
-  -- Latest lease expiry of a concurrency policy (now when it holds none).
-  local function latestLease(i)
-    if SIZE[i] == 0 then return now end
-    local last = call('ZRANGE', ZKEY[i], -1, -1, 'WITHSCORES')
-    return max(now, tonumber(last[2]))
-  end
-
-  -- Reads scope key j: the live entries of this decision's policies land in X, AT, ...; other
-  -- names' live entries are kept verbatim for the rewrite. Expired entries are dropped, and an
-  -- entry of another kind under a policy's name is stale: that policy starts from default.
+  -- Reads scope key j: the live entries of this decision's policies go to their kind modules;
+  -- other names' live entries are kept verbatim for the rewrite. Expired entries are dropped.
   local function loadScope(j, map, seq)
     others[j] = false
     otherDue[j] = 0
@@ -486,40 +173,23 @@ local function buildGeneral()
     local pos, len, latest, e = 1, #v, 0, 1
     while pos <= len do
       local i = seq[e]
-      local head = i and phead[i]
+      local head = i and policies[i].head
       if head and find(v, head, pos, true) == pos then
-        -- The next of this decision's entries, where it writes them: one read for the rest.
-        local k, q, due, plen = kind[i], pos + #head
-        if k == 1 or k == 2 then
-          local x, at, ll, lu
-          due, plen, x, at, ll, lu = sunpack('<dI4dddd', v, q)
-          if due >= now then X[i], AT[i], LL[i], LU[i] = x, at, ll, lu end
-        elseif k == 3 then
-          local cnt, sms, ems, ll, lu
-          due, plen, cnt, sms, ems, ll, lu = sunpack('<dI4ddddd', v, q)
-          if due >= now then CNT[i], SMS[i], EMS[i], LL[i], LU[i] = cnt, sms, ems, ll, lu end
-        elseif k == 4 then
-          local ll, lu, m, r
-          due, plen, ll, lu, m, r = sunpack('<dI4ddI4', v, q)
-          if due >= now then
-            LL[i], LU[i] = ll, lu
-            readSlots(i, v, r, m, plen)
-          end
-        else
-          local ll, lu
-          due, plen, ll, lu = sunpack('<dI4dd', v, q)
-          if due >= now then LL[i], LU[i] = ll, lu end
+        -- The next of this decision's entries, where it writes them.
+        local due, payloadLength, at = sunpack('<dI4', v, pos + #head)
+        if due >= now then
+          modules[i].decode(i, v, at, payloadLength)
+          FOUND[i] = stamp
         end
-        if due >= now then FOUND[i] = stamp end
         if due > latest then latest = due end
-        pos = q + 12 + plen
+        pos = at + payloadLength
         e = e + 1
       else
-        local nm, k, due, plen, q = sunpack('<I4c0BdI4', v, pos)
-        local nxt = q + plen
+        local name, code, due, payloadLength, at = sunpack('<I4c0BdI4', v, pos)
+        local nxt = at + payloadLength
         if due > latest then latest = due end
         if due >= now then
-          i = map[nm]
+          i = map[name]
           if i == nil then
             local o = others[j]
             if not o then
@@ -528,19 +198,9 @@ local function buildGeneral()
             end
             o[#o + 1] = v:sub(pos, nxt - 1)
             if due > otherDue[j] then otherDue[j] = due end
-          elseif k == kind[i] then
+          elseif code == policies[i].code then
+            modules[i].decode(i, v, at, payloadLength)
             FOUND[i] = stamp
-            if k == 1 or k == 2 then
-              X[i], AT[i], LL[i], LU[i] = sunpack('<dddd', v, q)
-            elseif k == 3 then
-              CNT[i], SMS[i], EMS[i], LL[i], LU[i] = sunpack('<ddddd', v, q)
-            elseif k == 4 then
-              local ll, lu, m, r = sunpack('<ddI4', v, q)
-              LL[i], LU[i] = ll, lu
-              readSlots(i, v, r, m, plen)
-            else
-              LL[i], LU[i] = sunpack('<dd', v, q)
-            end
           end
         end
         pos = nxt
@@ -550,8 +210,8 @@ local function buildGeneral()
   end
 
   -- ---- load (and check, for take and peek) --------------------------------------------------
-  -- Brings every policy to now, as evaluate()'s load does, and returns whether a take (peek: of
-  -- cost 1) is admitted by all, with each policy's retryAfterMs in RETRY.
+  -- Brings every policy to now, as evaluate() does, and returns whether a take (peek: of cost 1)
+  -- is admitted by all, with each policy's retryAfterMs in RETRY.
   local function loadAll()
     stamp = stamp + 1
     local map, seq = Lmap[L], Lseq[L]
@@ -561,129 +221,28 @@ local function buildGeneral()
     local allowed = 1
     local z = kb + u
     for i = 1, n do
-      local k = kind[i]
+      local module, policy = modules[i], policies[i]
       local found = FOUND[i] == stamp
       local ll, lu = 0, 0
-      if found and LL[i] > 0 and now < LU[i] then ll, lu = LL[i], LU[i] end
-      local limit = ll > 0 and ll or pa[i]
+      if found and learnedLimit[i] > 0 and now < learnedLimitUntilMs[i] then
+        ll, lu = learnedLimit[i], learnedLimitUntilMs[i]
+      end
+      local limit = ll > 0 and ll or policy.configuredLimit
       if op == 'c' then
-        local ol = tonumber(ARGV[ab + 7 + 3 * (i - 1) + 1])
-        if ol >= 0 then
-          ll, lu, limit = ol, now + ttl, ol
+        local observed = tonumber(ARGV[ab + 7 + 3 * (i - 1) + 1])
+        if observed >= 0 then
+          ll, lu, limit = observed, now + ttl, observed
         end
       end
-      LL[i], LU[i], LIM[i] = ll, lu, limit
-      local r = 0
-      if k == 1 then
-        local full = limit * pc[i]
-        local x, at = full, now
-        if found then
-          x, at = X[i], AT[i]
-          if at < now then
-            x = x + (now - at) * pb[i]
-            at = now
-          end
-          if x > full then x = full end
-        else
-          x = full
-        end
-        X[i], AT[i] = x, at
-        if checking then
-          if c > limit then
-            r = -1
-          else
-            local need = c * pc[i]
-            if x < need then r = at - now + ceil((need - x) / pb[i]) end
-          end
-        end
-      elseif k == 3 then
-        local cnt, ems = CNT[i], EMS[i]
-        if not (found and cnt > 0 and now < ems) then
-          local sms
-          sms, ems = windowOf(i, pb[i], pc[i])
-          cnt = 0
-          CNT[i], SMS[i], EMS[i] = 0, sms, ems
-        end
-        if checking then
-          if c > limit then
-            r = -1
-          elseif cnt + c > limit then
-            r = ems - now
-          end
-        end
-      elseif k == 4 then
-        if not found then
-          PK[i] = false
-          SLOTS[i], COUNTS[i] = {}, {}
-        elseif PK[i] then
-          -- Expired pairs leave the front of the byte range.
-          local minSlot = floor((now - pb[i]) / pc[i])
-          local v, rr, rm, t = RV[i], RR[i], RM[i], RT[i]
-          while rm > 0 do
-            local slot, cnt = sunpack('<dd', v, rr)
-            if slot >= minSlot then break end
-            t, rr, rm = t - cnt, rr + 16, rm - 1
-          end
-          RR[i], RM[i], RT[i] = rr, rm, t
-        else
-          local slots, counts = SLOTS[i], COUNTS[i]
-          local minSlot = floor((now - pb[i]) / pc[i])
-          local drop = 0
-          while drop < #slots and slots[drop + 1] < minSlot do drop = drop + 1 end
-          if drop > 0 then
-            local ks, kc = {}, {}
-            for j = drop + 1, #slots do
-              ks[#ks + 1] = slots[j]
-              kc[#kc + 1] = counts[j]
-            end
-            SLOTS[i], COUNTS[i] = ks, kc
-          end
-        end
-        if checking then
-          if c > limit then
-            r = -1
-          else
-            local count = total(i)
-            if count + c > limit then
-              local excess = count + c - limit
-              slotTables(i)
-              local slots, counts = SLOTS[i], COUNTS[i]
-              r = -1
-              for j = 1, #slots do
-                excess = excess - counts[j]
-                if excess <= 0 then
-                  r = (slots[j] + 1) * pc[i] + pb[i] - now
-                  break
-                end
-              end
-            end
-          end
-        end
-      elseif k == 2 then
-        local x, at = limit, 0
-        if found then x, at = poolNow(X[i], AT[i], limit, pb[i], pc[i]) end
-        X[i], AT[i] = x, at
-        if checking then
-          if c > limit then
-            r = -1
-          elseif x < c then
-            r = at + ceil((c - x) / pb[i]) * pc[i] - now
-          end
-        end
-      else
+      learnedLimit[i], learnedLimitUntilMs[i], LIM[i] = ll, lu, limit
+      local leaseSet
+      if module.holdsLeases then
         z = z + 1
-        local zk = KEYS[z]
-        ZKEY[i] = zk
-        -- Expired leases of a crashed holder go here, whoever calls next.
-        call('ZREMRANGEBYSCORE', zk, '-inf', now)
-        local size = call('ZCARD', zk)
-        SIZE[i] = size
-        -- Checked only by a take that acquires; not against the cost.
-        if checking and acquire and size >= limit then
-          local first = call('ZRANGE', zk, 0, 0, 'WITHSCORES')
-          r = max(1, tonumber(first[2]) - now)
-        end
+        leaseSet = KEYS[z]
       end
+      module.load(i, policy, limit, found, leaseSet)
+      local r = 0
+      if checking then r = module.check(i, policy, limit, c) end
       RETRY[i] = r
       if r ~= 0 then allowed = 0 end
     end
@@ -695,31 +254,35 @@ local function buildGeneral()
     local leaseExp, write = 0, true
     if op == 'f' then
       for i = 1, n do
-        if kind[i] ~= 5 then refund(i, cost) end
+        local refund = modules[i].refund
+        if refund then refund(i, policies[i], LIM[i], cost) end
       end
     elseif op == 'c' then
       for i = 1, n do
         local o = ab + 7 + 3 * (i - 1)
-        local rem, ol, reset = tonumber(ARGV[o]), tonumber(ARGV[o + 1]), tonumber(ARGV[o + 2])
-        if rem >= 0 or ol >= 0 or reset >= 0 then
-          reconcile(i, rem >= 0 and rem or nil, reset >= 0 and reset or nil)
+        local remaining, limit, resetAtMs = tonumber(ARGV[o]), tonumber(ARGV[o + 1]), tonumber(ARGV[o + 2])
+        local reconcile = modules[i].reconcile
+        if reconcile and (remaining >= 0 or limit >= 0 or resetAtMs >= 0) then
+          reconcile(i, policies[i], LIM[i], remaining >= 0 and remaining or nil, resetAtMs >= 0 and resetAtMs or nil)
         end
       end
     elseif op == 'l' then
       for i = 1, n do
-        if kind[i] == 5 and call('ZREM', ZKEY[i], leaseId) == 1 then SIZE[i] = SIZE[i] - 1 end
+        local release = modules[i].release
+        if release then release(i) end
       end
     elseif op == 'r' then
       for i = 1, n do
-        if kind[i] == 5 and not call('ZSCORE', ZKEY[i], leaseId) then allowed = 0 end
+        local holds = modules[i].holds
+        if holds and not holds(i) then allowed = 0 end
       end
       if allowed == 0 then
         write = false
       else
         for i = 1, n do
-          if kind[i] == 5 then
-            local exp = now + (ttl >= 0 and ttl or pb[i])
-            call('ZADD', ZKEY[i], 'XX', exp, leaseId)
+          local renew = modules[i].renew
+          if renew then
+            local exp = renew(i, policies[i], ttl)
             if leaseExp == 0 or exp < leaseExp then leaseExp = exp end
           end
         end
@@ -728,14 +291,22 @@ local function buildGeneral()
     return allowed, leaseExp, write
   end
 
-  -- Appends an entry to scope key j's rewrite.
-  local function put(j, e)
+  -- Appends an entry (in up to three parts) to scope key j's rewrite.
+  local function put(j, first, second, third)
     local buf, bn = BUF[j], BUFN[j] + 1
     if not buf then
       buf = {}
       BUF[j] = buf
     end
-    buf[bn] = e
+    buf[bn] = first
+    if second then
+      bn = bn + 1
+      buf[bn] = second
+    end
+    if third then
+      bn = bn + 1
+      buf[bn] = third
+    end
     BUFN[j] = bn
   end
 
@@ -743,7 +314,7 @@ local function buildGeneral()
   -- A writing op rewrites every rate policy, as evaluate() does: loading a state caps it at the
   -- limit in force, and once a lower learned limit lapses that cap is what the policy refills
   -- from. Leaving an uncapped older state in place would refill from more than the reference.
-  -- A concurrency policy's learned limit changes only with reconcile (and reset).
+  -- A lease-holding policy's learned limit changes only with reconcile (and reset).
   local function finish(allowed, leaseExp, write)
     local charging = op == 't' and write
     local resetting = op == 'x'
@@ -754,127 +325,26 @@ local function buildGeneral()
     end
     local r = oc + 3
     for i = 1, n do
-      local k, limit, j = kind[i], LIM[i], pscope[i]
-      local rewrite = BUFN[j] >= 0
-      local remaining, resetAt
+      local module, policy, limit, j = modules[i], policies[i], LIM[i], pscope[i]
+      local remaining, resetAt, idle
       if resetting then
-        limit, remaining, resetAt = pa[i], pa[i], now
-        if k == 5 and SIZE[i] > 0 then call('DEL', ZKEY[i]) end
-      elseif k == 1 then
-        local per, x, at, ll = pc[i], X[i], AT[i], LL[i]
-        if charging then x = x - cost * per end
-        local full = limit * per
-        remaining = floor(x / per)
-        local idle = false
-        if x >= full then
-          resetAt = max(now, at)
-          idle = at <= now
-        else
-          resetAt = at + ceil((full - x) / pb[i])
-        end
-        if rewrite and not (idle and ll == 0) then
-          -- A bucket held below capacity by a lower learned limit refills to it only after the
-          -- lapse: the state outlives the lapse by a full refill, as in evaluate().
-          local d = idle and now or resetAt
-          if ll > 0 then d = max(d, LU[i] + ceil(pa[i] * per / pb[i])) end
-          put(j, spack('<c0dI4dddd', phead[i], d, 32, x, at, ll, LU[i]))
-          if d > DUE[j] then DUE[j] = d end
-        end
-      elseif k == 3 then
-        local cnt, ll = CNT[i], LL[i]
-        if charging then cnt = cnt + cost end
-        remaining = max(0, limit - cnt)
-        local idle = cnt <= 0
-        resetAt = idle and now or EMS[i]
-        if rewrite and not (idle and ll == 0) then
-          local d = max(resetAt, ll > 0 and LU[i] or 0)
-          put(j, spack('<c0dI4ddddd', phead[i], d, 40, cnt, SMS[i], EMS[i], ll, LU[i]))
-          if d > DUE[j] then DUE[j] = d end
-        end
-      elseif k == 4 then
-        if charging then
-          local slot = floor(now / pc[i])
-          if not (PK[i] and chargePacked(i, slot, cost)) then
-            slotTables(i)
-            addToSlot(i, slot, cost)
-          end
-        end
-        local packed, ll, t = PK[i], LL[i], total(i)
-        local m, last
-        if packed then
-          local rm = RM[i]
-          m, last = rm, TS[i]
-          if last then
-            m = rm + 1
-          elseif rm > 0 then
-            last = sunpack('<d', RV[i], RR[i] + 16 * (rm - 1))
-          end
-        else
-          m = #SLOTS[i]
-          last = SLOTS[i][m]
-        end
-        remaining = max(0, limit - t)
-        local idle = m == 0
-        resetAt = idle and now or (last + 1) * pc[i] + pb[i]
-        if rewrite and not (idle and ll == 0) then
-          local d = max(resetAt, ll > 0 and LU[i] or 0)
-          local top = spack('<c0dI4ddI4', phead[i], d, 28 + 16 * m, ll, LU[i], m)
-          if packed then
-            -- The live byte range as it was read, then the charged pair, then the total (three
-            -- parts of the rewrite: joining them here would copy the range once more).
-            local rr, rm = RR[i], RM[i]
-            put(j, top)
-            if rm > 0 then put(j, RV[i]:sub(rr, rr + 16 * rm - 1)) end
-            if TS[i] then
-              put(j, spack('<ddd', TS[i], TC[i], t))
-            else
-              put(j, spack('<d', t))
-            end
-          else
-            local slots, counts = SLOTS[i], COUNTS[i]
-            local parts = { top }
-            for s = 1, m do parts[s + 1] = spack('<dd', slots[s], counts[s]) end
-            parts[m + 2] = spack('<d', t)
-            put(j, concat(parts))
-          end
-          if d > DUE[j] then DUE[j] = d end
-        end
-      elseif k == 2 then
-        local x, at, ll = X[i], AT[i], LL[i]
-        if charging then
-          if x >= limit then at = now end
-          x = x - cost
-        end
-        remaining = x
-        local idle = x >= limit
-        if idle then
-          resetAt = now
-        else
-          resetAt = at + ceil((limit - x) / pb[i]) * pc[i]
-        end
-        if rewrite and not (idle and ll == 0) then
-          local d = idle and now or resetAt
-          if ll > 0 then d = max(d, LU[i] + ceil(pa[i] / pb[i]) * pc[i]) end
-          put(j, spack('<c0dI4dddd', phead[i], d, 32, x, at, ll, LU[i]))
-          if d > DUE[j] then DUE[j] = d end
-        end
+        limit = policy.configuredLimit
+        remaining, resetAt = limit, now
+        if module.reset then module.reset(i) end
       else
-        if charging and acquire then
-          local exp = now + pb[i]
-          if call('ZADD', ZKEY[i], exp, leaseId) == 1 then SIZE[i] = SIZE[i] + 1 end
-          if leaseExp == 0 or exp < leaseExp then leaseExp = exp end
+        if charging then
+          local exp = module.charge(i, policy, limit, cost)
+          if exp and (leaseExp == 0 or exp < leaseExp) then leaseExp = exp end
         end
-        remaining = max(0, limit - SIZE[i])
-        resetAt = latestLease(i)
-        -- The sorted set lives until its last lease expires (an empty one is gone already).
-        if write and SIZE[i] > 0 and (acquire or op == 'l' or op == 'r') then
-          call('PEXPIREAT', ZKEY[i], resetAt)
-        end
-        local ll = LL[i]
-        if rewrite and ll > 0 then
-          local d = LU[i]
-          put(j, spack('<c0dI4dd', phead[i], d, 16, ll, d))
-          if d > DUE[j] then DUE[j] = d end
+        remaining, resetAt, idle = module.answer(i, policy, limit, write)
+        local ll = learnedLimit[i]
+        if BUFN[j] >= 0 and not (idle and ll == 0) then
+          -- Idle state kept for a learned limit lives until that lapses (for a bucket or a
+          -- pool, until it has refilled after the lapse), as in evaluate().
+          local due = idle and now or resetAt
+          if ll > 0 then due = max(due, module.learnedDue(policy, learnedLimitUntilMs[i])) end
+          put(j, module.encode(i, policy, due))
+          if due > DUE[j] then DUE[j] = due end
         end
       end
       out[r] = limit
@@ -905,7 +375,7 @@ local function buildGeneral()
 
   return function()
     n, u = Ln[L], Lu[L]
-    kind, pa, pb, pc, phead, pscope = Lkind[L], La[L], Lb[L], Lc[L], Lhead[L], Lscope[L]
+    modules, policies, pscope = Lmodules[L], Lpolicies[L], Lscope[L]
     local allowed = loadAll()
     if op == 't' then
       finish(allowed, 0, allowed == 1)
@@ -919,7 +389,7 @@ end
 
 local general
 local function decide()
-  if op == 't' and not acquire and cost >= 1 and boundsAt == 0 and Lnk[L] == 1 and fastTake() then
+  if fastTake and op == 't' and not acquire and cost >= 1 and boundsAt == 0 and Lnk[L] == 1 and fastTake() then
     return
   end
   if not general then general = buildGeneral() end

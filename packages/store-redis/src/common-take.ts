@@ -1,0 +1,357 @@
+/**
+ * The common take, written out for one sequence of policy kinds, from the kind modules.
+ *
+ * A layout whose kinds are known can take in one pass: one unpack of the entries up to (and
+ * including) each sliding window's fixed part, each kind's take, one pack of the whole value.
+ * Each kind module (src/lua/kinds/<kind>.lua) has a take function, `<kind>Take`, built from the
+ * same functions its general path calls; this generator inlines it, and the functions it calls,
+ * into the script's common-take section. The formulas themselves exist only in the modules.
+ *
+ * The generated `fastTake` answers as the general path would, or declines (returns false having
+ * written nothing), and decide() then takes the general path.
+ *
+ * What the generator asks of the kind modules:
+ * - `local <kind>Entry = '<fmt'`: the struct format of the payload's fixed part;
+ *   `local <kind>TakeEntry = '<fmt'` what a take writes, when that differs.
+ * - `local function <kind>Take(dueMs, payloadLength, <the fixed part's fields>, [value, slotsAt,]
+ *   <the kind's parameters, named as in the kinds table>, cost[, policyIndex])` returning
+ *   `remaining, resetAt, payloadLength, <the values of the take format>`; the entry it writes is
+ *   due at `resetAt`. `value, slotsAt`: the value read and where the fixed part ends (a kind
+ *   whose payload goes on past it ends a run of entries read by one unpack).
+ * - An inlined function (one at column 0, `local function name(...)` to `end`) returns once, on
+ *   its last line; any other `return` is `return false`, which declines the whole common take.
+ *   Calls to inline are statements `[local] a, b = name(args)` on one line.
+ */
+import { type AnyKindSpec, KINDS, kindOfCode } from "@sluice/core/store";
+import { kindSource } from "./script.js";
+
+/** Most policies a generated common take handles; longer layouts use the general path. */
+export const MAX_COMMON_TAKE_POLICIES = 6;
+
+interface LuaFunction {
+  readonly name: string;
+  readonly params: readonly string[];
+  /** Body lines before the final return. */
+  readonly body: readonly string[];
+  /** The final return's expressions. */
+  readonly results: readonly string[];
+}
+
+interface KindTake {
+  readonly spec: AnyKindSpec;
+  readonly take: LuaFunction;
+  /** Read format of the payload's fixed part, without `<`. */
+  readonly entry: string;
+  /** Format of what a take writes, without `<`. */
+  readonly written: string;
+  /** Whether the payload goes on after its fixed part (the take gets value and slotsAt). */
+  readonly tail: boolean;
+  readonly functions: ReadonlyMap<string, LuaFunction>;
+}
+
+const kindTakes = new Map<number, KindTake | null>();
+
+/** The kind of wire code `code`, when its module has a common take. */
+function kindTake(code: number): KindTake | null {
+  let found = kindTakes.get(code);
+  if (found === undefined) {
+    const spec = kindOfCode(code);
+    found = spec === undefined ? null : readKindTake(spec);
+    kindTakes.set(code, found);
+  }
+  return found;
+}
+
+function readKindTake(spec: AnyKindSpec): KindTake | null {
+  const source = kindSource(spec.kind);
+  const functions = luaFunctions(source);
+  const take = functions.get(`${spec.kind}Take`);
+  if (take === undefined) return null;
+  const entry = formatConstant(source, `${spec.kind}Entry`);
+  if (entry === undefined) throw new Error(`kinds/${spec.kind}.lua has no ${spec.kind}Entry`);
+  const written = formatConstant(source, `${spec.kind}TakeEntry`) ?? entry;
+  const fields = fieldCount(entry);
+  const tail = take.params[2 + fields] === "value";
+  const params = take.params.slice(2 + fields + (tail ? 2 : 0));
+  const wanted = [...spec.params.map((p) => p.name), "cost"];
+  if (
+    take.params[0] !== "dueMs" ||
+    take.params[1] !== "payloadLength" ||
+    (tail && take.params[3 + fields] !== "slotsAt") ||
+    wanted.some((name, k) => params[k] !== name) ||
+    params.length > wanted.length + 1 ||
+    (params.length > wanted.length && params.at(-1) !== "policyIndex")
+  ) {
+    throw new Error(
+      `${take.name}(${take.params.join(", ")}) does not take dueMs, payloadLength, the entry's ` +
+        `fields, then ${wanted.join(", ")} (the kinds table's parameters)`,
+    );
+  }
+  if (take.results.length !== 3 + fieldCount(written)) {
+    throw new Error(`${take.name} must return remaining, resetAt, payloadLength, then ${written}`);
+  }
+  return { spec, take, entry, written, tail, functions };
+}
+
+function formatConstant(source: string, name: string): string | undefined {
+  return new RegExp(`^local ${name} = '<([^']*)'$`, "m").exec(source)?.[1];
+}
+
+/** Values a struct format packs or unpacks (each letter, with its size digits, is one). */
+function fieldCount(format: string): number {
+  return format.replace(/\d+/g, "").length;
+}
+
+/** Bytes of a format of fixed size (`d`, `I4`, `B`). */
+function fixedBytes(format: string): number {
+  let bytes = 0;
+  for (const [, letter, size] of format.matchAll(/([a-zA-Z])(\d*)/g)) {
+    if (letter === "d") bytes += 8;
+    else if (letter === "I" || letter === "i") bytes += Number(size || 4);
+    else if (letter === "B") bytes += 1;
+    else throw new Error(`no fixed size for ${letter} in ${format}`);
+  }
+  return bytes;
+}
+
+/** The functions defined at column 0 of a Lua module that can be inlined. */
+export function luaFunctions(source: string): Map<string, LuaFunction> {
+  const functions = new Map<string, LuaFunction>();
+  for (const [, name, params, text] of source.matchAll(
+    /^local function (\w+)\(([^)]*)\)\n([\s\S]*?)\nend$/gm,
+  )) {
+    const lines = text!.split("\n");
+    const last = lines.at(-1)!.trim();
+    const returns = last.startsWith("return ");
+    const body = returns ? lines.slice(0, -1) : lines;
+    // Any other return declines the common take: `return false`.
+    if (body.some((line) => /\breturn\b(?! false\b)/.test(line))) continue;
+    functions.set(name!, {
+      name: name!,
+      params: params!
+        .split(",")
+        .map((p) => p.trim())
+        .filter(Boolean),
+      body,
+      results: returns ? splitTopLevel(last.slice("return ".length)) : [],
+    });
+  }
+  return functions;
+}
+
+/** Splits a Lua expression list at its top-level commas. */
+function splitTopLevel(list: string): string[] {
+  const parts: string[] = [];
+  let depth = 0;
+  let quote = "";
+  let start = 0;
+  for (let k = 0; k < list.length; k++) {
+    const ch = list[k]!;
+    if (quote !== "") {
+      if (ch === quote) quote = "";
+    } else if (ch === "'" || ch === '"') quote = ch;
+    else if (ch === "(" || ch === "{" || ch === "[") depth++;
+    else if (ch === ")" || ch === "}" || ch === "]") depth--;
+    else if (ch === "," && depth === 0) {
+      parts.push(list.slice(start, k).trim());
+      start = k + 1;
+    }
+  }
+  const rest = list.slice(start).trim();
+  if (rest !== "") parts.push(rest);
+  return parts;
+}
+
+const CALL =
+  /^(\s*)(local\s+)?([A-Za-z_]\w*(?:\s*,\s*[A-Za-z_]\w*)*)\s*=\s*([A-Za-z_]\w*)\((.*)\)\s*$/;
+
+/**
+ * `lines` with every call statement of a function in `functions` replaced by its body, in a
+ * do-block that binds the parameters to the arguments and the results to the targets.
+ */
+function inline(
+  lines: readonly string[],
+  functions: ReadonlyMap<string, LuaFunction>,
+  depth = 0,
+): string[] {
+  if (depth > 8) throw new Error("inlining does not end");
+  const out: string[] = [];
+  for (const line of lines) {
+    const m = CALL.exec(line);
+    const f = m === null ? undefined : functions.get(m[4]!);
+    if (m === null || f === undefined) {
+      out.push(line);
+      continue;
+    }
+    const [, indent, local, targetList, , argList] = m as unknown as string[];
+    const targets = targetList!.split(",").map((t) => t.trim());
+    const args = splitTopLevel(argList!);
+    if (args.length !== f.params.length) {
+      throw new Error(`${f.name} takes ${f.params.length} arguments: ${line.trim()}`);
+    }
+    if (local !== undefined) {
+      const shadowed = targets.find((t) => args.some((a) => new RegExp(`\\b${t}\\b`).test(a)));
+      if (shadowed !== undefined) {
+        throw new Error(`cannot inline ${line.trim()}: ${shadowed} is declared and read at once`);
+      }
+      out.push(`${indent}local ${targets.join(", ")}`);
+    }
+    // The body's own names may shadow the targets: results pass through temporaries.
+    const temps = targets.map((_, k) => `__${depth}_${k + 1}`);
+    out.push(`${indent}do`);
+    out.push(`${indent}  local ${temps.join(", ")}`);
+    out.push(`${indent}  do`);
+    if (f.params.length > 0) {
+      out.push(`${indent}    local ${f.params.join(", ")} = ${args.join(", ")}`);
+    }
+    for (const bodyLine of inline(f.body, functions, depth + 1)) {
+      out.push(bodyLine === "" ? "" : `${indent}  ${bodyLine}`);
+    }
+    if (f.results.length > 0) {
+      out.push(
+        `${indent}    ${temps.join(", ")} = ${f.results.slice(0, targets.length).join(", ")}`,
+      );
+    }
+    out.push(`${indent}  end`);
+    out.push(`${indent}  ${targets.join(", ")} = ${temps.join(", ")}`);
+    out.push(`${indent}end`);
+  }
+  return out;
+}
+
+/** Whether `kinds` (wire codes) can have a common take of its own. */
+export function hasCommonTake(kinds: readonly number[]): boolean {
+  return (
+    kinds.length >= 1 &&
+    kinds.length <= MAX_COMMON_TAKE_POLICIES &&
+    kinds.every((code) => kindTake(code) !== null)
+  );
+}
+
+/** Lua for decide.lua's common-take section: `fastTake` for layouts of `kinds` (wire codes). */
+export function commonTakeLua(kinds: readonly number[]): string {
+  if (!hasCommonTake(kinds)) throw new Error(`no common take for kinds ${kinds.join(",")}`);
+  const takes = kinds.map((code) => kindTake(code)!);
+  const n = kinds.length;
+  // Runs of entries read by one unpack: each ends after a kind whose payload goes on.
+  const runs: number[][] = [[]];
+  takes.forEach((t, idx) => {
+    runs.at(-1)!.push(idx + 1);
+    if (t.tail && idx < n - 1) runs.push([]);
+  });
+  const head = (i: number) => `q[${3 * n + i}]`;
+  const names = takes.map((t) => t.spec.kind).join(", ");
+  const lines: string[] = [];
+  lines.push(`-- Generated by common-take.ts for the kinds ${names} (${kinds.join(", ")}): each kind's
+-- take inlined from its module, one unpack per run of entries, one pack.
+-- FQ[L]: layout L's parameters (q[3i-2..3i]), entry heads (q[${3 * n}+i]), and per run of
+-- entries its unpack format and byte count (from q[${4 * n + 1}]); false: not of these kinds.
+local FQ = {}
+local function fastLayout()
+  local q, at = {}, Lat[L] + 2
+  if Ln[L] ~= ${n} then
+    FQ[L] = false
+    return false
+  end`);
+  kinds.forEach((code, idx) => {
+    const i = idx + 1;
+    lines.push(`  if ARGV[at] ~= '${code}' then
+    FQ[L] = false
+    return false
+  end
+  q[${3 * i - 2}], q[${3 * i - 1}], q[${3 * i}] = tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3])
+  ${head(i)} = spack('<I4c0B', #ARGV[at + 4], ARGV[at + 4], ${code})
+  at = at + 6`);
+  });
+  runs.forEach((run, s) => {
+    const format = run.map((i) => `'c' .. #${head(i)} .. 'dI4${takes[i - 1]!.entry}'`);
+    const bytes = run.map((i) => `#${head(i)} + ${12 + fixedBytes(takes[i - 1]!.entry)}`);
+    lines.push(`  q[${4 * n + 2 * s + 1}] = '<' .. ${format.join(" .. ")}`);
+    lines.push(`  q[${4 * n + 2 * s + 2}] = ${bytes.join(" + ")}`);
+  });
+  lines.push(`  FQ[L] = q
+  return q
+end
+
+fastTake = function()
+  local q = FQ[L]
+  if q == nil then q = fastLayout() end
+  if not q then return false end
+  local key = KEYS[kb + 1]
+  local v = call('GET', key)
+  if not v then return false end
+  local len, due, latest = #v, 0, 0`);
+  let pos = "1";
+  const body: string[] = [];
+  runs.forEach((run, s) => {
+    const need = `q[${4 * n + 2 * s + 2}]`;
+    const vars: string[] = [];
+    for (const i of run) {
+      const t = takes[i - 1]!;
+      const fields = t.take.params.slice(2, 2 + fieldCount(t.entry));
+      vars.push(`head${i}`, `dueMs${i}`, `payloadLength${i}`, ...fields.map((f) => `${f}${i}`));
+    }
+    const last = run.at(-1)!;
+    const next = takes[last - 1]!.tail ? `slotsAt${last}` : `at${s + 1}`;
+    body.push(`  if len < ${pos === "1" ? need : `${pos} - 1 + ${need}`} then return false end`);
+    body.push(
+      `  local ${vars.join(", ")}, ${next} = sunpack(q[${4 * n + 2 * s + 1}], v${pos === "1" ? "" : `, ${pos}`})`,
+    );
+    for (const i of run) {
+      const t = takes[i - 1]!;
+      const fields = fieldCount(t.entry);
+      const args = [
+        `dueMs${i}`,
+        `payloadLength${i}`,
+        ...t.take.params.slice(2, 2 + fields).map((f) => `${f}${i}`),
+        ...(t.tail ? ["v", `slotsAt${i}`] : []),
+        `q[${3 * i - 2}]`,
+        `q[${3 * i - 1}]`,
+        `q[${3 * i}]`,
+      ].slice(0, 2 + fields + (t.tail ? 2 : 0) + t.spec.params.length);
+      args.push("cost");
+      if (t.take.params.at(-1) === "policyIndex") args.push(String(i));
+      const written = Array.from({ length: fieldCount(t.written) }, (_, k) => `entry${i}_${k + 1}`);
+      body.push(`  -- ${i}: ${t.spec.kind}`);
+      body.push(`  if head${i} ~= ${head(i)} then return false end`);
+      body.push(
+        ...inline(
+          [
+            `  local remaining${i}, resetAt${i}, length${i}, ${written.join(", ")} = ${t.take.name}(${args.join(", ")})`,
+          ],
+          t.functions,
+        ),
+      );
+      body.push(`  if resetAt${i} > due then due = resetAt${i} end
+  if dueMs${i} > latest then latest = dueMs${i} end`);
+    }
+    const t = takes[last - 1]!;
+    pos = t.tail
+      ? `(slotsAt${last} - ${fixedBytes(t.entry)} + payloadLength${last})`
+      : `at${s + 1}`;
+  });
+  lines.push(...body);
+  lines.push(`  -- No entry of another limiter after these.
+  if ${pos} ~= len + 1 then return false end`);
+  const format = `<${takes.map((t) => `c0dI4${t.written}`).join("")}`;
+  const values = takes.map((t, idx) => {
+    const i = idx + 1;
+    const written = Array.from({ length: fieldCount(t.written) }, (_, k) => `entry${i}_${k + 1}`);
+    return `${head(i)}, resetAt${i}, length${i}, ${written.join(", ")}`;
+  });
+  lines.push(`  store(key, true, spack('${format}',
+    ${values.join(",\n    ")}), due, latest)
+  local o = oc
+  out[o + 1] = 2
+${kinds.map((_, idx) => `  out[o + ${2 * idx + 2}], out[o + ${2 * idx + 3}] = remaining${idx + 1}, resetAt${idx + 1} - now`).join("\n")}
+  oc = o + ${1 + 2 * n}
+  return true
+end
+`);
+  return `${lines.join("\n")}\n`;
+}
+
+/** The kinds (wire codes) of a list of kind names, for tests and tools. */
+export function kindCodes(kinds: readonly (keyof typeof KINDS)[]): number[] {
+  return kinds.map((k) => KINDS[k].code);
+}
