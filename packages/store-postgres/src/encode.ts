@@ -1,46 +1,31 @@
-import type { CompiledPolicy, StoreOp, StoreRequest } from "@sluice/core";
-import { KIND, OP, POLICY_STRIDE } from "./sql/execute.js";
+import {
+  type CompiledPolicy,
+  KINDS,
+  opCode,
+  paramValues,
+  type StoreRequest,
+} from "@sluice/core/store";
+import { POLICY_STRIDE } from "./sql/layout.js";
 
-/** A limiter's policies as the function reads them, plus which are zoned fixed windows. */
+/** A limiter's policies as the function reads them, plus where its fixed windows are. */
 export interface EncodedPolicies {
-  /** POLICY_STRIDE bigints per policy: kind, limit, p1, p2, p3. */
+  /** POLICY_STRIDE bigints per policy: kind code, then its parameters in the kinds table's order. */
   readonly tuples: readonly number[];
-  /** Indices of fixed windows whose window starts come from `request.windowBounds`. */
-  readonly zoned: readonly number[];
+  /** Indices of fixed windows: each request sends their window bounds (maybe none). */
+  readonly fixedWindows: readonly number[];
 }
 
 function encode(policies: readonly CompiledPolicy[]): EncodedPolicies {
   const tuples: number[] = [];
-  const zoned: number[] = [];
-  policies.forEach((p, i) => {
-    switch (p.kind) {
-      case "tokenBucket":
-        tuples.push(KIND.tokenBucket, p.capacity, p.refillTokens, p.refillEveryMs, 0);
-        break;
-      case "pool":
-        tuples.push(KIND.pool, p.capacity, p.refillTokens, p.refillEveryMs, 0);
-        break;
-      case "fixedWindow": {
-        const isZoned = p.align !== "firstUse" && p.timeZone !== undefined;
-        if (isZoned) zoned.push(i);
-        tuples.push(
-          KIND.fixedWindow,
-          p.limit,
-          p.windowMs,
-          p.align === "firstUse" ? 1 : 0,
-          isZoned ? 1 : 0,
-        );
-        break;
-      }
-      case "slidingWindow":
-        tuples.push(KIND.slidingWindow, p.limit, p.windowMs, p.precisionMs, 0);
-        break;
-      case "concurrency":
-        tuples.push(KIND.concurrency, p.limit, p.leaseTtlMs, 0, 0);
-        break;
-    }
-  });
-  return { tuples, zoned };
+  const fixedWindows: number[] = [];
+  for (let i = 0; i < policies.length; i++) {
+    const p = policies[i]!;
+    const values = paramValues(p);
+    tuples.push(KINDS[p.kind].code, ...values);
+    for (let k = values.length + 1; k < POLICY_STRIDE; k++) tuples.push(0);
+    if (p.kind === "fixedWindow") fixedWindows.push(i);
+  }
+  return { tuples, fixedWindows };
 }
 
 // A limiter passes the same policies array with every request: encode it once.
@@ -54,16 +39,6 @@ export function encodedPolicies(policies: readonly CompiledPolicy[]): EncodedPol
   }
   return e;
 }
-
-const OP_CODE: Record<StoreOp, number> = {
-  take: OP.take,
-  peek: OP.peek,
-  refund: OP.refund,
-  reconcile: OP.reconcile,
-  release: OP.release,
-  renew: OP.renew,
-  reset: OP.reset,
-};
 
 // bigint parameters: clamp what JS may carry as Infinity (a learned limit kept "forever").
 const MAX_MS = Number.MAX_SAFE_INTEGER;
@@ -107,7 +82,7 @@ export function batchValues(requests: readonly StoreRequest[]): unknown[] {
   // Distinct keys -> 1-based position; sorted below so every client locks in the same order.
   const positions = new Map<string, number>();
   const kidx: number[] = [];
-  const ops: number[] = [];
+  let ops = "";
   const costs: number[] = [];
   const leases: (string | null)[] = [];
   const ttls: (number | null)[] = [];
@@ -135,7 +110,7 @@ export function batchValues(requests: readonly StoreRequest[]): unknown[] {
       }
       kidx.push(at);
     }
-    ops.push(r.op === "take" && r.acquire ? OP.acquire : OP_CODE[r.op]);
+    ops += opCode(r);
     costs.push(r.cost);
     leases.push(r.leaseId ?? null);
     ttls.push(r.leaseTtlMs === undefined ? null : toBigint(r.leaseTtlMs));
@@ -146,7 +121,7 @@ export function batchValues(requests: readonly StoreRequest[]): unknown[] {
         obs.push(o?.remaining ?? null, o?.limit ?? null, o?.resetAtMs ?? null);
       }
     }
-    for (const i of enc.zoned) {
+    for (const i of enc.fixedWindows) {
       const b = r.windowBounds?.[i];
       if (b === undefined) bounds.push(0);
       else {
@@ -166,7 +141,7 @@ export function batchValues(requests: readonly StoreRequest[]): unknown[] {
     numberArray(npol),
     textArray(ukeys),
     numberArray(kidx),
-    numberArray(ops),
+    ops,
     numberArray(costs),
     textArray(leases),
     numberArray(ttls),

@@ -1,12 +1,12 @@
+import { SluiceError } from "@sluice/core";
 import {
   RESULT_HEADER,
   RESULT_STRIDE,
-  SluiceError,
   type Store,
   type StoreCapabilities,
   type StoreRequest,
   type StoreResult,
-} from "@sluice/core";
+} from "@sluice/core/store";
 import type { Pool, PoolClient, QueryArrayConfig } from "pg";
 import { classifyError, isRequestError, isTransientConflict } from "./classify-error.js";
 import { batchValues } from "./encode.js";
@@ -109,7 +109,7 @@ export class PostgresStore implements Store {
     // Named: each connection parses and plans the call once.
     this.executeQuery = {
       name: `${this.names.statementPrefix}:execute`,
-      text: `SELECT ${this.names.executeFn}($1::bigint[], $2::int[], $3::int[], $4::text[], $5::int[], $6::int[], $7::bigint[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::boolean)`,
+      text: `SELECT ${this.names.executeFn}($1::bigint[], $2::int[], $3::int[], $4::text[], $5::int[], $6::text, $7::bigint[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::boolean)`,
       rowMode: "array",
     };
     this.sweepName = `${this.names.statementPrefix}:sweep`;

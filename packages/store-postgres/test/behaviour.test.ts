@@ -1,4 +1,5 @@
-import { compilePolicies, createLimiter, SluiceError, type StoreRequest } from "@sluice/core";
+import { createLimiter, SluiceError } from "@sluice/core";
+import { compilePolicies, type StoreRequest } from "@sluice/core/store";
 import type pg from "pg";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { type PostgresStore, postgresStore } from "../src/index.js";

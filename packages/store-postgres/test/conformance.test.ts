@@ -1,18 +1,12 @@
 import type { Store } from "@sluice/core";
 import { storeConformanceSuite } from "@sluice/core/testing";
+import { atTestClock, installTestClock, type TestClock } from "@sluice/store-postgres/testing";
 import type pg from "pg";
 import { afterAll, describe, it } from "vitest";
 import { postgresStore } from "../src/index.js";
-import {
-  atTestClock,
-  dropTable,
-  dropTestClock,
-  installTestClock,
-  makePool,
-  runPostgres,
-} from "./helpers.js";
+import { dropTable, makePool, runPostgres, uniqueTable } from "./helpers.js";
 
-const TABLE = "sluice_test_conformance";
+const TABLE = uniqueTable("sluice_test_conformance");
 let pool: pg.Pool | undefined;
 
 if (runPostgres) {
@@ -41,11 +35,12 @@ if (runPostgres) {
   });
 }
 
-// The same suite in its exact mode: the function reads "now" from a table the suite's fake clock
-// sets (helpers.ts), so every run compares each answer with the reference math at that time,
-// including jumps of hours across a time zone's offset change.
-const CLOCKED_TABLE = "sluice_test_conformance_clocked";
+// The same suite in its exact mode: the table's clock reads "now" from a table the suite's fake
+// clock sets (@sluice/store-postgres/testing), so every run compares each answer with the
+// reference math at that time, including jumps of hours across a time zone's offset change.
+const CLOCKED_TABLE = uniqueTable("sluice_test_conformance_clocked");
 let clockedPool: pg.Pool | undefined;
+let testClock: TestClock | undefined;
 
 if (runPostgres) {
   storeConformanceSuite({
@@ -55,7 +50,8 @@ if (runPostgres) {
       await dropTable(clockedPool, CLOCKED_TABLE);
       const store = postgresStore({ pool: clockedPool, table: CLOCKED_TABLE });
       await store.migrate();
-      return atTestClock(store, await installTestClock(clockedPool, CLOCKED_TABLE), clock);
+      testClock = await installTestClock({ pool: clockedPool, table: CLOCKED_TABLE });
+      return atTestClock(store, testClock, clock);
     },
     async closeStore(store: Store) {
       await store.close?.();
@@ -64,7 +60,7 @@ if (runPostgres) {
   });
   afterAll(async () => {
     if (clockedPool === undefined) return;
-    await dropTestClock(clockedPool, CLOCKED_TABLE);
+    await testClock?.uninstall();
     await dropTable(clockedPool, CLOCKED_TABLE);
     await clockedPool.end();
   });

@@ -5,7 +5,7 @@ import {
   type StoreObservation,
   type StoreOp,
   type StoreRequest,
-} from "@sluice/core";
+} from "@sluice/core/store";
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { PostgresStore } from "../src/index.js";

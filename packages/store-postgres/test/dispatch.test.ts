@@ -3,7 +3,7 @@ import {
   compilePolicies,
   type StoreRequest,
   type StoreResult,
-} from "@sluice/core";
+} from "@sluice/core/store";
 import fc from "fast-check";
 import type pg from "pg";
 import { describe, expect, it } from "vitest";

@@ -1,11 +1,6 @@
 import * as net from "node:net";
-import {
-  compilePolicies,
-  createLimiter,
-  KeyPlan,
-  SluiceError,
-  type StoreRequest,
-} from "@sluice/core";
+import { createLimiter, SluiceError } from "@sluice/core";
+import { compilePolicies, KeyPlan, type StoreRequest } from "@sluice/core/store";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { classifyError, postgresStore } from "../src/index.js";

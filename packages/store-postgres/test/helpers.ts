@@ -1,15 +1,13 @@
 import {
   evaluate,
   type PolicyStateRecord,
-  type Store,
   type StoreRequest,
   type StoreResult,
-} from "@sluice/core";
+} from "@sluice/core/store";
+import { installTestClock, type TestClock } from "@sluice/store-postgres/testing";
 import pg from "pg";
 import { afterAll, beforeAll, expect } from "vitest";
 import { type PostgresStore, postgresStore } from "../src/index.js";
-import { executeFunctionSql } from "../src/sql/execute.js";
-import { sqlNames } from "../src/sql/names.js";
 
 export const DATABASE_URL = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 
@@ -39,11 +37,16 @@ export function makePool(options: pg.PoolConfig = {}): pg.Pool {
   return pool;
 }
 
-/** Drops the table and function of one test file. */
+/** Drops the table and functions of one test file. */
 export async function dropTable(pool: pg.Pool, table: string, schema = "public"): Promise<void> {
   await pool.query(`DROP FUNCTION IF EXISTS "${schema}"."${table}_execute"`);
+  await pool.query(`DROP FUNCTION IF EXISTS "${schema}"."${table}_now"`);
   await pool.query(`DROP TABLE IF EXISTS "${schema}"."${table}"`);
 }
+
+/** A table name no other test run uses at the same time (tests share one database). */
+export const uniqueTable = (name: string): string =>
+  `${name}_${process.pid}_${Math.floor(Math.random() * 1e6)}`;
 
 /**
  * A pool and a migrated store on a fresh `table` for one describe block, dropped afterwards.
@@ -78,37 +81,10 @@ export function migratedStore(table: string): {
   };
 }
 
-const SERVER_CLOCK = "now_ms := floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint;";
-
 /**
- * Replaces `table`'s decision function (installed by `migrate()`) with the same function reading
- * "now" from a one-row table `<table>_now` instead of `clock_timestamp()`. Returns the setter.
- */
-export async function installTestClock(
-  pool: pg.Pool,
-  table: string,
-): Promise<(ms: number) => Promise<void>> {
-  const clock = `"public"."${table}_now"`;
-  const sql = executeFunctionSql(sqlNames("public", table));
-  if (!sql.includes(SERVER_CLOCK))
-    throw new Error("the function no longer reads the clock as expected");
-  await pool.query(`DROP TABLE IF EXISTS ${clock}`);
-  await pool.query(`CREATE TABLE ${clock} (ms bigint NOT NULL)`);
-  await pool.query(`INSERT INTO ${clock} VALUES (0)`);
-  await pool.query(sql.replace(SERVER_CLOCK, `SELECT ms INTO now_ms FROM ${clock};`));
-  return async (ms) => {
-    await pool.query(`UPDATE ${clock} SET ms = $1`, [ms]);
-  };
-}
-
-export async function dropTestClock(pool: pg.Pool, table: string): Promise<void> {
-  await pool.query(`DROP TABLE IF EXISTS "public"."${table}_now"`);
-}
-
-/**
- * Like `migratedStore`, but with the test clock of `installTestClock`: random sequences meet
- * every refill step, window end, lapse and due time at exactly the moment the reference math
- * sees, however busy the machine is.
+ * Like `migratedStore`, but at a test clock (`@sluice/store-postgres/testing`): random sequences
+ * meet every refill step, window end, lapse and due time at exactly the moment the reference
+ * math sees, however busy the machine is.
  */
 export function testClockStore(table: string): {
   readonly pool: pg.Pool;
@@ -116,13 +92,11 @@ export function testClockStore(table: string): {
   setNow(ms: number): Promise<void>;
 } {
   const db = migratedStore(table);
-  let setNow: (ms: number) => Promise<void> = async () => {
-    throw new Error("the test clock is installed in beforeAll");
-  };
+  let clock: TestClock | undefined;
   beforeAll(async () => {
-    setNow = await installTestClock(db.pool, table);
+    clock = await installTestClock({ pool: db.pool, table });
   });
-  afterAll(() => dropTestClock(db.pool, table));
+  afterAll(() => clock?.uninstall());
   return {
     get pool() {
       return db.pool;
@@ -130,36 +104,10 @@ export function testClockStore(table: string): {
     get store() {
       return db.store;
     },
-    setNow: (ms) => setNow(ms),
-  };
-}
-
-/**
- * `store` as a store with an injectable clock (for the conformance suite's exact mode): before a
- * request it sets the test clock to `clock()` when that moved. Requests issued together at one
- * time still leave together, so they share a batch as they would without the wrapper.
- */
-export function atTestClock(
-  store: PostgresStore,
-  setNow: (ms: number) => Promise<void>,
-  clock: () => number,
-): Store {
-  let set = Number.NaN;
-  let setting: { ms: number; done: Promise<void> } | undefined;
-  return {
-    capabilities: { ...store.capabilities, clock: "injectable" },
-    execute(request) {
-      const ms = clock();
-      if (ms === set) return store.execute(request);
-      if (setting?.ms !== ms) {
-        const done = setNow(ms).then(() => {
-          set = ms;
-        });
-        setting = { ms, done };
-      }
-      return setting.done.then(() => store.execute(request));
+    setNow: (ms) => {
+      if (clock === undefined) throw new Error("the test clock is installed in beforeAll");
+      return clock.set(ms);
     },
-    close: () => store.close(),
   };
 }
 

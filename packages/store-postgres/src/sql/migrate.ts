@@ -1,4 +1,4 @@
-import { EXECUTE_ARGUMENT_TYPES, executeFunctionSql } from "./execute.js";
+import { EXECUTE_ARGUMENT_TYPES, executeFunctionSql, nowFunctionSql } from "./execute.js";
 import type { SqlNames } from "./names.js";
 
 /**
@@ -40,6 +40,7 @@ export function migrationStatements(names: SqlNames): string[] {
   ids    text[]
 ) WITH (fillfactor = 70)`,
     `CREATE INDEX IF NOT EXISTS ${names.dueIndex} ON ${t} (due_ms)`,
+    nowFunctionSql(names),
     executeFunctionSql(names),
     dropOtherOverloadsSql(names),
   ];
@@ -76,7 +77,7 @@ export function sweepSql(names: SqlNames): string {
   const t = names.qualifiedTable;
   return `WITH due AS (
   SELECT key FROM ${t}
-  WHERE due_ms >= 0 AND due_ms < floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint
+  WHERE due_ms >= 0 AND due_ms < ${names.nowFn}()
   ORDER BY due_ms
   LIMIT $1
   FOR UPDATE SKIP LOCKED

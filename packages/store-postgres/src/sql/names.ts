@@ -14,6 +14,8 @@ export interface SqlNames {
   readonly executeFn: string;
   /** Its unquoted name, as pg_proc spells it. */
   readonly executeFnName: string;
+  /** `"schema"."table_now"`: the store's clock (see `nowFunctionSql`). */
+  readonly nowFn: string;
   /** Unquoted index name (CREATE INDEX takes it unqualified). */
   readonly dueIndex: string;
   /** Prepared-statement name prefix, unique per schema and table. */
@@ -47,6 +49,7 @@ export function sqlNames(schema: unknown, table: unknown): SqlNames {
     qualifiedTable: `${quote(s)}.${quote(t)}`,
     executeFn: `${quote(s)}.${quote(`${t}_execute`)}`,
     executeFnName: `${t}_execute`,
+    nowFn: `${quote(s)}.${quote(`${t}_now`)}`,
     dueIndex: quote(`${t}_due_idx`),
     statementPrefix: `sluice:${s}.${t}`,
   };

@@ -1,0 +1,188 @@
+import { KIND_LIST, type KindSpec } from "@sluice/core/store";
+import { kindFileName, POLICY_STRIDE, paramVariable } from "./layout.js";
+
+/**
+ * Builds the decision function's text from decide.sql (what every kind shares) and one fragment
+ * per kind (sql/kinds/<kind>.sql), reading kind codes and parameter order from core's kinds
+ * table. Run at build time by scripts/generate-sql.ts; a test runs it again and compares.
+ *
+ * A fragment is a list of sections, each opened by a `-- @section <name>` line; text before the
+ * first is the file's own documentation. Inside a section, a `-- @use <name>` line stands for
+ * another section of the same fragment.
+ */
+export interface SqlSources {
+  /** decide.sql */
+  readonly decide: string;
+  /** Each kind's fragment by file name without `.sql` (`token-bucket`). */
+  readonly kinds: Readonly<Record<string, string>>;
+}
+
+/** Placeholders left in the result, filled per table by `executeFunctionSql`. */
+export const TABLE_PLACEHOLDERS = ["{{table}}", "{{execute}}", "{{now}}"] as const;
+
+type Sections = ReadonlyMap<string, readonly string[]>;
+
+const SECTION = /^-- @section ([a-z_]+)\s*$/;
+const USE = /^(\s*)-- @use ([a-z_]+)\s*$/;
+const SLOT = /^(\s*)\{\{([a-z_]+)\}\}\s*$/;
+
+function parseFragment(file: string, text: string): Sections {
+  const sections = new Map<string, string[]>();
+  let current: string[] | undefined;
+  for (const line of text.split("\n")) {
+    const m = SECTION.exec(line);
+    if (m) {
+      if (sections.has(m[1]!)) throw new Error(`${file}: section ${m[1]} twice`);
+      current = [];
+      sections.set(m[1]!, current);
+    } else if (current !== undefined) current.push(line);
+  }
+  for (const lines of sections.values()) {
+    while (lines.length > 0 && lines[lines.length - 1]!.trim() === "") lines.pop();
+  }
+  return sections;
+}
+
+/** A section's lines with its `-- @use` lines expanded, indented by `indent`. */
+function sectionLines(
+  sections: Sections,
+  name: string,
+  indent: string,
+  file: string,
+  seen: readonly string[] = [],
+): string[] | undefined {
+  const lines = sections.get(name);
+  if (lines === undefined) return undefined;
+  if (seen.includes(name)) throw new Error(`${file}: section ${name} uses itself`);
+  const out: string[] = [];
+  for (const line of lines) {
+    const use = USE.exec(line);
+    if (use) {
+      const used = sectionLines(sections, use[2]!, indent + use[1]!, file, [...seen, name]);
+      if (used === undefined) throw new Error(`${file}: no section ${use[2]} to use`);
+      out.push(...used);
+    } else out.push(line === "" ? "" : indent + line);
+  }
+  return out;
+}
+
+/** `-- @each-kind` ... `-- @end` blocks, repeated per kind, with the slots filled. */
+function expandKinds(template: string, fragments: ReadonlyMap<KindSpec, Sections>): string {
+  const lines = template.split("\n");
+  const out: string[] = [];
+  // Arms are assembled first; each kind's parameters are read where any of its arms uses one.
+  const params = new Map<KindSpec, string[]>();
+  const pending: { kind: KindSpec; at: number; indent: string }[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    if (lines[i]!.trim() !== "-- @each-kind") {
+      out.push(lines[i]!);
+      continue;
+    }
+    const end = lines.indexOf("-- @end", i);
+    if (end < 0) throw new Error("decide.sql: -- @each-kind without -- @end");
+    const block = lines.slice(i + 1, end);
+    for (const [kind, sections] of fragments) {
+      const file = `${kindFileName(kind.kind)}.sql`;
+      for (const line of block) {
+        const slot = SLOT.exec(line);
+        if (slot === null) {
+          out.push(line.replaceAll("{{code}}", String(kind.code)));
+        } else if (slot[2] === "params") {
+          pending.push({ kind, at: out.length, indent: slot[1]! });
+          out.push("");
+        } else {
+          out.push(...(sectionLines(sections, slot[2]!, slot[1]!, file) ?? [`${slot[1]}NULL;`]));
+        }
+      }
+      params.set(kind, []);
+    }
+    i = end;
+  }
+  const text = out.join("\n");
+  for (const kind of params.keys()) {
+    const used = kind.params
+      .map((p, k) => ({ name: paramVariable(p.name), at: k }))
+      .filter((p) => armsOf(out, kind).some((t) => new RegExp(`\\b${p.name}\\b`).test(t)));
+    params.set(
+      kind,
+      used.map((p) => `${p.name} := in_policies[pb + ${p.at + 2}];`),
+    );
+  }
+  if (text.includes("{{params}}")) throw new Error("decide.sql: {{params}} outside -- @each-kind");
+  for (const p of pending) {
+    const assignments = params.get(p.kind)!;
+    out[p.at] = assignments.map((a) => p.indent + a).join("\n");
+  }
+  return out.filter((line, i) => line !== "" || !pending.some((p) => p.at === i)).join("\n");
+}
+
+/** The text of every arm of `kind` (from its WHEN to the next WHEN or END CASE). */
+function armsOf(lines: readonly string[], kind: KindSpec): string[] {
+  const arms: string[] = [];
+  const when = new RegExp(`^\\s*WHEN ${kind.code} THEN\\s*$`);
+  for (let i = 0; i < lines.length; i++) {
+    if (!when.test(lines[i]!)) continue;
+    let j = i + 1;
+    while (j < lines.length && !/^\s*(WHEN \d+ THEN|END CASE;)\s*$/.test(lines[j]!)) j++;
+    arms.push(lines.slice(i + 1, j).join("\n"));
+  }
+  return arms;
+}
+
+/** Every parameter (bigint) and each fragment's `declare` lines, once each. */
+function declarations(fragments: ReadonlyMap<KindSpec, Sections>): string {
+  const byName = new Map<string, string>();
+  const add = (line: string, file: string) => {
+    const m = /^([a-z_][a-z0-9_]*)\s+(.+);$/.exec(line.trim());
+    if (m === null) throw new Error(`${file}: cannot read declaration "${line.trim()}"`);
+    const known = byName.get(m[1]!);
+    if (known !== undefined && known !== m[2]) {
+      throw new Error(`${file}: ${m[1]} declared as ${m[2]} here, as ${known} elsewhere`);
+    }
+    byName.set(m[1]!, m[2]!);
+  };
+  for (const kind of KIND_LIST)
+    for (const p of kind.params) add(`${paramVariable(p.name)} bigint;`, "kinds table");
+  for (const [kind, sections] of fragments) {
+    for (const line of sections.get("declare") ?? []) {
+      if (line.trim() !== "" && !line.trim().startsWith("--"))
+        add(line, `${kindFileName(kind.kind)}.sql`);
+    }
+  }
+  return [...byName].map(([name, type]) => `  ${name} ${type};`).join("\n");
+}
+
+/** The function's text, with `{{table}}`, `{{execute}}` and `{{now}}` left to fill per table. */
+export function assembleDecideFunction(sources: SqlSources): string {
+  const fragments = new Map<KindSpec, Sections>();
+  for (const kind of KIND_LIST) {
+    const file = kindFileName(kind.kind);
+    const text = sources.kinds[file];
+    if (text === undefined) throw new Error(`no sql/kinds/${file}.sql for kind ${kind.kind}`);
+    fragments.set(kind, parseFragment(`${file}.sql`, text));
+  }
+  // decide.sql's leading comment documents the file; the function keeps its own comments.
+  const lines = sources.decide.split("\n");
+  let start = 0;
+  while (start < lines.length && lines[start]!.startsWith("--")) start++;
+  let text = expandKinds(lines.slice(start).join("\n"), fragments)
+    .replace("{{declare}}", declarations(fragments))
+    .replaceAll("{{stride}}", String(POLICY_STRIDE));
+  text = text.trimEnd();
+  const left = (text.match(/\{\{[a-z_]+\}\}/g) ?? []).filter(
+    (p) => !(TABLE_PLACEHOLDERS as readonly string[]).includes(p),
+  );
+  if (left.length > 0) throw new Error(`decide.sql: unknown placeholders ${left.join(", ")}`);
+  return text;
+}
+
+/** The checked-in module holding the assembled text (src/sql/function.generated.ts). */
+export function generatedModule(functionText: string): string {
+  const escaped = functionText.replace(/[\\`]/g, "\\$&").replaceAll("${", "\\${");
+  return `// Generated by \`npm run generate -w @sluice/store-postgres\` from src/sql/decide.sql and
+// src/sql/kinds/*.sql (see src/sql/assemble.ts). Do not edit: edit those and generate again.
+
+/** The decision function; \`{{table}}\`, \`{{execute}}\`, \`{{now}}\` are filled per table. */
+export const DECIDE_FUNCTION_TEMPLATE = \`${escaped}\n\`;
+`;
+}
