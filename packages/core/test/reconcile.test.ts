@@ -3,7 +3,7 @@ import {
   compilePolicies,
   evaluate,
   type PolicyStateRecord,
-  RESULT_HEADER,
+  readAnswer,
   type StoreObservation,
   type StoreRequest,
 } from "@sluice/core/store";
@@ -39,8 +39,8 @@ function request(
   };
 }
 
-const remainingOf = (r: readonly number[]) => r[RESULT_HEADER + 1]!;
-const limitOf = (r: readonly number[]) => r[RESULT_HEADER]!;
+const remainingOf = (r: readonly number[]) => readAnswer(r, 1).remaining(0);
+const limitOf = (r: readonly number[]) => readAnswer(r, 1).limit(0);
 
 describe("reconcile", () => {
   it("lowers remaining to the server's, never raises it, for every rate kind", () => {
@@ -110,8 +110,8 @@ describe("reconcile", () => {
     for (const policy of ratePolicies) {
       const e = evaluate(request(policy, "take", 7), [undefined], 0);
       expect(e.result[0]).toBe(0);
-      expect(e.result[RESULT_HEADER + 3]).toBe(-1);
-      expect(e.result[RESULT_HEADER + 4]).toBe(1);
+      expect(readAnswer(e.result, 1).retryAfterMs(0)).toBe(-1);
+      expect(readAnswer(e.result, 1).blocked(0)).toBe(true);
       expect(e.write).toBe(false);
       expect(remainingOf(e.result)).toBe(6);
     }

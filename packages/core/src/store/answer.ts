@@ -38,7 +38,7 @@ export interface PolicyAnswer {
 /**
  * A store's answer, typed. Header fields are read once; per-policy values are read through
  * accessors by policy index, so reading an answer allocates one object whatever the number of
- * policies.
+ * policies. An in-process store answering `decideNow` may implement it with an object it reuses.
  */
 export interface StoreAnswer {
   /** take: charged to every policy; peek: a take of cost 1 would be; renew: every slot renewed. */
@@ -58,10 +58,6 @@ export interface StoreAnswer {
   retryAfterMs(i: number): number;
   /** Whether this policy refused the request. */
   blocked(i: number): boolean;
-  /** Policy `i` as an object (allocates). */
-  policy(i: number): PolicyAnswer;
-  /** The wire form it reads. */
-  readonly result: StoreResult;
 }
 
 class AnswerReader implements StoreAnswer {
@@ -70,7 +66,7 @@ class AnswerReader implements StoreAnswer {
   readonly leaseExpiresAtMs: number;
 
   constructor(
-    readonly result: StoreResult,
+    private readonly result: StoreResult,
     readonly policyCount: number,
   ) {
     this.allowed = result[0] === 1;
@@ -93,15 +89,17 @@ class AnswerReader implements StoreAnswer {
   blocked(i: number): boolean {
     return this.result[RESULT_HEADER + RESULT_STRIDE * i + 4] === 1;
   }
-  policy(i: number): PolicyAnswer {
-    return {
-      limit: this.limit(i),
-      remaining: this.remaining(i),
-      resetAtMs: this.resetAtMs(i),
-      retryAfterMs: this.retryAfterMs(i),
-      blocked: this.blocked(i),
-    };
-  }
+}
+
+/** Policy `i` of an answer as an object (allocates: for tests and tools). */
+export function policyAnswer(answer: StoreAnswer, i: number): PolicyAnswer {
+  return {
+    limit: answer.limit(i),
+    remaining: answer.remaining(i),
+    resetAtMs: answer.resetAtMs(i),
+    retryAfterMs: answer.retryAfterMs(i),
+    blocked: answer.blocked(i),
+  };
 }
 
 /**

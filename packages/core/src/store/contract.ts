@@ -1,7 +1,7 @@
 import type { KindObservation } from "../kinds/types.js";
 import type { CompiledPolicy } from "../policy/compile.js";
 import type { PolicyKind } from "../policy/schema.js";
-import type { StoreResult } from "./answer.js";
+import type { StoreAnswer, StoreResult } from "./answer.js";
 
 /**
  * The Store contract: what the engine asks of a store. See docs/stores/writing-a-store.md.
@@ -13,6 +13,16 @@ import type { StoreResult } from "./answer.js";
 export interface Store {
   readonly capabilities: StoreCapabilities;
   execute(request: StoreRequest): StoreResult | Promise<StoreResult>;
+  /**
+   * Optional, for in-process stores (`capabilities.local`): the same decision as `execute` for a
+   * take or a peek (never with `acquire`), answered synchronously and typed: no request object
+   * per call, no wire array, no promise. `request` belongs to the engine, which refills it for
+   * every call: read it during the call, keep nothing of it. `handles` is an array the engine
+   * keeps with a cached key (empty at first) where the store may remember where the state of
+   * `request.keys[i]` lives; it must check that a remembered entry is still current before use.
+   * The answer may be an object the store reuses: the engine reads it before calling again.
+   */
+  decideNow?(request: StoreRequest, handles: unknown[]): StoreAnswer;
   /** Idempotent: creates tables, functions, scripts the store needs. */
   migrate?(): Promise<void>;
   close?(): Promise<void>;

@@ -47,6 +47,7 @@ export { localMidnight, windowFromBounds, zoneWindowBounds } from "../time-zone.
 export {
   answerLength,
   type PolicyAnswer,
+  policyAnswer,
   RESULT_HEADER,
   RESULT_STRIDE,
   readAnswer,

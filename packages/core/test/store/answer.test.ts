@@ -4,6 +4,7 @@ import {
   answerLength,
   compilePolicies,
   evaluate,
+  policyAnswer,
   readAnswer,
   type StoreRequest,
 } from "@sluice/core/store";
@@ -36,7 +37,7 @@ describe("readAnswer", () => {
     const a = readAnswer(evaluate(take(2), [], now).result, 3);
     expect(a).toMatchObject({ allowed: true, nowMs: now, leaseExpiresAtMs: now + 30_000 });
     expect(a.policyCount).toBe(3);
-    expect(a.policy(0)).toEqual({
+    expect(policyAnswer(a, 0)).toEqual({
       limit: 3,
       remaining: 1,
       resetAtMs: 3 * 3_600_000,
