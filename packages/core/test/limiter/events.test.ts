@@ -53,6 +53,28 @@ describe("decision events", () => {
   });
 });
 
+describe("listeners", () => {
+  it("cannot break a decision: a listener's error surfaces on its own", async () => {
+    const { store } = clockedStore();
+    const limiter = createLimiter({ store, policies: [bucket(2)] });
+    limiter.on("decision", () => {
+      throw new Error("listener bug");
+    });
+    const onError = vi.fn();
+    const original = process.listeners("uncaughtException");
+    process.removeAllListeners("uncaughtException");
+    process.on("uncaughtException", onError);
+    try {
+      expect((await limiter.take("k")).allowed).toBe(true);
+      await new Promise((r) => setTimeout(r, 0));
+      expect(onError).toHaveBeenCalledTimes(1);
+    } finally {
+      process.removeAllListeners("uncaughtException");
+      for (const l of original) process.on("uncaughtException", l);
+    }
+  });
+});
+
 describe("diagnostics_channel", () => {
   it("delivers decisions to sluice:decision subscribers", async () => {
     const { store } = clockedStore();

@@ -1,4 +1,5 @@
-import type { Policy, Store, StoreCapabilities, StoreRequest, StoreResult } from "@sluice/core";
+import type { Policy } from "@sluice/core";
+import type { Store, StoreCapabilities, StoreRequest, StoreResult } from "@sluice/core/store";
 import { memoryStore } from "@sluice/store-memory";
 
 export const T0 = Date.UTC(2026, 0, 5, 12);

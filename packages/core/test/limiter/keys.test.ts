@@ -1,4 +1,6 @@
 import { createLimiter, type Key, type Policy, SluiceError } from "@sluice/core";
+import { memoryStore } from "@sluice/store-memory";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { bucket, clockedStore, failingStore, fixed } from "./helpers.js";
 
@@ -52,7 +54,9 @@ describe("keys", () => {
     ["an empty string", ""],
     ["an empty object", {}],
     ["a non-string field value", { id: 1 }],
+    ["a non-string value of another field", { a: 1 }],
     ["an empty field value", { id: "" }],
+    ["an empty value of another field", { a: "" }],
     ["null", null],
     ["undefined", undefined],
     ["a number", 42],
@@ -79,6 +83,48 @@ describe("keys", () => {
       expect(e).toMatchObject({ code: "INVALID_ARGUMENT" });
     }
     expect(requests).toHaveLength(0);
+  });
+
+  it("escapes NUL and lone surrogates so every store can hold the key, keeping keys distinct", async () => {
+    const { store, requests } = clockedStore();
+    const limiter = createLimiter({ store, policies: [bucket(1, "burst", "1h")] });
+    for (const k of ["a\0b", "a\uD800b", "a\uDC00b", "a%00b", "a\uD83D\uDE00b"]) {
+      expect((await limiter.take(k)).allowed).toBe(true);
+    }
+    const keys = requests.map((r) => r.keys[0]!);
+    expect(new Set(keys).size).toBe(5);
+    for (const k of keys) expect(k).not.toMatch(/\0|\p{Cs}/u);
+    expect(keys[4]).toContain("\uD83D\uDE00"); // a valid pair is kept as is
+  });
+
+  it("never lets two distinct keys share state", async () => {
+    const text = fc.string({ unit: "grapheme", minLength: 1, maxLength: 6 }).map((s) => s || "x");
+    const special = fc.constantFrom("a", ":", "{", "}", "=", ",", "%", "%3A", "a:b", "{x}", "ü");
+    const part = fc.oneof(
+      text,
+      special,
+      fc.tuple(special, special).map(([a, b]) => a + b),
+    );
+    const keyArb = fc.oneof(
+      part,
+      fc.dictionary(fc.constantFrom("id", "a", "b", "a:b", "{"), part, { minKeys: 1, maxKeys: 3 }),
+    );
+    await fc.assert(
+      fc.asyncProperty(keyArb, keyArb, async (k1, k2) => {
+        const norm = (k: unknown) => (typeof k === "string" ? { id: k } : k);
+        fc.pre(
+          JSON.stringify(Object.entries(norm(k1) as object).sort()) !==
+            JSON.stringify(Object.entries(norm(k2) as object).sort()),
+        );
+        const limiter = createLimiter({
+          store: memoryStore(),
+          policies: [bucket(1, "burst", "1h")],
+        });
+        await limiter.take(k1 as never);
+        expect((await limiter.take(k2 as never)).allowed).toBe(true);
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it("keeps distinct keys with special and Unicode characters apart", async () => {
@@ -159,6 +205,41 @@ describe("partitionBy", () => {
     expect(last?.keys.every((k) => k.includes(`{${last.partition}}`))).toBe(true);
   });
 
+  it("names the missing partition field or scope field in the error", async () => {
+    const { store } = clockedStore();
+    const limiter = createLimiter({
+      store,
+      partitionBy: "tenant",
+      policies: [{ kind: "fixedWindow", name: "q", scope: ["user"], limit: 3, window: "1d" }],
+    });
+    await expect(limiter.take({ user: "u" })).rejects.toMatchObject({
+      code: "INVALID_ARGUMENT",
+      message: expect.stringContaining("tenant"),
+    });
+    await expect(limiter.take({ tenant: "t" })).rejects.toMatchObject({
+      code: "INVALID_ARGUMENT",
+      message: expect.stringContaining("user"),
+    });
+  });
+
+  it("counts a tenant-scoped quota across tokens and a token-scoped spike per token", async () => {
+    const { store } = clockedStore();
+    const limiter = createLimiter({
+      store,
+      partitionBy: "tenant",
+      policies: [
+        { ...bucket(1, "spike", "1h"), scope: ["token"] },
+        { kind: "fixedWindow", name: "quota", scope: ["tenant"], limit: 3, window: "1d" },
+      ],
+    });
+    expect((await limiter.take({ tenant: "t1", token: "a" })).allowed).toBe(true);
+    expect((await limiter.take({ tenant: "t1", token: "a" })).blockedBy).toEqual(["spike"]);
+    const d = await limiter.take({ tenant: "t1", token: "b" });
+    expect(d.allowed).toBe(true);
+    expect(d.policies[1]!.remaining).toBe(1);
+    expect((await limiter.take({ tenant: "t2", token: "a" })).policies[1]!.remaining).toBe(2);
+  });
+
   it("treats a string key as its own partition", async () => {
     const { store } = clockedStore();
     const limiter = createLimiter({ store, policies: [bucket(1)], partitionBy: "tenant" });
@@ -177,6 +258,8 @@ describe("partitionBy", () => {
     // A single-field key is its own partition.
     const single = createLimiter({ store: flaky.store, policies: [bucket(1)] });
     expect((await single.take({ user: "u" })).allowed).toBe(true);
+    // A string key is its own partition too.
+    expect((await single.take("plain")).allowed).toBe(true);
     // With partitionBy the same multi-field key is accepted.
     const partitioned = createLimiter({
       store: flaky.store,

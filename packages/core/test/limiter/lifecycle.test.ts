@@ -80,6 +80,67 @@ describe("createLimiter", () => {
     expect(issues.every((i) => i.message.length > 0)).toBe(true);
   });
 
+  it("names each policy's problem under policies[i], with a hint for a misspelt field", () => {
+    const issues = configIssues(() =>
+      createLimiter({
+        store,
+        timeoutMs: -1,
+        onStoreError: "explode" as never,
+        policies: [
+          bucket(5, "bucket"),
+          {
+            kind: "tokenBucket",
+            name: "b2",
+            capacity: 5,
+            refill: { tokens: 1, every: "soon" },
+          } as never,
+          { kind: "fixedWindow", name: "bucket", limit: 1, window: "1h" },
+          { kind: "fixedWindow", name: "tz", limit: 1, window: "1d", timeZone: "Mars/Olympus" },
+          { kind: "pool", name: "p", capacty: 3 } as never,
+        ],
+      }),
+    );
+    expect(issues.map((i) => i.path)).toEqual(
+      expect.arrayContaining([
+        "timeoutMs",
+        "onStoreError",
+        "policies[1].refill.every",
+        "policies[2].name",
+        "policies[3].timeZone",
+        "policies[4].capacty",
+        "policies[4].capacity",
+        "policies[4].refill",
+      ]),
+    );
+    const typo = issues.find((i) => i.path === "policies[4].capacty");
+    expect(typo?.message).toContain('did you mean "capacity"');
+  });
+
+  it("returns bound methods: each works handed on alone", async () => {
+    const clock = clockedStore();
+    const limiter = createLimiter({ store: clock.store, policies: [bucket(2), slots(1)] });
+    const { take, peek, wait, tryAcquire, acquire, run, refund, reconcile, reset } = limiter;
+    const keys = ["a", "b", "a"];
+    const decisions = await Promise.all(keys.map((k) => take(k)));
+    expect(decisions.map((d) => d.remaining)).toEqual([1, 1, 0]);
+    expect(await Promise.all(["a", "b"].map(peek))).toMatchObject([
+      { remaining: 0 },
+      { remaining: 1 },
+    ]);
+    // `keys.map(limiter.take)` hands `take` an index as its options: it still costs 1.
+    const takeOne: (key: string) => Promise<unknown> = limiter.take;
+    expect((await Promise.all(["b"].map(takeOne)))[0]).toMatchObject({ remaining: 0 });
+    await refund("a", { cost: 2 });
+    await reconcile("a", { policy: "burst", remaining: 1 });
+    expect(await wait("a")).toMatchObject({ allowed: true, remaining: 0 });
+    await reset("a"); // the bucket is full again: two takes for the three leases below
+    const { lease } = await tryAcquire("a");
+    await lease!.release();
+    await (await acquire("a")).release();
+    await refund("a");
+    expect(await run("a", () => "ran")).toBe("ran");
+  });
+
   it("accepts the documented defaults", () => {
     expect(() => createLimiter({ store, policies: [bucket(5)] })).not.toThrow();
   });
@@ -114,6 +175,18 @@ describe("time-zone daily window", () => {
     expect(next.policies[0]?.resetAtMs).toBe(midnight9);
   });
 
+  it("follows the store's clock, not a client clock months off", async () => {
+    // The store says 2026-03-08 while this process's clock says otherwise: after the first
+    // answer the limiter sends the days around the store's time.
+    const clock = clockedStore(Date.UTC(2026, 2, 8, 12));
+    const limiter = createLimiter({ store: clock.store, policies: [{ ...daily, limit: 1 }] });
+    await limiter.peek("k");
+    const first = await limiter.take("k");
+    // 2026-03-09 00:00 in New York is 04:00 UTC (EDT); the day began at 05:00 UTC (EST).
+    expect(first.policies[0]!.resetAtMs).toBe(Date.UTC(2026, 2, 9, 4));
+    expect((await limiter.take("k")).retryAfterMs).toBe(Date.UTC(2026, 2, 9, 4) - clock.now());
+  });
+
   it("resets at local midnight in Europe/London, not at UTC midnight in summer", async () => {
     const start = Date.UTC(2026, 6, 1, 22, 30); // 23:30 BST
     vi.useFakeTimers({ now: start });
@@ -146,6 +219,16 @@ describe("updatePolicies", () => {
       ["renamed", 5],
       ["slots", 1],
     ]);
+  });
+
+  it("keeps a held lease's slot when the policies are updated", async () => {
+    const { store } = clockedStore();
+    const limiter = createLimiter({ store, policies: [slots(1)] });
+    const lease = await limiter.acquire("k");
+    limiter.updatePolicies([slots(2)]);
+    expect((await limiter.peek("k")).policies[0]).toMatchObject({ limit: 2, remaining: 1 });
+    await lease.release();
+    expect((await limiter.peek("k")).policies[0]).toMatchObject({ limit: 2, remaining: 2 });
   });
 
   it("refuses invalid policies with a ConfigError and keeps the old ones", async () => {

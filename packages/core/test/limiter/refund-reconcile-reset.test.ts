@@ -50,6 +50,12 @@ describe("reconcile remaining", () => {
     await limiter.take("k", { cost: 8 });
     await limiter.reconcile("k", { policy: "burst", remaining: 9 });
     expect((await limiter.peek("k")).remaining).toBe(2);
+    // Nor a fixed window's: a later, higher report leaves the lower one in force.
+    const window = createLimiter({ store, policies: [fixed(100, "quota")] });
+    await window.reconcile("w", [{ policy: "quota", remaining: 40 }]);
+    expect((await window.peek("w")).remaining).toBe(40);
+    await window.reconcile("w", [{ policy: "quota", remaining: 90 }]);
+    expect((await window.peek("w")).remaining).toBe(40);
   });
 
   it("accepts a list of observations", async () => {
@@ -81,6 +87,7 @@ describe("reconcile remaining", () => {
       { policy: "burst", remaining: -1 },
       { policy: "burst", limit: 0 },
       { policy: "burst", resetAtMs: Number.NaN },
+      { policy: "burst", remaining: "3" },
       { remaining: 1 },
       null,
     ]) {
@@ -125,6 +132,17 @@ describe("reconcile limit", () => {
     const d = await b.take("k", { cost: 5 });
     expect(d).toMatchObject({ allowed: false, retryAfterMs: Number.POSITIVE_INFINITY });
     expect(d.policies[0]?.limit).toBe(4);
+  });
+
+  it("is shared through the store until it lapses, upward as well", async () => {
+    const clock = clockedStore();
+    const policies = [fixed(10, "quota")];
+    const a = createLimiter({ store: clock.store, policies, learnedLimitTtlMs: 60_000 });
+    const b = createLimiter({ store: clock.store, policies, learnedLimitTtlMs: 60_000 });
+    await a.reconcile("k", { policy: "quota", limit: 25 });
+    expect((await b.take("k")).policies[0]).toMatchObject({ limit: 25, remaining: 24 });
+    clock.advance(61_000);
+    expect((await b.peek("k")).policies[0]).toMatchObject({ limit: 10, remaining: 9 });
   });
 
   it("lapses after learnedLimitTtlMs, each observation refreshing it", async () => {

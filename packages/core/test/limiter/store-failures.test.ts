@@ -1,10 +1,5 @@
-import {
-  createLimiter,
-  type LimiterEvents,
-  type Store,
-  type StoreRequest,
-  type StoreResult,
-} from "@sluice/core";
+import { createLimiter, type LimiterEvents } from "@sluice/core";
+import type { Store, StoreRequest, StoreResult } from "@sluice/core/store";
 import { memoryStore } from "@sluice/store-memory";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import {
@@ -73,6 +68,12 @@ describe('onStoreError "allow"', () => {
     const d = await limiter.take("k");
     expect(d).toMatchObject({ allowed: true, retryAfterMs: 0, blockedBy: [], degraded: true });
     expect(errors[0]).toMatchObject({ handling: "allow" });
+  });
+
+  it("still rejects a caller's mistake instead of admitting it, without calling the store", async () => {
+    const { flaky, limiter } = failing("reject", "allow");
+    await expect(limiter.take("")).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+    expect(flaky.calls).toBe(0);
   });
 
   it("grants a lease that cannot be renewed and whose release is harmless", async () => {

@@ -15,6 +15,16 @@ describe("take", () => {
     ]);
   });
 
+  it("refills continuously, never above capacity", async () => {
+    const clock = clockedStore();
+    const limiter = createLimiter({ store: clock.store, policies: [bucket(3)] });
+    await limiter.take("k", { cost: 3 });
+    clock.advance(1500);
+    expect((await limiter.peek("k")).remaining).toBe(1);
+    clock.advance(60_000);
+    expect((await limiter.peek("k")).remaining).toBe(3);
+  });
+
   it("costs 1 by default", async () => {
     const { store } = clockedStore();
     const limiter = createLimiter({ store, policies: [bucket(5)] });
@@ -87,7 +97,12 @@ describe("take", () => {
     const d = await limiter.take("k", { cost: 3 });
     expect(d).toMatchObject({ allowed: true, remaining: Number.POSITIVE_INFINITY });
     // A concurrency policy reports its free slots but a take does not use them.
-    expect(d.policies[0]).toMatchObject({ name: "slots", kind: "concurrency", remaining: 2 });
+    expect(d.policies[0]).toMatchObject({
+      name: "slots",
+      kind: "concurrency",
+      remaining: 2,
+      limit: 2,
+    });
   });
 
   it("does not let a concurrency policy lower a take's remaining", async () => {
@@ -115,7 +130,11 @@ describe("take", () => {
     for (const call of calls) {
       const e = await call.catch((x: unknown) => x);
       expect(e).toBeInstanceOf(SluiceError);
-      expect(e).toMatchObject({ code: "INVALID_ARGUMENT", retryable: false });
+      expect(e).toMatchObject({
+        code: "INVALID_ARGUMENT",
+        retryable: false,
+        message: expect.stringContaining("cost"),
+      });
     }
     expect(requests).toHaveLength(0);
   });
