@@ -1,8 +1,8 @@
 import fc from "fast-check";
 import { compilePolicies } from "../policy/compile.js";
 import type { Policy, PolicyKind } from "../policy/schema.js";
-import { readAnswer } from "../store/answer.js";
-import type { Store } from "../store/contract.js";
+import { readAnswer, type StoreResult } from "../store/answer.js";
+import type { Store, StoreRequest } from "../store/contract.js";
 import { nextOffsetChange } from "./dst.js";
 import {
   ReferenceModel,
@@ -18,6 +18,19 @@ import { type Command, type Scenario, scenarioArb } from "./scenario.js";
 export interface RunScenarioOptions {
   /** Window bounds per request (default: from each zoned policy's time zone). */
   windowBounds?: WindowBoundsFn | undefined;
+  /**
+   * Issue the commands between two "time passes" steps at once, without awaiting each answer,
+   * and check the answers in issue order: a store must keep the order of decisions on one key
+   * even when they share a round trip (default false: one command at a time).
+   */
+  concurrent?: boolean | undefined;
+}
+
+/** One command, ready to send: what to ask, and what to learn from the answer. */
+interface Step {
+  readonly request: StoreRequest;
+  readonly label: string;
+  readonly acquiredBy?: number;
 }
 
 /** Runs one generated scenario against a store; throws on the first answer that differs. */
@@ -35,33 +48,25 @@ export async function runScenario(
   if (options.windowBounds !== undefined) factoryOptions.windowBounds = options.windowBounds;
   const factory = new RequestFactory(policies, prefix, store, time, factoryOptions);
   const keys = scenario.keys.map((k) => factory.plan.resolve(k));
-  const model = new ReferenceModel();
-  let key = keys[0]!;
-  const apply = (parts: RequestParts, label: string) =>
-    model.apply(store, factory.build(key, parts), label);
+  const concurrent = options.concurrent === true;
+  // Concurrent decisions on different partitions may be decided in any order: only the clocks
+  // of each key must not go backwards.
+  const model = new ReferenceModel({ clockOrder: concurrent ? "perKey" : "global" });
   const leases: string[][] = keys.map(() => []);
   let counter = 0;
-  for (const [n, cmd] of scenario.commands.entries()) {
-    if (cmd.t === "pass") {
-      await time.pass(cmd.ms);
-      model.log.push(`#${n} pass ${cmd.ms} ms`);
-      continue;
-    }
-    key = keys[cmd.key]!;
-    const label = `#${n} ${describe(cmd)}`;
+
+  const stepOf = (cmd: Exclude<Command, { t: "pass" }>, label: string): Step => {
+    const key = keys[cmd.key]!;
+    const build = (parts: RequestParts) => factory.build(key, parts);
     switch (cmd.t) {
       case "take":
-        await apply({ op: "take", cost: cmd.cost }, label);
-        break;
+        return { request: build({ op: "take", cost: cmd.cost }), label };
       case "peek":
-        await apply({ op: "peek" }, label);
-        break;
+        return { request: build({ op: "peek" }), label };
       case "refund":
-        await apply({ op: "refund", cost: cmd.cost }, label);
-        break;
+        return { request: build({ op: "refund", cost: cmd.cost }), label };
       case "reset":
-        await apply({ op: "reset" }, label);
-        break;
+        return { request: build({ op: "reset" }), label };
       case "reconcile": {
         const now = time.now();
         const observations = policies.map((_p, i) => {
@@ -76,30 +81,56 @@ export async function runScenario(
         });
         const parts: RequestParts = { op: "reconcile", observations };
         if (cmd.learnedTtlMs !== null) parts.learnedLimitTtlMs = cmd.learnedTtlMs;
-        await apply(parts, label);
-        break;
+        return { request: build(parts), label };
       }
       case "acquire": {
         const leaseId = `lease-${counter++}`;
-        const r = await apply({ op: "take", cost: 1, acquire: true, leaseId }, label);
-        if (readAnswer(r, policies.length).allowed) leases[cmd.key]!.push(leaseId);
-        break;
+        const request = build({ op: "take", cost: 1, acquire: true, leaseId });
+        return { request, label, acquiredBy: cmd.key };
       }
       case "release":
       case "renew": {
         const held = leases[cmd.key]!;
         // Now and then a lease this key never had: release is a no-op, renew fails.
         const leaseId = cmd.lease < held.length ? held[cmd.lease]! : `unknown-${cmd.lease}`;
-        if (cmd.t === "release") await apply({ op: "release", leaseId }, label);
-        else {
-          const parts: RequestParts = { op: "renew", leaseId };
-          if (cmd.ttlMs !== null) parts.leaseTtlMs = cmd.ttlMs;
-          await apply(parts, label);
-        }
-        break;
+        if (cmd.t === "release") return { request: build({ op: "release", leaseId }), label };
+        const parts: RequestParts = { op: "renew", leaseId };
+        if (cmd.ttlMs !== null) parts.leaseTtlMs = cmd.ttlMs;
+        return { request: build(parts), label };
       }
     }
+  };
+
+  const learn = (step: Step, result: StoreResult) => {
+    model.check(step.request, result, step.label);
+    if (step.acquiredBy !== undefined && readAnswer(result, policies.length).allowed) {
+      leases[step.acquiredBy]!.push(step.request.leaseId!);
+    }
+  };
+
+  let group: Step[] = [];
+  const flush = async () => {
+    if (group.length === 0) return;
+    const steps = group;
+    group = [];
+    const results = await Promise.all(steps.map((step) => store.execute(step.request)));
+    steps.forEach((step, i) => {
+      learn(step, results[i]!);
+    });
+  };
+
+  for (const [n, cmd] of scenario.commands.entries()) {
+    if (cmd.t === "pass") {
+      await flush();
+      await time.pass(cmd.ms);
+      model.log.push(`#${n} pass ${cmd.ms} ms`);
+      continue;
+    }
+    const step = stepOf(cmd, `#${n} ${describe(cmd)}`);
+    if (concurrent) group.push(step);
+    else learn(step, await store.execute(step.request));
   }
+  await flush();
 }
 
 function describe(cmd: Command): string {
@@ -135,6 +166,8 @@ export interface CompareOptions {
   prefix?: string;
   /** fast-check seed, to replay a failure. */
   seed?: number;
+  /** Issue the commands between time steps at once (see `RunScenarioOptions.concurrent`). */
+  concurrent?: boolean;
 }
 
 let runCounter = 0;
@@ -163,6 +196,7 @@ export async function compareWithReference(options: CompareOptions): Promise<voi
       if (longTime) await jumpNearOffsetChange(scenario, time);
       await runScenario(store, scenario, time, options.prefix ?? uniquePrefix("cmp"), {
         windowBounds: options.windowBounds,
+        concurrent: options.concurrent,
       });
     }),
     params,

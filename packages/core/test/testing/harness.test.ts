@@ -126,6 +126,52 @@ describe("compareWithReference", () => {
   });
 });
 
+/** Decides the requests of one tick together, in `order`: a store that batches. */
+function batchingStore(clock: () => number, order: "issue" | "reversed"): Store {
+  const inner = referenceStore(clock);
+  let pending: { request: StoreRequest; resolve: (r: StoreResult) => void }[] = [];
+  return {
+    capabilities: inner.capabilities,
+    execute(request) {
+      if (pending.length === 0) {
+        setImmediate(() => {
+          const batch = order === "issue" ? pending : pending.reverse();
+          pending = [];
+          for (const p of batch) p.resolve(inner.execute(p.request) as StoreResult);
+        });
+      }
+      return new Promise<StoreResult>((resolve) => pending.push({ request, resolve }));
+    },
+  };
+}
+
+describe("compareWithReference, concurrent", () => {
+  it("passes a store that decides a batch in issue order", async () => {
+    const time = fakeTime();
+    await compareWithReference({
+      store: batchingStore(time.now, "issue"),
+      time,
+      concurrent: true,
+      numRuns: 60,
+    });
+  });
+
+  it("finds a store that decides a batch out of order", async () => {
+    const time = fakeTime();
+    const failure = await compareWithReference({
+      store: batchingStore(time.now, "reversed"),
+      time,
+      concurrent: true,
+      limiters: [[{ kind: "fixedWindow", name: "w", limit: 2, window: 1_000 }]],
+      numRuns: 100,
+    }).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(String(failure?.cause)).toMatch(/differs from the reference math/);
+  });
+});
+
 describe("ReferenceModel", () => {
   const policies = compilePolicies([{ kind: "fixedWindow", name: "w", limit: 2, window: "1h" }]);
 

@@ -22,5 +22,22 @@ export function reference(ctx: ConformanceContext): void {
         { numRuns: long ? ctx.numRuns : Math.max(1, Math.ceil(ctx.numRuns / 4)) },
       );
     }, 600_000);
+
+    it("keeps the order of decisions issued together, key by key", async () => {
+      const long = ctx.mode === "injectable";
+      const arb = scenarioArb({
+        maxPassMs: long ? 300 : ctx.timeScaleMs,
+        longTime: false,
+        kinds: ctx.store.capabilities.kinds,
+      });
+      await fc.assert(
+        fc.asyncProperty(arb, async (scenario) => {
+          await runScenario(ctx.store, scenario, ctx.time, uniquePrefix(ctx.name), {
+            concurrent: true,
+          });
+        }),
+        { numRuns: Math.max(1, Math.ceil(ctx.numRuns / (long ? 4 : 8))) },
+      );
+    }, 600_000);
   });
 }
