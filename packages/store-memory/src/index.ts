@@ -49,8 +49,7 @@ export class MemoryStore implements Store {
    * head for every eviction would walk the holes earlier deletions left there.
    */
   private evictCursor: Iterator<[string, PolicyStateRecord]> | undefined;
-  /** Scratch for `decideNow`: the state found for each key, the state after, the answer. */
-  private readonly stored: (PolicyStateRecord | undefined)[] = [];
+  /** Scratch for `decideNow`: the state after the decision, and the answer. */
   private readonly states: (PolicyStateRecord | undefined)[] = [];
   private readonly answer = new LocalAnswer();
 
@@ -94,14 +93,11 @@ export class MemoryStore implements Store {
     const now = Math.floor(this.clock());
     const { keys } = request;
     const n = keys.length;
-    const stored = this.stored;
+    // The handles become the state found for each key: what `execute` looks up.
+    const stored = handles as (PolicyStateRecord | undefined)[];
     for (let i = 0; i < n; i++) {
-      let s = handles[i] as PolicyStateRecord | undefined;
-      if (s === undefined || s.dueMs === DROPPED) {
-        s = this.entries.get(keys[i]!);
-        handles[i] = s;
-      }
-      stored[i] = s;
+      const s = stored[i];
+      if (s === undefined || s.dueMs === DROPPED) stored[i] = this.entries.get(keys[i]!);
     }
     const write = decideTake(request, stored, now, this.states, this.answer);
     this.settle(keys, stored, this.states, write, handles, now);

@@ -7,6 +7,8 @@ import {
   type StoreResult,
 } from "@sluice/core/store";
 
+const STRIDE = 4;
+
 /**
  * The answer of the in-process fast path: the store fills it in place for every take, and the
  * engine reads it before the store's next call, so no answer is built per decision.
@@ -16,44 +18,39 @@ export class LocalAnswer implements StoreAnswer {
   nowMs = 0;
   readonly leaseExpiresAtMs = 0;
   policyCount = 0;
-  private limits = new Float64Array(4);
-  private remainings = new Float64Array(4);
-  private resets = new Float64Array(4);
-  private retries = new Float64Array(4);
+  /** limit, remaining, resetAtMs, retryAfterMs per policy, in one block. */
+  private values = new Float64Array(4 * STRIDE);
 
   /** Makes room for `n` policies and starts a new answer. */
   start(n: number, nowMs: number): void {
-    if (n > this.limits.length) {
-      this.limits = new Float64Array(n);
-      this.remainings = new Float64Array(n);
-      this.resets = new Float64Array(n);
-      this.retries = new Float64Array(n);
-    }
+    if (n * STRIDE > this.values.length) this.values = new Float64Array(n * STRIDE);
     this.policyCount = n;
     this.nowMs = nowMs;
   }
 
   set(i: number, limit: number, remaining: number, resetAtMs: number, retryAfterMs: number): void {
-    this.limits[i] = limit;
-    this.remainings[i] = remaining;
-    this.resets[i] = resetAtMs;
-    this.retries[i] = retryAfterMs;
+    const o = i * STRIDE;
+    const v = this.values;
+    v[o] = limit;
+    v[o + 1] = remaining;
+    v[o + 2] = resetAtMs;
+    v[o + 3] = retryAfterMs;
   }
 
   limit(i: number): number {
-    return this.limits[i]!;
+    return this.values[i * STRIDE]!;
   }
   remaining(i: number): number {
-    return this.remainings[i]!;
+    return this.values[i * STRIDE + 1]!;
   }
   resetAtMs(i: number): number {
-    return this.resets[i]!;
+    return this.values[i * STRIDE + 2]!;
   }
   retryAfterMs(i: number): number {
-    return this.retries[i]!;
+    return this.values[i * STRIDE + 3]!;
   }
   blocked(i: number): boolean {
-    return this.retries[i] !== 0;
+    return this.values[i * STRIDE + 3] !== 0;
   }
   policy(i: number): PolicyAnswer {
     return {
