@@ -196,27 +196,84 @@ function inline(
       }
       out.push(`${indent}local ${targets.join(", ")}`);
     }
-    // The body's own names may shadow the targets: results pass through temporaries.
-    const temps = targets.map((_, k) => `__${depth}_${k + 1}`);
+    // A local the body returns in the place of a target of its own name can be that target.
+    const body = f.body.map((bodyLine) => {
+      const local = /^ {2}local ([\w, ]+?)( = .*)?$/.exec(bodyLine);
+      if (local === null) return bodyLine;
+      const names = local[1]!.split(",").map((n) => n.trim());
+      const returned = names.every((n) => {
+        const at = f.results.indexOf(n);
+        return at >= 0 && targets[at] === n && !f.params.includes(n);
+      });
+      if (!returned) return bodyLine;
+      return `  ${names.join(", ")} = ${local[2] === undefined ? names.map(() => "nil").join(", ") : local[2].slice(3)}`;
+    });
+    // A parameter passed a variable of its own name needs no local of its own when the body
+    // leaves it alone, or when it is also where its final value goes.
+    const declared = declaredNames(body);
+    const bound: string[] = [];
+    const values: string[] = [];
+    f.params.forEach((param, k) => {
+      const arg = args[k]!;
+      if (arg === param && !declared.has(param)) {
+        const at = f.results.indexOf(param);
+        if (!assigns(body, param) || (at >= 0 && targets[at] === param)) return;
+      }
+      bound.push(param);
+      values.push(arg);
+    });
+    const shadowing = new Set([...declared, ...bound]);
+    // The results, minus those already in place.
+    const pairs = targets
+      .map((t, k) => [t, f.results[k]] as const)
+      .filter(([t, r]) => r !== undefined && !(r === t && !shadowing.has(t)));
+    const direct = !targets.some((t) => shadowing.has(t));
+    const inner = direct ? `${indent}  ` : `${indent}    `;
     out.push(`${indent}do`);
-    out.push(`${indent}  local ${temps.join(", ")}`);
-    out.push(`${indent}  do`);
-    if (f.params.length > 0) {
-      out.push(`${indent}    local ${f.params.join(", ")} = ${args.join(", ")}`);
+    let temps: string[] = [];
+    if (!direct) {
+      // The body's own names shadow a target: results pass through temporaries.
+      temps = pairs.map((_, k) => `__${depth}_${k + 1}`);
+      out.push(`${indent}  local ${temps.join(", ")}`);
+      out.push(`${indent}  do`);
     }
-    for (const bodyLine of inline(f.body, functions, depth + 1)) {
-      out.push(bodyLine === "" ? "" : `${indent}  ${bodyLine}`);
+    if (bound.length > 0) out.push(`${inner}local ${bound.join(", ")} = ${values.join(", ")}`);
+    for (const bodyLine of inline(body, functions, depth + 1)) {
+      out.push(bodyLine === "" ? "" : `${inner.slice(2)}${bodyLine}`);
     }
-    if (f.results.length > 0) {
-      out.push(
-        `${indent}    ${temps.join(", ")} = ${f.results.slice(0, targets.length).join(", ")}`,
-      );
+    if (pairs.length > 0) {
+      const into = direct ? pairs.map(([t]) => t) : temps;
+      out.push(`${inner}${into.join(", ")} = ${pairs.map(([, r]) => r).join(", ")}`);
     }
-    out.push(`${indent}  end`);
-    out.push(`${indent}  ${targets.join(", ")} = ${temps.join(", ")}`);
+    if (!direct) {
+      out.push(`${indent}  end`);
+      if (pairs.length > 0)
+        out.push(`${indent}  ${pairs.map(([t]) => t).join(", ")} = ${temps.join(", ")}`);
+    }
     out.push(`${indent}end`);
   }
   return out;
+}
+
+/** Names a function body declares (`local`, `for`), at any depth. */
+function declaredNames(body: readonly string[]): Set<string> {
+  const names = new Set<string>();
+  for (const line of body) {
+    for (const [, list] of line.matchAll(
+      /\b(?:local|for)\s+(?:function\s+)?([\w\s,]+?)\s*(?:=|\bin\b|\(|$)/g,
+    )) {
+      for (const name of list!.split(",")) names.add(name.trim());
+    }
+  }
+  return names;
+}
+
+/** Whether `name` may be assigned in `body` (an overestimate: it costs a local, never a bug). */
+function assigns(body: readonly string[], name: string): boolean {
+  const assignment = new RegExp(
+    `(?:^|\\bthen\\b|\\belse\\b|\\bdo\\b|;)\\s*(?:\\w+\\s*,\\s*)*${name}\\s*(?:,\\s*\\w+\\s*)*=(?!=)`,
+  );
+  return body.some((line) => assignment.test(line));
 }
 
 /** Whether `kinds` (wire codes) can have a common take of its own. */

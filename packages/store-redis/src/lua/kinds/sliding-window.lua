@@ -87,7 +87,12 @@ local function slidingWindowTake(dueMs, payloadLength, learnedLimit, learnedLimi
     -- The latest pair and the total, which follows it.
     lastSlot, lastCount, total = sunpack('<ddd', value, slotsAt + 16 * (slotCount - 1))
     local oldestSlot = slidingWindowOldestSlot(windowMs, precisionMs)
-    slotsAt, slotCount, total = slidingWindowDropPacked(value, slotsAt, slotCount, total, oldestSlot)
+    if slotCount == 1 then
+      -- The one pair is the latest, read already.
+      if lastSlot < oldestSlot then total, slotCount = total - lastCount, 0 end
+    else
+      slotsAt, slotCount, total = slidingWindowDropPacked(value, slotsAt, slotCount, total, oldestSlot)
+    end
   end
   local excess = slidingWindowExcess(total, limit, cost)
   if excess ~= 0 then return false end
