@@ -60,8 +60,22 @@ const PREVIOUS_POLICIES = [
 const int = (v: string | null): number => Number(v ?? 0);
 const ints = (v: readonly string[] | null): number[] => (v ?? []).map(Number);
 
+/** A state row as pg returns it (bigints as strings). */
+interface Row {
+  readonly key: string;
+  readonly due_ms: string;
+  readonly ll: string;
+  readonly lu: string;
+  readonly a: string | null;
+  readonly b: string | null;
+  readonly c: string | null;
+  readonly xs: string[] | null;
+  readonly ys: string[] | null;
+  readonly ids: string[] | null;
+}
+
 /** A row as the previous version wrote it, read back with its layout. */
-function recordOf(kind: string, row: Record<string, never>): PolicyStateRecord {
+function recordOf(kind: string, row: Row): PolicyStateRecord {
   const base = {
     learnedLimit: int(row.ll),
     learnedLimitUntilMs: int(row.lu),
@@ -141,10 +155,10 @@ describe.runIf(runPostgres)("a table the previous version migrated and wrote", (
       ],
     );
     const oldNow = Number(old.rows[0]!.r.split(",")[1]);
-    const rows = await pool.query(`SELECT * FROM "public"."${table}" ORDER BY key`);
+    const rows = await pool.query<Row>(`SELECT * FROM "public"."${table}" ORDER BY key`);
     expect(rows.rows.map((r) => r.key)).toEqual(keys);
     const model = new Map<string, PolicyStateRecord>(
-      rows.rows.map((r, i) => [r.key as string, recordOf(policies[i]!.kind, r)]),
+      rows.rows.map((r, i) => [r.key, recordOf(policies[i]!.kind, r)]),
     );
 
     await postgresStore({ pool, table }).migrate();

@@ -57,7 +57,6 @@ AS $sluice$
 DECLARE
   res bigint[] := '{}';
   rp int := 0;
-  header_at int;
   nreq int := coalesce(length(in_ops), 0);
   q int; i int; j int; np int; pb int;
   row_at int;
@@ -66,7 +65,7 @@ DECLARE
   bounds_at int := 1;
   op text; cost bigint; lease text; now_ms bigint;
   allowed bigint; lease_expiry_ms bigint; do_write boolean;
-  kind bigint; configured_limit bigint; limit_in_force bigint;
+  limit_in_force bigint;
   learned_limit bigint; learned_limit_until_ms bigint;
   present boolean; retry_ms bigint;
   remaining bigint; reset_at_ms bigint; idle boolean; refill_span_ms bigint;
@@ -104,7 +103,6 @@ BEGIN
     np := in_policy_count[q];
     now_ms := {{now}}();
     cost := CASE WHEN op = 'p' THEN 1 ELSE in_costs[q] END;
-    lease := in_leases[q];
     allowed := 1;
     lease_expiry_ms := 0;
 
@@ -113,14 +111,14 @@ BEGIN
     -- release, a renew's check.
     FOR i IN 1..np LOOP
       pb := (in_policy_at[q] + i - 1) * {{stride}};
-      kind := in_policies[pb + 1];
-      configured_limit := in_policies[pb + 2];
       s := rows[in_key_index[key_at + i]];
       present := s.due_ms >= now_ms; -- past its due is default
+      -- The limit in force: a learned limit until it lapses, else the configured one (every
+      -- kind's first parameter).
       IF present AND s.ll > 0 AND now_ms < s.lu THEN
-        learned_limit := s.ll; learned_limit_until_ms := s.lu;
+        learned_limit := s.ll; learned_limit_until_ms := s.lu; limit_in_force := s.ll;
       ELSE
-        learned_limit := 0; learned_limit_until_ms := 0;
+        learned_limit := 0; learned_limit_until_ms := 0; limit_in_force := in_policies[pb + 2];
       END IF;
       IF op = 'c' THEN
         obs_remaining := in_observations[obs_at + (i - 1) * 3];
@@ -128,11 +126,11 @@ BEGIN
         obs_reset_at_ms := in_observations[obs_at + (i - 1) * 3 + 2];
         IF obs_limit IS NOT NULL THEN
           learned_limit := obs_limit; learned_limit_until_ms := now_ms + in_learned_ttls[q];
+          limit_in_force := obs_limit;
         END IF;
       END IF;
-      limit_in_force := CASE WHEN learned_limit > 0 THEN learned_limit ELSE configured_limit END;
       retry_ms := 0;
-      CASE kind
+      CASE in_policies[pb + 1]
 -- @each-kind
       WHEN {{code}} THEN
         {{params}}
@@ -152,21 +150,18 @@ BEGIN
         -- With one policy (most limiters) the second pass goes on from these variables.
         IF np > 1 THEN
           {{encode}}
+          s.ll := learned_limit; s.lu := learned_limit_until_ms;
+          st[i] := s; limits[i] := limit_in_force; retries[i] := retry_ms; presents[i] := present;
         END IF;
 -- @end
       END CASE;
       IF retry_ms <> 0 THEN allowed := 0; END IF;
-      IF np > 1 THEN
-        s.ll := learned_limit; s.lu := learned_limit_until_ms;
-        st[i] := s; limits[i] := limit_in_force; retries[i] := retry_ms; presents[i] := present;
-      END IF;
     END LOOP;
 
     -- A refused take, a peek and a failed renew change nothing.
     do_write := allowed = 1 AND op <> 'p';
     -- Element assignment grows the (expanded) array in place; || would copy it every time.
     res[rp + 1] := allowed; res[rp + 2] := now_ms; res[rp + 3] := 0; res[rp + 4] := 0;
-    header_at := rp;
     rp := rp + 4;
 
     -- Second pass: a take's charge or a renew (all or nothing, so after every check), then the
@@ -174,15 +169,13 @@ BEGIN
     FOR i IN 1..np LOOP
       IF np > 1 THEN
         pb := (in_policy_at[q] + i - 1) * {{stride}};
-        kind := in_policies[pb + 1];
-        configured_limit := in_policies[pb + 2];
         s := st[i]; limit_in_force := limits[i]; retry_ms := retries[i]; present := presents[i];
         learned_limit := s.ll; learned_limit_until_ms := s.lu;
       END IF;
       row_at := in_key_index[key_at + i];
       IF op = 'x' THEN
         -- Back to default: the configured limit, all of it remaining.
-        res[rp + 1] := configured_limit; res[rp + 2] := configured_limit; res[rp + 3] := now_ms;
+        res[rp + 1] := in_policies[pb + 2]; res[rp + 2] := in_policies[pb + 2]; res[rp + 3] := now_ms;
         res[rp + 4] := 0; res[rp + 5] := 0;
         rp := rp + 5;
         IF present THEN
@@ -191,19 +184,17 @@ BEGIN
         END IF;
         CONTINUE;
       END IF;
-      CASE kind
+      CASE in_policies[pb + 1]
 -- @each-kind
       WHEN {{code}} THEN
         IF np > 1 THEN
           {{params}}
           {{decode}}
         END IF;
-        IF do_write THEN
-          IF op = 't' OR op = 'a' THEN
-            {{charge}}
-          ELSIF op = 'r' THEN
-            {{renew}}
-          END IF;
+        IF do_write AND (op = 't' OR op = 'a') THEN
+          {{charge}}
+        ELSIF do_write AND op = 'r' THEN
+          {{renew}}
         END IF;
         {{answer}}
         IF do_write THEN
@@ -232,11 +223,14 @@ BEGIN
           dirty[row_at] := true;
           any_dirty := true;
         END IF;
-        s.ll := learned_limit; s.lu := learned_limit_until_ms;
+        IF learned_limit > 0 OR s.ll > 0 THEN
+          s.ll := learned_limit; s.lu := learned_limit_until_ms;
+        END IF;
         rows[row_at] := s;
       END IF;
     END LOOP;
-    IF lease_expiry_ms <> 0 THEN res[header_at + 3] := lease_expiry_ms; END IF;
+    -- The header's third value, written before the policies' answers.
+    IF lease_expiry_ms <> 0 THEN res[rp - 5 * np - 1] := lease_expiry_ms; END IF;
 
     IF op = 'c' THEN obs_at := obs_at + np * 3; END IF;
     key_at := key_at + np;

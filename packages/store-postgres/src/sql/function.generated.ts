@@ -22,7 +22,6 @@ AS $sluice$
 DECLARE
   res bigint[] := '{}';
   rp int := 0;
-  header_at int;
   nreq int := coalesce(length(in_ops), 0);
   q int; i int; j int; np int; pb int;
   row_at int;
@@ -31,7 +30,7 @@ DECLARE
   bounds_at int := 1;
   op text; cost bigint; lease text; now_ms bigint;
   allowed bigint; lease_expiry_ms bigint; do_write boolean;
-  kind bigint; configured_limit bigint; limit_in_force bigint;
+  limit_in_force bigint;
   learned_limit bigint; learned_limit_until_ms bigint;
   present boolean; retry_ms bigint;
   remaining bigint; reset_at_ms bigint; idle boolean; refill_span_ms bigint;
@@ -98,7 +97,6 @@ BEGIN
     np := in_policy_count[q];
     now_ms := {{now}}();
     cost := CASE WHEN op = 'p' THEN 1 ELSE in_costs[q] END;
-    lease := in_leases[q];
     allowed := 1;
     lease_expiry_ms := 0;
 
@@ -107,14 +105,14 @@ BEGIN
     -- release, a renew's check.
     FOR i IN 1..np LOOP
       pb := (in_policy_at[q] + i - 1) * 4;
-      kind := in_policies[pb + 1];
-      configured_limit := in_policies[pb + 2];
       s := rows[in_key_index[key_at + i]];
       present := s.due_ms >= now_ms; -- past its due is default
+      -- The limit in force: a learned limit until it lapses, else the configured one (every
+      -- kind's first parameter).
       IF present AND s.ll > 0 AND now_ms < s.lu THEN
-        learned_limit := s.ll; learned_limit_until_ms := s.lu;
+        learned_limit := s.ll; learned_limit_until_ms := s.lu; limit_in_force := s.ll;
       ELSE
-        learned_limit := 0; learned_limit_until_ms := 0;
+        learned_limit := 0; learned_limit_until_ms := 0; limit_in_force := in_policies[pb + 2];
       END IF;
       IF op = 'c' THEN
         obs_remaining := in_observations[obs_at + (i - 1) * 3];
@@ -122,11 +120,11 @@ BEGIN
         obs_reset_at_ms := in_observations[obs_at + (i - 1) * 3 + 2];
         IF obs_limit IS NOT NULL THEN
           learned_limit := obs_limit; learned_limit_until_ms := now_ms + in_learned_ttls[q];
+          limit_in_force := obs_limit;
         END IF;
       END IF;
-      limit_in_force := CASE WHEN learned_limit > 0 THEN learned_limit ELSE configured_limit END;
       retry_ms := 0;
-      CASE kind
+      CASE in_policies[pb + 1]
       WHEN 1 THEN
         policy_capacity := in_policies[pb + 2];
         policy_refill_tokens := in_policies[pb + 3];
@@ -180,6 +178,8 @@ BEGIN
         IF np > 1 THEN
           s.a := level;
           s.b := level_at_ms;
+          s.ll := learned_limit; s.lu := learned_limit_until_ms;
+          st[i] := s; limits[i] := limit_in_force; retries[i] := retry_ms; presents[i] := present;
         END IF;
       WHEN 2 THEN
         policy_capacity := in_policies[pb + 2];
@@ -224,6 +224,8 @@ BEGIN
         IF np > 1 THEN
           s.a := level;
           s.b := anchor_ms;
+          s.ll := learned_limit; s.lu := learned_limit_until_ms;
+          st[i] := s; limits[i] := limit_in_force; retries[i] := retry_ms; presents[i] := present;
         END IF;
       WHEN 3 THEN
         policy_window_ms := in_policies[pb + 3];
@@ -271,6 +273,8 @@ BEGIN
           s.a := count;
           s.b := start_ms;
           s.c := end_ms;
+          s.ll := learned_limit; s.lu := learned_limit_until_ms;
+          st[i] := s; limits[i] := limit_in_force; retries[i] := retry_ms; presents[i] := present;
         END IF;
       WHEN 4 THEN
         policy_window_ms := in_policies[pb + 3];
@@ -351,11 +355,14 @@ BEGIN
         IF np > 1 THEN
           s.xs := slots;
           s.ys := counts;
+          s.ll := learned_limit; s.lu := learned_limit_until_ms;
+          st[i] := s; limits[i] := limit_in_force; retries[i] := retry_ms; presents[i] := present;
         END IF;
       WHEN 5 THEN
         policy_lease_ttl_ms := in_policies[pb + 3];
         lease_ids := s.ids;
         lease_expiries := s.ys;
+        lease := in_leases[q];
         IF NOT present OR lease_ids IS NULL THEN
           lease_ids := '{}'; lease_expiries := '{}';
         ELSE
@@ -396,20 +403,17 @@ BEGIN
         IF np > 1 THEN
           s.ids := lease_ids;
           s.ys := lease_expiries;
+          s.ll := learned_limit; s.lu := learned_limit_until_ms;
+          st[i] := s; limits[i] := limit_in_force; retries[i] := retry_ms; presents[i] := present;
         END IF;
       END CASE;
       IF retry_ms <> 0 THEN allowed := 0; END IF;
-      IF np > 1 THEN
-        s.ll := learned_limit; s.lu := learned_limit_until_ms;
-        st[i] := s; limits[i] := limit_in_force; retries[i] := retry_ms; presents[i] := present;
-      END IF;
     END LOOP;
 
     -- A refused take, a peek and a failed renew change nothing.
     do_write := allowed = 1 AND op <> 'p';
     -- Element assignment grows the (expanded) array in place; || would copy it every time.
     res[rp + 1] := allowed; res[rp + 2] := now_ms; res[rp + 3] := 0; res[rp + 4] := 0;
-    header_at := rp;
     rp := rp + 4;
 
     -- Second pass: a take's charge or a renew (all or nothing, so after every check), then the
@@ -417,15 +421,13 @@ BEGIN
     FOR i IN 1..np LOOP
       IF np > 1 THEN
         pb := (in_policy_at[q] + i - 1) * 4;
-        kind := in_policies[pb + 1];
-        configured_limit := in_policies[pb + 2];
         s := st[i]; limit_in_force := limits[i]; retry_ms := retries[i]; present := presents[i];
         learned_limit := s.ll; learned_limit_until_ms := s.lu;
       END IF;
       row_at := in_key_index[key_at + i];
       IF op = 'x' THEN
         -- Back to default: the configured limit, all of it remaining.
-        res[rp + 1] := configured_limit; res[rp + 2] := configured_limit; res[rp + 3] := now_ms;
+        res[rp + 1] := in_policies[pb + 2]; res[rp + 2] := in_policies[pb + 2]; res[rp + 3] := now_ms;
         res[rp + 4] := 0; res[rp + 5] := 0;
         rp := rp + 5;
         IF present THEN
@@ -434,7 +436,7 @@ BEGIN
         END IF;
         CONTINUE;
       END IF;
-      CASE kind
+      CASE in_policies[pb + 1]
       WHEN 1 THEN
         IF np > 1 THEN
           policy_capacity := in_policies[pb + 2];
@@ -443,12 +445,10 @@ BEGIN
           level := s.a;
           level_at_ms := s.b;
         END IF;
-        IF do_write THEN
-          IF op = 't' OR op = 'a' THEN
-            level := level - cost * policy_refill_every_ms;
-          ELSIF op = 'r' THEN
-            NULL;
-          END IF;
+        IF do_write AND (op = 't' OR op = 'a') THEN
+          level := level - cost * policy_refill_every_ms;
+        ELSIF do_write AND op = 'r' THEN
+          NULL;
         END IF;
         full_level := limit_in_force * policy_refill_every_ms;
         remaining := level / policy_refill_every_ms;
@@ -474,14 +474,12 @@ BEGIN
           level := s.a;
           anchor_ms := s.b;
         END IF;
-        IF do_write THEN
-          IF op = 't' OR op = 'a' THEN
-            -- A full pool starts counting refill steps at its first take.
-            IF level >= limit_in_force THEN anchor_ms := now_ms; END IF;
-            level := level - cost;
-          ELSIF op = 'r' THEN
-            NULL;
-          END IF;
+        IF do_write AND (op = 't' OR op = 'a') THEN
+          -- A full pool starts counting refill steps at its first take.
+          IF level >= limit_in_force THEN anchor_ms := now_ms; END IF;
+          level := level - cost;
+        ELSIF do_write AND op = 'r' THEN
+          NULL;
         END IF;
         remaining := level;
         IF level >= limit_in_force THEN
@@ -506,12 +504,10 @@ BEGIN
           start_ms := s.b;
           end_ms := s.c;
         END IF;
-        IF do_write THEN
-          IF op = 't' OR op = 'a' THEN
-            count := count + cost;
-          ELSIF op = 'r' THEN
-            NULL;
-          END IF;
+        IF do_write AND (op = 't' OR op = 'a') THEN
+          count := count + cost;
+        ELSIF do_write AND op = 'r' THEN
+          NULL;
         END IF;
         remaining := greatest(0, limit_in_force - count);
         reset_at_ms := CASE WHEN count <= 0 THEN now_ms ELSE end_ms END;
@@ -532,22 +528,20 @@ BEGIN
           slots := s.xs;
           counts := s.ys;
         END IF;
-        IF do_write THEN
-          IF op = 't' OR op = 'a' THEN
-            slot := now_ms / policy_precision_ms;
-            slot_count := cost;
-            -- slot_count more admissions in \`slot\`, keeping slots ascending.
-            j := cardinality(slots);
-            WHILE j >= 1 AND slots[j] > slot LOOP j := j - 1; END LOOP;
-            IF j >= 1 AND slots[j] = slot THEN
-              counts[j] := counts[j] + slot_count;
-            ELSE
-              slots := slots[1:j] || slot || slots[j + 1:];
-              counts := counts[1:j] || slot_count || counts[j + 1:];
-            END IF;
-          ELSIF op = 'r' THEN
-            NULL;
+        IF do_write AND (op = 't' OR op = 'a') THEN
+          slot := now_ms / policy_precision_ms;
+          slot_count := cost;
+          -- slot_count more admissions in \`slot\`, keeping slots ascending.
+          j := cardinality(slots);
+          WHILE j >= 1 AND slots[j] > slot LOOP j := j - 1; END LOOP;
+          IF j >= 1 AND slots[j] = slot THEN
+            counts[j] := counts[j] + slot_count;
+          ELSE
+            slots := slots[1:j] || slot || slots[j + 1:];
+            counts := counts[1:j] || slot_count || counts[j + 1:];
           END IF;
+        ELSIF do_write AND op = 'r' THEN
+          NULL;
         END IF;
         total := 0;
         FOR j IN 1..cardinality(counts) LOOP total := total + counts[j]; END LOOP;
@@ -569,24 +563,22 @@ BEGIN
           lease_ids := s.ids;
           lease_expiries := s.ys;
         END IF;
-        IF do_write THEN
-          IF op = 't' OR op = 'a' THEN
-            IF op = 'a' THEN
-              expiry_ms := now_ms + policy_lease_ttl_ms;
-              j := array_position(lease_ids, lease);
-              IF j IS NULL THEN
-                lease_ids := array_append(lease_ids, lease);
-                lease_expiries := array_append(lease_expiries, expiry_ms);
-              ELSE
-                lease_expiries[j] := expiry_ms;
-              END IF;
-              IF lease_expiry_ms = 0 OR expiry_ms < lease_expiry_ms THEN lease_expiry_ms := expiry_ms; END IF;
+        IF do_write AND (op = 't' OR op = 'a') THEN
+          IF op = 'a' THEN
+            expiry_ms := now_ms + policy_lease_ttl_ms;
+            j := array_position(lease_ids, lease);
+            IF j IS NULL THEN
+              lease_ids := array_append(lease_ids, lease);
+              lease_expiries := array_append(lease_expiries, expiry_ms);
+            ELSE
+              lease_expiries[j] := expiry_ms;
             END IF;
-          ELSIF op = 'r' THEN
-            expiry_ms := now_ms + coalesce(in_renew_ttls[q], policy_lease_ttl_ms);
-            lease_expiries[array_position(lease_ids, lease)] := expiry_ms;
             IF lease_expiry_ms = 0 OR expiry_ms < lease_expiry_ms THEN lease_expiry_ms := expiry_ms; END IF;
           END IF;
+        ELSIF do_write AND op = 'r' THEN
+          expiry_ms := now_ms + coalesce(in_renew_ttls[q], policy_lease_ttl_ms);
+          lease_expiries[array_position(lease_ids, lease)] := expiry_ms;
+          IF lease_expiry_ms = 0 OR expiry_ms < lease_expiry_ms THEN lease_expiry_ms := expiry_ms; END IF;
         END IF;
         remaining := greatest(0, limit_in_force - cardinality(lease_ids));
         reset_at_ms := now_ms;
@@ -620,11 +612,14 @@ BEGIN
           dirty[row_at] := true;
           any_dirty := true;
         END IF;
-        s.ll := learned_limit; s.lu := learned_limit_until_ms;
+        IF learned_limit > 0 OR s.ll > 0 THEN
+          s.ll := learned_limit; s.lu := learned_limit_until_ms;
+        END IF;
         rows[row_at] := s;
       END IF;
     END LOOP;
-    IF lease_expiry_ms <> 0 THEN res[header_at + 3] := lease_expiry_ms; END IF;
+    -- The header's third value, written before the policies' answers.
+    IF lease_expiry_ms <> 0 THEN res[rp - 5 * np - 1] := lease_expiry_ms; END IF;
 
     IF op = 'c' THEN obs_at := obs_at + np * 3; END IF;
     key_at := key_at + np;

@@ -13,6 +13,7 @@ lease_ids := s.ids;
 lease_expiries := s.ys;
 
 -- @section bring_to_now
+lease := in_leases[q];
 IF NOT present OR lease_ids IS NULL THEN
   lease_ids := '{}'; lease_expiries := '{}';
 ELSE
