@@ -4,6 +4,7 @@ export { type PoolState, pool } from "./pool.js";
 export { type SlidingWindowState, slidingWindow } from "./sliding-window.js";
 export {
   type AnyKindSpec,
+  type CompiledByKind,
   DUE_FIELD,
   KIND_LIST,
   KINDS,

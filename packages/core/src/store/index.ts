@@ -8,6 +8,7 @@
 export { escapeKeyPart, KeyPlan, type ResolvedKey } from "../keys.js";
 export {
   type AnyKindSpec,
+  type CompiledByKind,
   type ConcurrencyMath,
   type ConcurrencyState,
   concurrency,
