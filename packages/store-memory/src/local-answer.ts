@@ -1,11 +1,4 @@
-import {
-  answerLength,
-  type PolicyAnswer,
-  RESULT_HEADER,
-  RESULT_STRIDE,
-  type StoreAnswer,
-  type StoreResult,
-} from "@sluice/core/store";
+import type { StoreAnswer } from "@sluice/core/store";
 
 const STRIDE = 4;
 
@@ -51,33 +44,5 @@ export class LocalAnswer implements StoreAnswer {
   }
   blocked(i: number): boolean {
     return this.values[i * STRIDE + 3] !== 0;
-  }
-  policy(i: number): PolicyAnswer {
-    return {
-      limit: this.limit(i),
-      remaining: this.remaining(i),
-      resetAtMs: this.resetAtMs(i),
-      retryAfterMs: this.retryAfterMs(i),
-      blocked: this.blocked(i),
-    };
-  }
-
-  /** The wire form, built on demand (tools and tests; the engine reads the accessors). */
-  get result(): StoreResult {
-    const n = this.policyCount;
-    const r = new Array<number>(answerLength(n));
-    r[0] = this.allowed ? 1 : 0;
-    r[1] = this.nowMs;
-    r[2] = 0;
-    r[3] = 0;
-    for (let i = 0; i < n; i++) {
-      const o = RESULT_HEADER + RESULT_STRIDE * i;
-      r[o] = this.limit(i);
-      r[o + 1] = this.remaining(i);
-      r[o + 2] = this.resetAtMs(i);
-      r[o + 3] = this.retryAfterMs(i);
-      r[o + 4] = this.blocked(i) ? 1 : 0;
-    }
-    return r;
   }
 }

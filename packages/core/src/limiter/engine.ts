@@ -3,7 +3,7 @@ import { invalidArgument } from "../errors.js";
 import { type Key, keyIdentity, type ResolvedKey } from "../keys.js";
 import { type CompiledPolicy, compilePolicies } from "../policy/compile.js";
 import type { Policy } from "../policy/schema.js";
-import type { Store, StoreAnswer, StoreOp, StoreRequest, StoreResult } from "../store/index.js";
+import type { StoreAnswer, StoreOp, StoreRequest, StoreResult } from "../store/index.js";
 import { type Config, compileConfig, type RequestExtras, storeRequest } from "./config.js";
 import { type Decision, degradedDecision, toDecision } from "./decision.js";
 import { Emitter, type LimiterEventName, type LimiterEvents } from "./events.js";
@@ -20,11 +20,6 @@ import {
   type WaitOptions,
 } from "./options.js";
 import { type Attempt, type WaitOutcome, WaitQueues } from "./waiting.js";
-
-/** A store that may decide a take or peek synchronously (see `Store.decideNow`). */
-type LocalStore = Store & {
-  decideNow?(request: StoreRequest, handles: unknown[]): StoreAnswer;
-};
 
 /**
  * The limiter behind `createLimiter`. Users hold the `Limiter` facade; the wait queues and the
@@ -227,7 +222,7 @@ export class LimiterEngine {
         .send(this.request(config, op, resolved, cost), key, true)
         .then((answer) => this.decided(config, op, key, cost, answer, false));
     }
-    const store = gateway.store as LocalStore;
+    const store = gateway.store;
     if (store.decideNow !== undefined) {
       const scratch = config.scratch;
       scratch.op = op;
