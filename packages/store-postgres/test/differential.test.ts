@@ -115,7 +115,7 @@ describe.runIf(runPostgres)("postgres store agrees with evaluate() at a test clo
   it(
     "returns the reference result for every op of random sequences",
     {
-      timeout: 120_000,
+      timeout: 300_000,
     },
     () => compare([ALL, SIMPLE, ...ALL.map((p) => [p])], 1000),
   );
