@@ -132,7 +132,7 @@ export class MemoryStore implements Store {
           entries.set(keys[i]!, s);
           if (prev !== undefined && prev !== s) prev.dueMs = DROPPED;
         }
-        if (handles !== undefined) handles[i] = s;
+        if (handles !== undefined && s !== prev) handles[i] = s;
       }
       this.sweep(now);
       if (lru && entries.size > this.maxKeys) this.evict();
