@@ -3,8 +3,19 @@ import { KIND_LIST } from "@sluice/core/store";
 import { describe, expect, it } from "vitest";
 import { assembleDecideFunction, generatedModule } from "../src/sql/assemble.js";
 import { DECIDE_FUNCTION_TEMPLATE } from "../src/sql/function.generated.js";
-import { isLearnedField, kindFileName, snakeCase, stateColumns } from "../src/sql/layout.js";
-import { GENERATED_MODULE, readSqlSources } from "../src/sql/sources.js";
+import {
+  isLearnedField,
+  kindFileName,
+  layoutTable,
+  snakeCase,
+  stateColumns,
+} from "../src/sql/layout.js";
+import {
+  DOCS_PAGE,
+  GENERATED_MODULE,
+  readSqlSources,
+  withLayoutTable,
+} from "../src/sql/sources.js";
 
 const sources = readSqlSources();
 
@@ -23,6 +34,11 @@ describe("the decision function's SQL", () => {
     const assembled = assembleDecideFunction(sources);
     expect(`${assembled}\n`).toBe(DECIDE_FUNCTION_TEMPLATE);
     expect(readFileSync(GENERATED_MODULE, "utf8")).toBe(generatedModule(assembled));
+  });
+
+  it("documents the state layout the kinds table derives (docs/stores/postgres.md)", () => {
+    const page = readFileSync(DOCS_PAGE, "utf8");
+    expect(page).toBe(withLayoutTable(page, layoutTable()));
   });
 
   it("has one fragment per kind of the kinds table, and no other", () => {

@@ -59,3 +59,34 @@ export const paramVariable = (name: string): string => `policy_${snakeCase(name)
 /** `tokenBucket` -> `token-bucket`: the kind's fragment is sql/kinds/<this>.sql. */
 export const kindFileName = (kind: string): string =>
   kind.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+const COLUMN_ORDER: readonly Column[] = ["ll", "lu", "a", "b", "c", "xs", "ys", "ids"];
+const COLUMN_TYPES: Readonly<Record<Column, string>> = {
+  ll: "bigint",
+  lu: "bigint",
+  a: "bigint",
+  b: "bigint",
+  c: "bigint",
+  xs: "bigint[]",
+  ys: "bigint[]",
+  ids: "text[]",
+};
+
+/** The state layout as a Markdown table (docs/stores/postgres.md holds it between markers). */
+export function layoutTable(): string {
+  const header = `| column | type | ${KIND_LIST.map((k) => k.kind).join(" | ")} |`;
+  const rule = `| --- | --- | ${KIND_LIST.map(() => "---").join(" | ")} |`;
+  const rows = COLUMN_ORDER.map((column) => {
+    const cells = KIND_LIST.map((spec) => {
+      const held = stateColumns(spec).find((c) => c.columns.includes(column));
+      if (held === undefined) return "";
+      const { field, columns } = held;
+      if (columns.length === 1) return `${field.name} (${field.unit})`;
+      return column === columns[0]
+        ? `${field.name} (keys)`
+        : `${field.name} (values, ${field.unit})`;
+    });
+    return `| \`${column}\` | \`${COLUMN_TYPES[column]}\` | ${cells.join(" | ")} |`;
+  });
+  return [header, rule, ...rows].join("\n");
+}
