@@ -6,8 +6,9 @@
 //   node src/redis-script.mjs [other.lua ...]
 //
 // Scripts: the one the built store sends for the case (its common take written out for the
-// case's kinds), the built decide.lua (the loop every other layout uses), then any .lua given
-// (an edited script, to compare).
+// case's kinds), the built script every layout can use (DECIDE_LUA: its common take is a loop
+// over the kinds' takes), then any .lua given (an edited or earlier script, to compare: the
+// arguments are the same for every version since the entry format last changed).
 // CASES=2,3 runs only those cases (numbered from 1).
 // Cases: 1 policy; 3 policies (token bucket, fixed window, sliding window of 1 slot); the same
 // 3 with the sliding window holding 60 slots (a window under steady traffic).
@@ -77,7 +78,7 @@ try {
     if (only.length > 0 && !only.includes(n + 1)) continue;
     const { args, text } = await capture(c, n);
     const scripts = [{ name: "store's", text }];
-    if (text !== DECIDE_LUA) scripts.push({ name: "decide.lua", text: DECIDE_LUA });
+    if (text !== DECIDE_LUA) scripts.push({ name: "any-layout script", text: DECIDE_LUA });
     scripts.push(...extra);
     const shas = [];
     for (const s of scripts) shas.push(await client.script("LOAD", s.text));
