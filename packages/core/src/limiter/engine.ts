@@ -22,8 +22,8 @@ import {
 import { type Attempt, type WaitOutcome, WaitQueues } from "./waiting.js";
 
 /**
- * The limiter behind `createLimiter`. Users hold the `Limiter` facade; the wait queues and the
- * lease desk drive the rest of this class.
+ * The limiter behind `createLimiter`. Users hold the `Limiter` facade, never this class; the wait
+ * queues call back into `attemptTake`, `attemptAcquire` and `refund`.
  */
 export class LimiterEngine {
   private config: Config;
