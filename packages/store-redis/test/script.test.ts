@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { KIND_LIST } from "@sluice/core/store";
+import { KIND_LIST, OP_CODES } from "@sluice/core/store";
 import { describe, expect, it } from "vitest";
 import { commonTakeLoopLua, commonTakeLua, kindCodes } from "../src/common-take.js";
 import { DECIDE_LUA } from "../src/index.js";
@@ -54,6 +54,10 @@ describe("redis store: the decision script", () => {
       const names = spec.params.map((p) => `'${p.name}'`).join(", ");
       expect(DECIDE_LUA).toContain(`KIND_PARAMS[${spec.code}] = ${spec.kind}, { ${names} }`);
     }
+  });
+
+  it("knows the op codes of @sluice/core/store", () => {
+    for (const code of Object.values(OP_CODES)) expect(DECIDE_LUA).toContain(`'${code}'`);
   });
 
   it("reads the clock in one place, and moves every expiry it gives Redis by the clock's shift", () => {
