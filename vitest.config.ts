@@ -9,6 +9,8 @@ export default defineConfig({
     alias: [
       { find: /^@sluice\/core\/testing$/, replacement: src("core/src/testing/index.ts") },
       { find: /^@sluice\/core$/, replacement: src("core/src/index.ts") },
+      { find: /^@sluice\/http$/, replacement: src("http/src/index.ts") },
+      { find: /^@sluice\/http\/(express|fastify|hono|node)$/, replacement: src("http/src/$1.ts") },
       { find: /^@sluice\/store-memory$/, replacement: src("store-memory/src/index.ts") },
       { find: /^@sluice\/store-redis$/, replacement: src("store-redis/src/index.ts") },
       { find: /^@sluice\/store-postgres$/, replacement: src("store-postgres/src/index.ts") },

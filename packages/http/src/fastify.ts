@@ -1,0 +1,119 @@
+import type { Decision } from "@sluice/core";
+import type {
+  FastifyInstance,
+  FastifyPluginAsync,
+  FastifyReply,
+  FastifyRequest,
+  onRequestAbortHookHandler,
+  onRequestHookHandler,
+  onResponseHookHandler,
+} from "fastify";
+import type { Charge } from "./charge.js";
+import { isStoreError, RateLimitFlow, type Transport } from "./decide.js";
+import { disconnectSignal, settleWhenDone } from "./node-response.js";
+import { checkOptions, type LimitedInfo, type RateLimitOptionsBase } from "./options.js";
+import { limitedProblem, OUTAGE_RETRY_AFTER_S, outageProblem, PROBLEM_TYPE } from "./problem.js";
+
+declare module "fastify" {
+  interface FastifyRequest {
+    /** The rate-limit decision that admitted this request (set by @sluice/http). */
+    rateLimit?: Decision;
+  }
+  interface FastifyContextConfig {
+    /** `false` exempts a route from the rate limit. */
+    rateLimit?: false;
+  }
+}
+
+export interface FastifyRateLimitOptions extends RateLimitOptionsBase<FastifyRequest> {
+  /** Answers a refused request (the rate-limit headers are already set). Default: 429 problem+json. */
+  onLimited?: (request: FastifyRequest, reply: FastifyReply, info: LimitedInfo) => unknown;
+  /** Answers when deciding failed. Default: 503 problem+json for a store error, else the error. */
+  onError?: (error: unknown, request: FastifyRequest, reply: FastifyReply) => unknown;
+}
+
+/** Options Fastify's `register` itself understands; not ours to refuse. */
+const REGISTER_OPTIONS = ["prefix", "logLevel", "logSerializers"];
+
+const kCharge = Symbol("sluice.charge");
+type WithCharge = FastifyRequest & { [kCharge]?: Charge };
+
+const transport: Transport<FastifyRequest> = {
+  address: (request) => request.ip,
+  disconnectSignal: (request) => disconnectSignal(request.raw),
+};
+
+// The response was sent: release slots, refund by status.
+const onResponse: onResponseHookHandler = (request, reply, done) => {
+  (request as WithCharge)[kCharge]?.finish(reply.statusCode);
+  done();
+};
+// The client closed the connection before the request was handled.
+const onRequestAbort: onRequestAbortHookHandler = (request, done) => {
+  (request as WithCharge)[kCharge]?.abort();
+  done();
+};
+
+async function sluiceRateLimit(app: FastifyInstance, options: FastifyRateLimitOptions) {
+  const settings = checkOptions<FastifyRequest>(options, REGISTER_OPTIONS);
+  const flow = new RateLimitFlow(settings, transport);
+  const onLimited = options.onLimited;
+  const onError = options.onError;
+  if (!app.hasRequestDecorator("rateLimit")) app.decorateRequest("rateLimit", undefined);
+
+  const onRequest: onRequestHookHandler = async (request, reply) => {
+    if (request.routeOptions.config.rateLimit === false) return;
+    const outcome = await flow.decide(request);
+    switch (outcome.kind) {
+      case "skip":
+        return;
+      case "admit":
+        if (outcome.headers !== undefined) reply.headers(outcome.headers);
+        request.rateLimit = outcome.decision;
+        if (outcome.charge !== undefined) {
+          (request as WithCharge)[kCharge] = outcome.charge;
+          // Fastify's hooks settle it; node's "close" also covers a client that leaves while the
+          // response is being written, which neither hook sees.
+          settleWhenDone(request.raw, reply.raw, outcome.charge);
+        }
+        return;
+      case "limit":
+        reply.headers(outcome.headers);
+        if (onLimited !== undefined) {
+          await onLimited(request, reply, { decision: outcome.decision, headers: outcome.headers });
+        } else {
+          reply.code(429).type(PROBLEM_TYPE).send(limitedProblem(outcome.decision));
+        }
+        return reply;
+      case "fail":
+        if (onError !== undefined) {
+          await onError(outcome.error, request, reply);
+          return reply;
+        }
+        if (!isStoreError(outcome.error)) throw outcome.error;
+        reply
+          .code(503)
+          .header("Retry-After", String(OUTAGE_RETRY_AFTER_S))
+          .type(PROBLEM_TYPE)
+          .send(outageProblem());
+        return reply;
+      case "gone":
+        return reply.hijack();
+    }
+  };
+  app.addHook("onRequest", onRequest);
+  app.addHook("onResponse", onResponse);
+  app.addHook("onRequestAbort", onRequestAbort);
+}
+
+// Like fastify-plugin: skip Fastify's encapsulation so the hooks apply to the whole app (or the
+// context it is registered in), and give the plugin a name in Fastify's logs and errors.
+Object.assign(sluiceRateLimit, {
+  [Symbol.for("skip-override")]: true,
+  [Symbol.for("fastify.display-name")]: "@sluice/http",
+  [Symbol.for("plugin-meta")]: { name: "@sluice/http", fastify: "5.x" },
+});
+
+/** Fastify plugin: `await app.register(rateLimit, { limiter })`. */
+export const rateLimit: FastifyPluginAsync<FastifyRateLimitOptions> = sluiceRateLimit;
+export default rateLimit;
