@@ -62,7 +62,6 @@ async function sluiceRateLimit(app: FastifyInstance, options: FastifyRateLimitOp
   if (!app.hasRequestDecorator("rateLimit")) app.decorateRequest("rateLimit", undefined);
 
   const onRequest: onRequestHookHandler = async (request, reply) => {
-    if (request.routeOptions.config.rateLimit === false) return;
     const outcome = await flow.decide(request);
     switch (outcome.kind) {
       case "skip":
@@ -101,7 +100,14 @@ async function sluiceRateLimit(app: FastifyInstance, options: FastifyRateLimitOp
         return reply.hijack();
     }
   };
-  app.addHook("onRequest", onRequest);
+  // Added per route rather than app-wide: a route's `config.rateLimit === false` is then decided
+  // once, not read on every request (Fastify builds `request.routeOptions` anew on each read).
+  app.addHook("onRoute", (route) => {
+    if ((route.config as { rateLimit?: unknown } | undefined)?.rateLimit === false) return;
+    const own = route.onRequest;
+    route.onRequest =
+      own === undefined ? [onRequest] : [onRequest, ...(Array.isArray(own) ? own : [own])];
+  });
   app.addHook("onResponse", onResponse);
   app.addHook("onRequestAbort", onRequestAbort);
 }
