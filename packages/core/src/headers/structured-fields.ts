@@ -8,6 +8,19 @@
  * to keep the mapping reversible) is percent-encoded as UTF-8; `parseSfList` decodes it.
  */
 export function sfString(name: string): string {
+  let quoted = QUOTED_NAMES.get(name);
+  if (quoted === undefined) {
+    quoted = quote(name);
+    // Policy names are few; the bound only guards against a caller inventing them per request.
+    if (QUOTED_NAMES.size >= 1024) QUOTED_NAMES.clear();
+    QUOTED_NAMES.set(name, quoted);
+  }
+  return quoted;
+}
+
+const QUOTED_NAMES = new Map<string, string>();
+
+function quote(name: string): string {
   let out = '"';
   for (let i = 0; i < name.length; i++) {
     const c = name.charCodeAt(i);
