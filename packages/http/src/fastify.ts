@@ -4,7 +4,6 @@ import type {
   FastifyPluginAsync,
   FastifyReply,
   FastifyRequest,
-  onRequestAbortHookHandler,
   onRequestHookHandler,
   onResponseHookHandler,
 } from "fastify";
@@ -38,19 +37,19 @@ const REGISTER_OPTIONS = ["prefix", "logLevel", "logSerializers"];
 const kCharge = Symbol("sluice.charge");
 type WithCharge = FastifyRequest & { [kCharge]?: Charge };
 
+function setHeaders(reply: FastifyReply, headers: Readonly<Record<string, string>>): void {
+  for (const name in headers) reply.header(name, headers[name]);
+}
+
 const transport: Transport<FastifyRequest> = {
   address: (request) => request.ip,
   disconnectSignal: (request) => disconnectSignal(request.raw),
 };
 
-// The response was sent: release slots, refund by status.
+// The response was sent: refund by the status Fastify sent (and release slots, if node's "close"
+// has not already).
 const onResponse: onResponseHookHandler = (request, reply, done) => {
   (request as WithCharge)[kCharge]?.finish(reply.statusCode);
-  done();
-};
-// The client closed the connection before the request was handled.
-const onRequestAbort: onRequestAbortHookHandler = (request, done) => {
-  (request as WithCharge)[kCharge]?.abort();
   done();
 };
 
@@ -67,17 +66,17 @@ async function sluiceRateLimit(app: FastifyInstance, options: FastifyRateLimitOp
       case "skip":
         return;
       case "admit":
-        if (outcome.headers !== undefined) reply.headers(outcome.headers);
+        if (outcome.headers !== undefined) setHeaders(reply, outcome.headers);
         request.rateLimit = outcome.decision;
         if (outcome.charge !== undefined) {
           (request as WithCharge)[kCharge] = outcome.charge;
-          // Fastify's hooks settle it; node's "close" also covers a client that leaves while the
-          // response is being written, which neither hook sees.
+          // Node's "close" settles it when the response is over or the client left, whichever
+          // comes first, including a client that leaves while the response is being written.
           settleWhenDone(request.raw, reply.raw, outcome.charge);
         }
         return;
       case "limit":
-        reply.headers(outcome.headers);
+        setHeaders(reply, outcome.headers);
         if (onLimited !== undefined) {
           await onLimited(request, reply, { decision: outcome.decision, headers: outcome.headers });
         } else {
@@ -108,8 +107,8 @@ async function sluiceRateLimit(app: FastifyInstance, options: FastifyRateLimitOp
     route.onRequest =
       own === undefined ? [onRequest] : [onRequest, ...(Array.isArray(own) ? own : [own])];
   });
-  app.addHook("onResponse", onResponse);
-  app.addHook("onRequestAbort", onRequestAbort);
+  // Only with refund: every hook Fastify runs costs each request, and leases need none (above).
+  if (settings.refund !== undefined) app.addHook("onResponse", onResponse);
 }
 
 // Like fastify-plugin: skip Fastify's encapsulation so the hooks apply to the whole app (or the
