@@ -5,7 +5,7 @@
 // load, so every request is admitted. Writes bench/results/http.json.
 // HTTP_BENCH_SECONDS sets the length of one measurement (default 4), HTTP_BENCH_ROUNDS the rounds (3).
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
@@ -53,16 +53,38 @@ function startServer(row: Row): Promise<{ child: ChildProcess; url: string }> {
   });
 }
 
+/**
+ * CPU time (user + system, ms) a server process has used, from /proc on Linux. On a shared
+ * machine requests/s swing with whatever else runs; the server's CPU per request does much less.
+ */
+function cpuMs(pid: number): number | undefined {
+  const file = `/proc/${pid}/stat`;
+  if (!existsSync(file)) return undefined;
+  const fields = readFileSync(file, "utf8").split(") ")[1]?.split(" ") ?? [];
+  return (Number(fields[11]) + Number(fields[12])) * 10; // clock ticks of 10 ms
+}
+
 interface Measured {
+  /** Server CPU per completed request, µs (undefined off Linux). */
+  cpuUsPerRequest: number | undefined;
   requestsPerSec: number;
   non2xx: number;
   errors: number;
   latencyP99Ms: number;
 }
 
-async function measure(url: string, durationS: number): Promise<Measured> {
-  const r = await autocannon({ url, connections, duration: durationS });
+async function measure(
+  server: { child: ChildProcess; url: string },
+  durationS: number,
+): Promise<Measured> {
+  const before = cpuMs(server.child.pid!);
+  const r = await autocannon({ url: server.url, connections, duration: durationS });
+  const after = cpuMs(server.child.pid!);
   return {
+    cpuUsPerRequest:
+      before === undefined || after === undefined || r.requests.total === 0
+        ? undefined
+        : Math.round(((after - before) * 1000) / r.requests.total),
     requestsPerSec: r.requests.average,
     non2xx: r.non2xx,
     errors: r.errors,
@@ -93,14 +115,14 @@ const servers = new Map<Row, { child: ChildProcess; url: string }>();
 for (const row of rows) servers.set(row, await startServer(row));
 const samples = new Map<Row, Measured[]>(rows.map((r) => [r, []]));
 try {
-  for (const row of rows) await measure(servers.get(row)!.url, 1); // warm-up
+  for (const row of rows) await measure(servers.get(row)!, 2); // warm-up
   for (let round = 0; round < rounds; round++) {
     for (let i = 0; i < rows.length; i++) {
       const row = rows[(i + round) % rows.length]!;
-      const m = await measure(servers.get(row)!.url, seconds);
+      const m = await measure(servers.get(row)!, seconds);
       samples.get(row)!.push(m);
       console.log(
-        `round ${round + 1}  ${row.padEnd(42)} ${Math.round(m.requestsPerSec).toLocaleString("en").padStart(8)} req/s  p99 ${m.latencyP99Ms} ms${m.non2xx + m.errors > 0 ? `  (${m.non2xx} non-2xx, ${m.errors} errors)` : ""}`,
+        `round ${round + 1}  ${row.padEnd(42)} ${Math.round(m.requestsPerSec).toLocaleString("en").padStart(8)} req/s  ${m.cpuUsPerRequest ?? "?"} µs CPU/req  p99 ${m.latencyP99Ms} ms${m.non2xx + m.errors > 0 ? `  (${m.non2xx} non-2xx, ${m.errors} errors)` : ""}`,
       );
     }
   }
@@ -121,59 +143,71 @@ const result = Object.fromEntries(
       r,
       {
         requestsPerSec: Math.round(median(ms.map((m) => m.requestsPerSec))),
+        cpuUsPerRequest: ms.every((m) => m.cpuUsPerRequest !== undefined)
+          ? median(ms.map((m) => m.cpuUsPerRequest!))
+          : undefined,
         rounds: ms.map((m) => Math.round(m.requestsPerSec)),
         latencyP99Ms: median(ms.map((m) => m.latencyP99Ms)),
         refusedOrFailed: ms.reduce((a, m) => a + m.non2xx + m.errors, 0),
       },
     ];
   }),
-) as Partial<Record<Row, { requestsPerSec: number }>>;
+) as Partial<Record<Row, { requestsPerSec: number; cpuUsPerRequest: number | undefined }>>;
 
 const ratio = (a: Row, b: Row) =>
   result[a] && result[b]
     ? Number((result[a].requestsPerSec / result[b].requestsPerSec).toFixed(3))
     : undefined;
-const ratios = [
-  {
-    name: "Fastify: sluice / @fastify/rate-limit (memory)",
-    value: ratio("fastify + @sluice/http (memory)", "fastify + @fastify/rate-limit (memory)"),
-    target: 1,
-  },
-  {
-    name: "Fastify: sluice / @fastify/rate-limit (Redis)",
-    value: ratio("fastify + @sluice/http (redis)", "fastify + @fastify/rate-limit (redis)"),
-    target: 1,
-  },
-  {
-    name: "Express: sluice / express-rate-limit (memory)",
-    value: ratio("express + @sluice/http (memory)", "express + express-rate-limit (memory)"),
-    target: 1,
-  },
-  {
-    name: "Fastify: sluice (memory) / bare",
-    value: ratio("fastify + @sluice/http (memory)", "fastify bare"),
-  },
-  {
-    name: "Fastify: @fastify/rate-limit (memory) / bare",
-    value: ratio("fastify + @fastify/rate-limit (memory)", "fastify bare"),
-  },
-  {
-    name: "Fastify: sluice (Redis) / bare",
-    value: ratio("fastify + @sluice/http (redis)", "fastify bare"),
-  },
-  {
-    name: "Fastify: @fastify/rate-limit (Redis) / bare",
-    value: ratio("fastify + @fastify/rate-limit (redis)", "fastify bare"),
-  },
-  {
-    name: "Express: sluice (memory) / bare",
-    value: ratio("express + @sluice/http (memory)", "express bare"),
-  },
-  {
-    name: "Express: express-rate-limit (memory) / bare",
-    value: ratio("express + express-rate-limit (memory)", "express bare"),
-  },
-].filter((r) => r.value !== undefined);
+/** The same comparison by server CPU per request (theirs / ours: above 1 means sluice is cheaper). */
+const cpuRatio = (a: Row, b: Row) => {
+  const x = result[a]?.cpuUsPerRequest;
+  const y = result[b]?.cpuUsPerRequest;
+  return x && y ? Number((y / x).toFixed(3)) : undefined;
+};
+const COMPARISONS: [name: string, ours: Row, theirs: Row, target?: number][] = [
+  [
+    "Fastify: sluice / @fastify/rate-limit (memory)",
+    "fastify + @sluice/http (memory)",
+    "fastify + @fastify/rate-limit (memory)",
+    1,
+  ],
+  [
+    "Fastify: sluice / @fastify/rate-limit (Redis)",
+    "fastify + @sluice/http (redis)",
+    "fastify + @fastify/rate-limit (redis)",
+    1,
+  ],
+  [
+    "Express: sluice / express-rate-limit (memory)",
+    "express + @sluice/http (memory)",
+    "express + express-rate-limit (memory)",
+    1,
+  ],
+  ["Fastify: sluice (memory) / bare", "fastify + @sluice/http (memory)", "fastify bare"],
+  [
+    "Fastify: @fastify/rate-limit (memory) / bare",
+    "fastify + @fastify/rate-limit (memory)",
+    "fastify bare",
+  ],
+  ["Fastify: sluice (Redis) / bare", "fastify + @sluice/http (redis)", "fastify bare"],
+  [
+    "Fastify: @fastify/rate-limit (Redis) / bare",
+    "fastify + @fastify/rate-limit (redis)",
+    "fastify bare",
+  ],
+  ["Express: sluice (memory) / bare", "express + @sluice/http (memory)", "express bare"],
+  [
+    "Express: express-rate-limit (memory) / bare",
+    "express + express-rate-limit (memory)",
+    "express bare",
+  ],
+];
+const ratios = COMPARISONS.map(([name, ours, theirs, target]) => ({
+  name,
+  value: ratio(ours, theirs),
+  byCpu: cpuRatio(ours, theirs),
+  target,
+})).filter((r) => r.value !== undefined);
 
 console.log("");
 for (const [row, r] of Object.entries(result)) {
@@ -188,7 +222,8 @@ for (const r of ratios) {
       : r.value! >= r.target
         ? "  target >= 1.0 (met)"
         : "  target >= 1.0 (missed)";
-  console.log(`${r.name.padEnd(48)} ${r.value!.toFixed(2)}x${verdict}`);
+  const cpu = r.byCpu === undefined ? "" : `   by CPU per request ${r.byCpu.toFixed(2)}x`;
+  console.log(`${r.name.padEnd(48)} ${r.value!.toFixed(2)}x${verdict}${cpu}`);
 }
 
 mkdirSync(new URL("../bench/results/", import.meta.url), { recursive: true });

@@ -64,10 +64,15 @@ function checkKey(key: unknown): Key {
 
 /** The framework-neutral decision flow of one request. */
 export class RateLimitFlow<R> {
+  /** `{ cost }` for the configured cost, made once rather than per request. */
+  private readonly costOptions: { readonly cost: number };
+
   constructor(
     readonly settings: Settings<R>,
     private readonly transport: Transport<R>,
-  ) {}
+  ) {
+    this.costOptions = Object.freeze({ cost: settings.cost });
+  }
 
   private defaultKey(req: R): Key {
     const address = this.transport.address(req);
@@ -100,7 +105,9 @@ export class RateLimitFlow<R> {
         const r = await limiter.tryAcquire(key, { cost });
         decision = r.decision;
         lease = r.lease;
-      } else decision = await limiter.take(key, { cost });
+      } else {
+        decision = await limiter.take(key, cost === s.cost ? this.costOptions : { cost });
+      }
       return this.outcome(decision, limiter, key, cost, lease);
     } catch (error) {
       return { kind: "fail", error };

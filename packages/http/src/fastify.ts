@@ -8,7 +8,7 @@ import type {
   onResponseHookHandler,
 } from "fastify";
 import type { Charge } from "./charge.js";
-import { isStoreError, RateLimitFlow, type Transport } from "./decide.js";
+import { isStoreError, type Outcome, RateLimitFlow, type Transport } from "./decide.js";
 import { disconnectSignal, settleWhenDone } from "./node-response.js";
 import { checkOptions, type LimitedInfo, type RateLimitOptionsBase } from "./options.js";
 import { limitedProblem, OUTAGE_RETRY_AFTER_S, outageProblem, PROBLEM_TYPE } from "./problem.js";
@@ -60,8 +60,12 @@ async function sluiceRateLimit(app: FastifyInstance, options: FastifyRateLimitOp
   const onError = options.onError;
   if (!app.hasRequestDecorator("rateLimit")) app.decorateRequest("rateLimit", undefined);
 
-  const onRequest: onRequestHookHandler = async (request, reply) => {
-    const outcome = await flow.decide(request);
+  /** Applies an outcome; returns a promise only when a user callback answers. */
+  const apply = (
+    outcome: Outcome,
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): undefined | Promise<unknown> => {
     switch (outcome.kind) {
       case "skip":
         return;
@@ -78,26 +82,41 @@ async function sluiceRateLimit(app: FastifyInstance, options: FastifyRateLimitOp
       case "limit":
         setHeaders(reply, outcome.headers);
         if (onLimited !== undefined) {
-          await onLimited(request, reply, { decision: outcome.decision, headers: outcome.headers });
-        } else {
-          reply.code(429).type(PROBLEM_TYPE).send(limitedProblem(outcome.decision));
+          const info = { decision: outcome.decision, headers: outcome.headers };
+          return Promise.resolve(onLimited(request, reply, info));
         }
-        return reply;
+        reply.code(429).type(PROBLEM_TYPE).send(limitedProblem(outcome.decision));
+        return;
       case "fail":
-        if (onError !== undefined) {
-          await onError(outcome.error, request, reply);
-          return reply;
-        }
+        if (onError !== undefined) return Promise.resolve(onError(outcome.error, request, reply));
         if (!isStoreError(outcome.error)) throw outcome.error;
         reply
           .code(503)
           .header("Retry-After", String(OUTAGE_RETRY_AFTER_S))
           .type(PROBLEM_TYPE)
           .send(outageProblem());
-        return reply;
+        return;
       case "gone":
-        return reply.hijack();
+        reply.hijack();
+        return;
     }
+  };
+
+  // Callback style: Fastify then runs no promise of its own around the hook.
+  const onRequest: onRequestHookHandler = (request, reply, done) => {
+    flow.decide(request).then((outcome) => {
+      let answered: undefined | Promise<unknown>;
+      try {
+        answered = apply(outcome, request, reply);
+      } catch (error) {
+        done(error as Error);
+        return;
+      }
+      if (answered === undefined) {
+        // After reply.send() Fastify must not go on to the handler; done() would.
+        if (!reply.sent) done();
+      } else answered.then(() => reply.sent || done(), done);
+    }, done);
   };
   // Added per route rather than app-wide: a route's `config.rateLimit === false` is then decided
   // once, not read on every request (Fastify builds `request.routeOptions` anew on each read).
