@@ -60,15 +60,18 @@ async function sluiceRateLimit(app: FastifyInstance, options: FastifyRateLimitOp
   const onError = options.onError;
   if (!app.hasRequestDecorator("rateLimit")) app.decorateRequest("rateLimit", undefined);
 
-  /** Applies an outcome; returns a promise only when a user callback answers. */
+  /**
+   * Applies an outcome: true when the request goes on to its handler, false when it was answered
+   * here, a promise when a user callback answers (a refusal or an error is never passed on).
+   */
   const apply = (
     outcome: Outcome,
     request: FastifyRequest,
     reply: FastifyReply,
-  ): undefined | Promise<unknown> => {
+  ): boolean | Promise<unknown> => {
     switch (outcome.kind) {
       case "skip":
-        return;
+        return true;
       case "admit":
         if (outcome.headers !== undefined) setHeaders(reply, outcome.headers);
         request.rateLimit = outcome.decision;
@@ -78,7 +81,7 @@ async function sluiceRateLimit(app: FastifyInstance, options: FastifyRateLimitOp
           // comes first, including a client that leaves while the response is being written.
           settleWhenDone(request.raw, reply.raw, outcome.charge);
         }
-        return;
+        return true;
       case "limit":
         setHeaders(reply, outcome.headers);
         if (onLimited !== undefined) {
@@ -86,7 +89,7 @@ async function sluiceRateLimit(app: FastifyInstance, options: FastifyRateLimitOp
           return Promise.resolve(onLimited(request, reply, info));
         }
         reply.code(429).type(PROBLEM_TYPE).send(limitedProblem(outcome.decision));
-        return;
+        return false;
       case "fail":
         if (onError !== undefined) return Promise.resolve(onError(outcome.error, request, reply));
         if (!isStoreError(outcome.error)) throw outcome.error;
@@ -95,27 +98,26 @@ async function sluiceRateLimit(app: FastifyInstance, options: FastifyRateLimitOp
           .header("Retry-After", String(OUTAGE_RETRY_AFTER_S))
           .type(PROBLEM_TYPE)
           .send(outageProblem());
-        return;
+        return false;
       case "gone":
         reply.hijack();
-        return;
+        return false;
     }
   };
 
   // Callback style: Fastify then runs no promise of its own around the hook.
   const onRequest: onRequestHookHandler = (request, reply, done) => {
     flow.decide(request).then((outcome) => {
-      let answered: undefined | Promise<unknown>;
+      let next: boolean | Promise<unknown>;
       try {
-        answered = apply(outcome, request, reply);
+        next = apply(outcome, request, reply);
       } catch (error) {
         done(error as Error);
         return;
       }
-      if (answered === undefined) {
-        // After reply.send() Fastify must not go on to the handler; done() would.
-        if (!reply.sent) done();
-      } else answered.then(() => reply.sent || done(), done);
+      // A hook that answered early must not call done(): Fastify would go on to the handler.
+      if (next === true) done();
+      else if (next !== false) next.catch(done);
     }, done);
   };
   // Added per route rather than app-wide: a route's `config.rateLimit === false` is then decided
