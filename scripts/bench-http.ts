@@ -3,37 +3,77 @@
 // autocannon. Each server runs in its own process; rows alternate within one run (rounds, each
 // row once per round, in rotating order) and the median round counts. Limits are far above the
 // load, so every request is admitted. Writes bench/results/http.json.
-// HTTP_BENCH_SECONDS sets the length of one measurement (default 4), HTTP_BENCH_ROUNDS the rounds (3).
+// HTTP_BENCH_SECONDS sets the length of one measurement (default 2), HTTP_BENCH_ROUNDS the rounds
+// (default 9). Without REDIS_URL the Redis rows run on a redis-server of their own on a free
+// loopback port (the shared one's other users would be part of the measurement).
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { cpus, totalmem } from "node:os";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { type AddressInfo, createServer } from "node:net";
+import { cpus, tmpdir, totalmem } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import { Redis } from "ioredis";
 import { ROWS, type Row } from "./http/bench-server.js";
 
-const seconds = Number(process.env.HTTP_BENCH_SECONDS ?? 4);
-const rounds = Number(process.env.HTTP_BENCH_ROUNDS ?? 3);
+const seconds = Number(process.env.HTTP_BENCH_SECONDS ?? 2);
+const rounds = Number(process.env.HTTP_BENCH_ROUNDS ?? 9);
 const connections = Number(process.env.HTTP_BENCH_CONNECTIONS ?? 32);
-const redisUrl = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+const ownRedis = process.env.REDIS_URL === undefined ? await startOwnRedis() : undefined;
+const redisUrl = process.env.REDIS_URL ?? ownRedis?.url ?? "redis://127.0.0.1:6379";
 const prefix = `http-bench-${process.pid}-${Date.now()}`;
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const SERVER = fileURLToPath(new URL("./http/bench-server.ts", import.meta.url));
 
-async function redisUp(): Promise<boolean> {
-  const probe = new Redis(redisUrl, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
+/** A redis-server of the bench's own on a free port, or undefined when none is installed. */
+async function startOwnRedis(): Promise<{ url: string; stop(): void } | undefined> {
+  const port = await new Promise<number>((resolve) => {
+    const probe = createServer();
+    probe.listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
   });
-  probe.on("error", () => {});
-  try {
-    await probe.connect();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    probe.disconnect();
+  const dir = mkdtempSync(join(tmpdir(), "sluice-bench-redis-"));
+  const child = spawn(
+    "redis-server",
+    ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+    { cwd: dir, stdio: "ignore" },
+  );
+  const failed = await new Promise<boolean>((resolve) => {
+    child.once("error", () => resolve(true));
+    setTimeout(() => resolve(false), 300);
+  });
+  if (failed) return undefined;
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    stop() {
+      child.kill("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Whether Redis answers a PING within 3 s (a fresh redis-server takes a moment). */
+async function redisUp(): Promise<boolean> {
+  const deadline = Date.now() + 3000;
+  for (;;) {
+    const probe = new Redis(redisUrl, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+    probe.on("error", () => {});
+    try {
+      await probe.connect();
+      await probe.ping();
+      return true;
+    } catch {
+      if (Date.now() > deadline) return false;
+      await new Promise((r) => setTimeout(r, 100));
+    } finally {
+      probe.disconnect();
+    }
   }
 }
 
@@ -134,6 +174,7 @@ try {
     if (keys.length > 0) await client.del(...keys);
     client.disconnect();
   }
+  ownRedis?.stop();
 }
 
 const result = Object.fromEntries(
@@ -234,7 +275,14 @@ writeFileSync(
       command: "npm run bench:http",
       startedAt,
       machine,
-      settings: { seconds, rounds, connections, tool: "autocannon", sharedMachine: true },
+      settings: {
+        seconds,
+        rounds,
+        connections,
+        tool: "autocannon",
+        redis: ownRedis === undefined ? "REDIS_URL" : "own redis-server",
+        sharedMachine: true,
+      },
       rows: result,
       ratios,
     },

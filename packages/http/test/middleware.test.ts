@@ -390,6 +390,23 @@ describe.each(FRAMEWORKS)("%s middleware", (framework) => {
     });
   });
 
+  it.runIf(framework === "fastify")(
+    "leaves a Fastify route with config.rateLimit false alone",
+    async () => {
+      await start({
+        limiter: createLimiter({
+          store: memoryStore(),
+          policies: [{ kind: "fixedWindow", name: "hourly", limit: 1, window: "1h" }],
+        }),
+      });
+      expect((await get("/ok")).status).toBe(200);
+      expect((await get("/ok")).status).toBe(429);
+      const free = await get("/free");
+      expect(free.status).toBe(200);
+      expect(limitHeaders(free)).toEqual({});
+    },
+  );
+
   it("skips requests skip selects, and chooses a limiter per request", async () => {
     const small = createLimiter({
       store: memoryStore(),
