@@ -10,6 +10,8 @@ export interface PolicyState {
   readonly remaining: number;
   /** When this policy is back to its full limit (epoch ms, store clock). */
   readonly resetAtMs: number;
+  /** Rate policies: the window's length, or the time to refill from empty to full. */
+  readonly windowMs?: number;
 }
 
 export interface Decision {
@@ -47,7 +49,17 @@ export function toDecision(
     const p = policies[i]!;
     const o = RESULT_HEADER + RESULT_STRIDE * i;
     const left = r[o + 1]!;
-    states[i] = { name: p.name, kind: p.kind, limit: r[o]!, remaining: left, resetAtMs: r[o + 2]! };
+    states[i] =
+      p.kind === "concurrency"
+        ? { name: p.name, kind: p.kind, limit: r[o]!, remaining: left, resetAtMs: r[o + 2]! }
+        : {
+            name: p.name,
+            kind: p.kind,
+            limit: r[o]!,
+            remaining: left,
+            resetAtMs: r[o + 2]!,
+            windowMs: p.windowMs,
+          };
     if ((slots || p.kind !== "concurrency") && left < remaining) remaining = left;
     if (r[o + 4] === 1) {
       if (blockedBy === NONE) blockedBy = [];
@@ -83,13 +95,10 @@ export function degradedDecision(
     const limit = configuredLimit(p);
     const left = allowed ? limit : 0;
     if ((slots || p.kind !== "concurrency") && left < remaining) remaining = left;
-    return {
-      name: p.name,
-      kind: p.kind,
-      limit,
-      remaining: left,
-      resetAtMs: allowed ? nowMs : nowMs + DEGRADED_RETRY_MS,
-    };
+    const resetAtMs = allowed ? nowMs : nowMs + DEGRADED_RETRY_MS;
+    return p.kind === "concurrency"
+      ? { name: p.name, kind: p.kind, limit, remaining: left, resetAtMs }
+      : { name: p.name, kind: p.kind, limit, remaining: left, resetAtMs, windowMs: p.windowMs };
   });
   return {
     allowed,

@@ -8,6 +8,7 @@ export {
   SluiceError,
   type SluiceErrorCode,
 } from "./errors.js";
+export * from "./headers/index.js";
 export { escapeKeyPart, type Key, KeyPlan, type ResolvedKey } from "./keys.js";
 export * from "./limiter.js";
 export * from "./math/index.js";
