@@ -12,6 +12,7 @@ export {
   type KeapClientEvents,
   type KeapClientOptions,
   type KeapClientProfile,
+  type KeapFetchFunction,
   type KeapIdentity,
 } from "./client.js";
 export { KeapQuotaExhaustedError } from "./errors.js";
