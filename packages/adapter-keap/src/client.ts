@@ -190,7 +190,9 @@ const DISGUISE_BODY = 8 * 1024;
 const COLD_AFTER_MS = 4_000;
 const COLD_HOLD_MS = 250;
 /** An admitted request that leaves this much later moves the next spike slot (see holdSpikeIfLate). */
-const LATE_SEND_MS = 1;
+const LATE_SEND_MS = 2;
+/** The bucket is refilled at most this share of a spacing sooner to make up for late admissions. */
+const MAX_LATE_SHARE = 0.2;
 
 /** Builds a Keap client: see docs/keap.md "The client". */
 export function createKeapClient(options: KeapClientOptions): KeapClient {
@@ -215,10 +217,28 @@ class KeapClientImpl implements KeapClient {
   private readonly spikeIndex: number;
   /** Adaptive spike pacing; undefined for profiles without a spike policy. */
   private readonly pacing: SpikePacing | undefined;
-  /** The spike spacing the limiter's policies carry (ms, fractional). */
+  /** The spike spacing the limiter's policies carry (ms, fractional), and the intended one. */
   private spikeMs = 0;
+  private targetMs = 0;
   private readonly leaseTtlMs: number | undefined;
   private lastAdmitAt = Number.NEGATIVE_INFINITY;
+  /**
+   * How late admissions come after their spike slot, smoothed (ms): a timer fires a little after
+   * its time and a busy event loop adds more, so a bucket refilled every S ms admits every S + late
+   * ms. The bucket is refilled that much sooner, so that requests leave at the intended spacing.
+   */
+  private lateMs = 0;
+  /**
+   * The share of a spacing the bucket may be refilled sooner. Making up for lateness spreads the
+   * gaps (an on-time admission after a late one leaves less than a spacing), which a gateway
+   * counting gaps (a bucket of one) refuses: each spike 429 halves the share, and it grows back by
+   * a point per 2 s without one.
+   */
+  private lateShare = MAX_LATE_SHARE;
+  private lateShareAfterSpike = MAX_LATE_SHARE;
+  private lastSpikeAtMs = Number.NEGATIVE_INFINITY;
+  /** The gap after this process's last admission is not lateness: a hold, or a backoff. */
+  private held = false;
   private readonly gate = new ProbeGate();
   /** When the current run of throttled answers began (no answer went through since). */
   private streakSinceMs: number | undefined;
@@ -288,7 +308,7 @@ class KeapClientImpl implements KeapClient {
           : (1000 * spike.refill.tokens) / Math.max(1, everyMs(spike.refill.every));
       const nominal = overriddenRate ?? SPIKE_RATE[profile];
       this.pacing = new SpikePacing(nominal, margin, strict, Date.now());
-      this.spikeMs = this.pacing.spacingMs;
+      this.spikeMs = this.targetMs = this.pacing.spacingMs;
     }
     const concurrent = this.basePolicies.find((p) => p.kind === "concurrency");
     this.leaseTtlMs =
@@ -329,7 +349,7 @@ class KeapClientImpl implements KeapClient {
     return {
       ...this.counts,
       byCause: { ...this.counts.byCause },
-      spacingMs: this.pacing === undefined ? 0 : Math.round(this.spikeMs * 1000) / 1000,
+      spacingMs: this.pacing === undefined ? 0 : Math.round(this.targetMs * 1000) / 1000,
     };
   }
 
@@ -394,6 +414,8 @@ class KeapClientImpl implements KeapClient {
         }
 
         last = res;
+        // The retry's gap is a backoff, not lateness.
+        this.held = true;
         const classified = classify429(body, headers.observations);
         // The server did not count this request: give its charges back first, then let the
         // windows it reports decide (a window reported empty stays empty until it frees).
@@ -468,9 +490,10 @@ class KeapClientImpl implements KeapClient {
     this.gate.open();
     if (this.pacing === undefined) return;
     const others = this.pacing.others;
-    if (this.pacing.tick(nowMs)) {
-      this.applySpacing(this.pacing.others > others ? "others" : "recovered");
-    }
+    const changed = this.pacing.tick(nowMs);
+    const quietSteps = Math.floor((nowMs - this.lastSpikeAtMs) / 2_000);
+    this.lateShare = Math.min(MAX_LATE_SHARE, this.lateShareAfterSpike + quietSteps * 0.01);
+    this.applySpacing(changed ? (this.pacing.others > others ? "others" : "recovered") : undefined);
   }
 
   /**
@@ -510,6 +533,9 @@ class KeapClientImpl implements KeapClient {
       const decision = await this.limiter.wait(this.key, opts);
       const now = Date.now();
       const cold = this.spikeIndex >= 0 && now - this.lastAdmitAt > COLD_AFTER_MS;
+      // A gap that a hold lengthened on purpose says nothing about lateness.
+      if (!cold && !this.held) this.noteGap(now - this.lastAdmitAt);
+      this.held = cold;
       this.lastAdmitAt = now;
       if (cold) {
         await this.holdSpike(Date.now() + Math.max(this.spikeMs, COLD_HOLD_MS));
@@ -525,6 +551,21 @@ class KeapClientImpl implements KeapClient {
       if (last429) return last429;
       throw e;
     }
+  }
+
+  /**
+   * Learns `lateMs` from the gap since this process's previous admission: k spike slots (other
+   * processes on the store may have taken those between) plus k times the lateness.
+   */
+  private noteGap(gapMs: number): void {
+    const slot = this.spikeMs;
+    if (this.pacing === undefined || slot <= 0 || gapMs < slot / 2 || gapMs > slot * 8) return;
+    const k = Math.max(1, Math.round(gapMs / (slot + this.lateMs)));
+    const late = Math.min(
+      slot * MAX_LATE_SHARE,
+      Math.max(-slot * MAX_LATE_SHARE, gapMs / k - slot),
+    );
+    this.lateMs = this.lateMs * 0.9 + late * 0.1;
   }
 
   /** A daily window with nothing left that resets after `deadline`, as the error to throw. */
@@ -547,6 +588,7 @@ class KeapClientImpl implements KeapClient {
     if (this.spikeIndex < 0) return;
     const now = Date.now();
     if (now - admittedAtMs < LATE_SEND_MS) return;
+    this.held = true;
     void this.holdSpike(now + 1);
   }
 
@@ -632,17 +674,26 @@ class KeapClientImpl implements KeapClient {
   private slowDown(rate: Parameters<SpikePacing["onSpike"]>[0], nowMs: number): void {
     if (this.pacing === undefined) return;
     this.pacing.onSpike(rate, nowMs);
+    this.lateShare = this.lateShareAfterSpike = this.lateShare / 2;
+    this.lastSpikeAtMs = nowMs;
     this.applySpacing("spike");
   }
 
-  /** Puts the pacing's spacing into the spike policy (the store state is kept). */
-  private applySpacing(reason: KeapClientEvents["pacing"]["reason"]): void {
+  /**
+   * Puts the pacing's spacing into the spike policy (the store state is kept), refilled sooner by
+   * the lateness of admissions. Emits `pacing` when the intended spacing changed.
+   */
+  private applySpacing(reason: KeapClientEvents["pacing"]["reason"] | undefined): void {
     if (this.pacing === undefined) return;
-    const next = this.pacing.spacingMs;
-    if (Math.abs(next - this.spikeMs) < 0.001) return;
-    this.spikeMs = next;
+    const target = this.pacing.spacingMs;
+    const bucket = target - Math.min(Math.max(0, this.lateMs), target * this.lateShare);
+    if (reason !== undefined && Math.abs(target - this.targetMs) >= 0.001) {
+      this.targetMs = target;
+      this.emit("pacing", { spacingMs: Math.round(target * 1000) / 1000, reason });
+    }
+    if (Math.abs(bucket - this.spikeMs) < 0.05) return;
+    this.spikeMs = bucket;
     this.limiter.updatePolicies(this.currentPolicies());
-    this.emit("pacing", { spacingMs: Math.round(next * 1000) / 1000, reason });
   }
 
   private currentPolicies(): Policy[] {

@@ -12,6 +12,7 @@ export {
   type KeapClientEvents,
   type KeapClientOptions,
   type KeapClientProfile,
+  type KeapClientStats,
   type KeapFetchFunction,
   type KeapIdentity,
 } from "./client.js";

@@ -7,7 +7,7 @@ import { checkOptionNames } from "../options.js";
  * A local HTTP server that throttles like Keap's API gateway (docs/keap.md "The simulator"), for
  * offline tests of an integration. Every number defaults to the profile's value in docs/keap.md.
  *
- * The model, per request (after `jitterMs` of random delay, as a network adds):
+ * The model, per request (arriving up to `jitterMs` later than sent, as a network adds):
  * 1. Identity: the bearer token (or `X-Keap-API-Key`) is the token (PAT/SAK) or the app (OAuth);
  *    every token belongs to one tenant (`tenant`).
  * 2. SpikeArrest per token (PAT/SAK) or app (OAuth), by `spikeModel`:
@@ -48,7 +48,10 @@ export interface KeapSimulatorOptions {
   spikeModel?: KeapSpikeModel;
   /** How `perProcessor` routes requests to processors (default "random"). */
   routing?: "roundRobin" | "random";
-  /** Each request reaches the gateway after a random delay of 0 to `jitterMs` ms (default 0). */
+  /**
+   * Network jitter: each request's arrival time at the gateway is later by a random 0 to
+   * `jitterMs` ms (default 0), so requests sent in order may arrive out of it.
+   */
   jitterMs?: number;
   /**
    * 429 bodies: "today" (default), the bare `Quota Exceeded` body for every cause, as today's
@@ -155,7 +158,11 @@ class RollingWindow {
   }
 
   add(now: number): void {
-    this.times.push(now);
+    // Jitter may deliver a request stamped earlier than the last one: keep the times sorted.
+    let i = this.times.length;
+    while (i > this.head && this.times[i - 1]! > now) i--;
+    if (i === this.times.length) this.times.push(now);
+    else this.times.splice(i, 0, now);
   }
 
   /** When the oldest counted request leaves the window. */
@@ -460,18 +467,12 @@ export async function startKeapSimulator(
   };
 
   const server = createServer((req, res) => {
-    req.on("data", () => {});
-    req.on("error", () => res.destroy());
-    // Throttling happens on arrival (after the network's jitter); the answer follows once the
+    // Throttling happens on arrival: now, plus the network's jitter. The answer follows once the
     // body is drained.
-    const arrive = () => {
-      const now = clock();
-      if (req.readableEnded) answer(req, res, now);
-      else req.on("end", () => answer(req, res, now));
-    };
-    const delay = jitterMs > 0 ? random() * jitterMs : 0;
-    if (delay > 0) setTimeout(arrive, delay);
-    else arrive();
+    const now = clock() + (jitterMs > 0 ? random() * jitterMs : 0);
+    req.on("data", () => {});
+    req.on("end", () => answer(req, res, now));
+    req.on("error", () => res.destroy());
   });
   server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve, reject) => {
