@@ -93,7 +93,7 @@ for (const group of groups) {
   const batch = scenarios.filter((s) => s.group === group);
   console.log(`group ${group}: ${batch.map((s) => s.name).join("; ")}`);
   const out = await runScenarios(batch);
-  out.forEach((r, i) => results.push({ ...r, model: batch[i]!.model, group }));
+  for (const [i, r] of out.entries()) results.push({ ...r, model: batch[i]!.model, group });
 }
 
 const rows = results.map((r) => {

@@ -27,7 +27,7 @@ export function axiosClient(keap: KeapClient, baseUrl: string) {
 }
 
 // got takes no fetch function: wait for capacity before each request and reconcile after it.
-// (No 429 retry or refund here: keep got's own retry for that, or call keap.fetch.)
+// (No 429 retry or refund here: for those, send with keap.fetch.)
 export function gotClient(keap: KeapClient, baseUrl: string) {
   return got.extend({
     prefixUrl: baseUrl,
