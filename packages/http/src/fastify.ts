@@ -4,7 +4,6 @@ import type {
   FastifyPluginAsync,
   FastifyReply,
   FastifyRequest,
-  onRequestHookHandler,
   onResponseHookHandler,
 } from "fastify";
 import type { Charge } from "./charge.js";
@@ -106,7 +105,11 @@ async function sluiceRateLimit(app: FastifyInstance, options: FastifyRateLimitOp
   };
 
   // Callback style: Fastify then runs no promise of its own around the hook.
-  const onRequest: onRequestHookHandler = (request, reply, done) => {
+  const onRequest = (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    done: (error?: Error) => void,
+  ): void => {
     flow.decide(request).then((outcome) => {
       let next: boolean | Promise<unknown>;
       try {
@@ -120,13 +123,11 @@ async function sluiceRateLimit(app: FastifyInstance, options: FastifyRateLimitOp
       else if (next !== false) next.catch(done);
     }, done);
   };
-  // Added per route rather than app-wide: a route's `config.rateLimit === false` is then decided
-  // once, not read on every request (Fastify builds `request.routeOptions` anew on each read).
-  app.addHook("onRoute", (route) => {
-    if ((route.config as { rateLimit?: unknown } | undefined)?.rateLimit === false) return;
-    const own = route.onRequest;
-    route.onRequest =
-      own === undefined ? [onRequest] : [onRequest, ...(Array.isArray(own) ? own : [own])];
+  // App-wide, so it also covers routes declared before this plugin finished loading (an
+  // un-awaited register), which an onRoute hook would never see.
+  app.addHook("onRequest", (request, reply, done) => {
+    if (request.routeOptions.config.rateLimit === false) done();
+    else onRequest(request, reply, done);
   });
   // Only with refund: every hook Fastify runs costs each request, and leases need none (above).
   if (settings.refund !== undefined) app.addHook("onResponse", onResponse);

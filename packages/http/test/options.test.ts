@@ -98,6 +98,27 @@ describe("options", () => {
   });
 });
 
+describe("fastify registration", () => {
+  it("limits routes declared right after an un-awaited register", async () => {
+    const app = Fastify();
+    app.register(fastifyRateLimit, {
+      limiter: createLimiter({
+        store: memoryStore(),
+        policies: [{ kind: "fixedWindow", name: "w", limit: 1, window: "1m" }],
+      }),
+    });
+    app.get("/", async () => "ok");
+    const url = await app.listen({ port: 0, host: "127.0.0.1" });
+    try {
+      const first = await fetch(url);
+      expect(first.headers.get("ratelimit")).toMatch(/^"w";r=0;t=\d+$/);
+      expect((await fetch(url)).status).toBe(429);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
 describe("clientKey", () => {
   it("keeps IPv4 as is and reads IPv4-mapped IPv6 as IPv4", () => {
     expect(clientKey("203.0.113.9")).toBe("203.0.113.9");
