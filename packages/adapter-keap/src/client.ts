@@ -497,7 +497,7 @@ class KeapClientImpl implements KeapClient {
     const changed = this.pacing.tick(nowMs);
     if (
       !this.catchUp &&
-      this.spikeIndex >= 0 &&
+      this.pacing.adapts &&
       nowMs >= this.catchUpFromMs &&
       nowMs - this.lastSpikeAtMs >= CATCH_UP_AFTER_MS
     ) {

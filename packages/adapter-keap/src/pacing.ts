@@ -52,6 +52,14 @@ export class SpikePacing {
     return this.aimdMs * (this.nominal / share);
   }
 
+  /**
+   * True when pacing may go faster than its start: the spike rate, not the per-minute throttle,
+   * binds, and `strict` is off. Only then is catching up on late admissions worth a short gap.
+   */
+  get adapts(): boolean {
+    return this.floorMs() < this.startMs() - 1e-9;
+  }
+
   /** True once a spike 429 has slowed pacing to its slowest. */
   get atSlowest(): boolean {
     return this.aimdMs >= this.slowestMs() - 1e-9;
@@ -76,7 +84,7 @@ export class SpikePacing {
     const steps = Math.floor((nowMs - this.lastEventMs) / STEP_MS);
     if (steps > 0) {
       this.lastEventMs += steps * STEP_MS;
-      const floor = this.strict ? this.startMs() : this.floorMs();
+      const floor = this.floorMs();
       if (this.aimdMs > floor) this.aimdMs = Math.max(floor, this.aimdMs * FASTER ** steps);
     }
     const spanMs = nowMs - this.foreignSinceMs;
@@ -106,6 +114,7 @@ export class SpikePacing {
   }
 
   private floorMs(): number {
+    if (this.strict) return this.startMs();
     const floor = Math.max(1000 / (this.nominal * (1 - FLOOR_MARGIN)), this.minSpacingMs);
     return Math.min(this.startMs(), floor);
   }
