@@ -4,7 +4,8 @@
 // other (the naive one beside the first), so that few processes share the cores at once; clients
 // run at nice -5 and simulators at -10 where permitted. Writes bench/results/keap.json.
 // KEAP_BENCH_SECONDS sets each scenario's length (default 60); KEAP_BENCH_ONLY (a regular
-// expression) runs only the scenarios whose name matches.
+// expression) runs only the scenarios whose name matches; KEAP_DEBUG=1 prints every pacing change
+// of every client.
 import { mkdirSync, writeFileSync } from "node:fs";
 import type { KeapSpikeModel } from "@sluice/adapter-keap/simulator";
 import { allowedRequests } from "./keap/load.js";
