@@ -43,7 +43,7 @@ export class LimiterEngine {
   }
 
   get policies(): readonly CompiledPolicy[] {
-    return this.config.policies;
+    return this.config.published;
   }
 
   updatePolicies(policies: readonly Policy[]): void {
