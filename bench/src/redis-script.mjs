@@ -9,7 +9,8 @@
 // case's kinds), the built script every layout can use (DECIDE_LUA: its common take is a loop
 // over the kinds' takes), then any .lua given (an edited or earlier script, to compare: the
 // arguments are the same for every version since the entry format last changed).
-// CASES=2,3 runs only those cases (numbered from 1).
+// CASES=2,3 runs only those cases (numbered from 1). With .lua files given, each later one also
+// gets the median of its per-round ratio to the first.
 // STAT=cpu reads Redis' main-thread CPU time (INFO cpu) instead of the wall time inside EVALSHA
 // (INFO commandstats): on a crowded machine the wall time includes time the scheduler took from
 // Redis, the CPU time does not. Use it with a Redis of your own (REDIS_URL): it counts every
@@ -124,8 +125,15 @@ try {
     }
     for (const [i, s] of scripts.entries()) {
       const t = times[i];
+      // The median of this script's per-round ratio to the first script given: rounds alternate
+      // the scripts, so a ratio compares runs a few ms apart, through the machine's swings.
+      const base = extra.length > 0 ? scripts.length - extra.length : -1;
+      const ratio =
+        base >= 0 && i > base
+          ? `  x${median(t.map((v, r) => v / times[base][r])).toFixed(3)} of ${scripts[base].name}`
+          : "";
       console.log(
-        `${c.name.padEnd(22)} ${s.name.padEnd(28)} ${median(t).toFixed(2)} (${Math.min(...t).toFixed(2)}-${Math.max(...t).toFixed(2)})`,
+        `${c.name.padEnd(22)} ${s.name.padEnd(28)} ${median(t).toFixed(2)} (${Math.min(...t).toFixed(2)}-${Math.max(...t).toFixed(2)})${ratio}`,
       );
     }
   }
