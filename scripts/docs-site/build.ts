@@ -49,10 +49,40 @@ export function apiReference(extra: string[] = []): string {
     ...extra,
   ];
   try {
-    return execFileSync(bin("typedoc"), args, { cwd: root, encoding: "utf8", stdio: "pipe" });
+    const out = execFileSync(bin("typedoc"), args, { cwd: root, encoding: "utf8", stdio: "pipe" });
+    fixAnchors(join(docs, "api"));
+    return out;
   } catch (e) {
     const err = e as { stdout?: string; stderr?: string };
     throw new Error(`typedoc failed\n${err.stdout ?? ""}${err.stderr ?? ""}`);
+  }
+}
+
+const slug = (heading: string) =>
+  heading
+    .toLowerCase()
+    .replace(/[`*_()\\]/g, "")
+    .trim()
+    .replace(/[^\w]+/g, "-");
+
+/**
+ * The markdown plugin numbers an anchor (`#sluiceerrorcode-1`) when a name also appears as a
+ * member elsewhere on the page, but the page has one such heading: point those links at it.
+ */
+function fixAnchors(dir: string): void {
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) {
+      fixAnchors(path);
+      continue;
+    }
+    if (!name.endsWith(".md")) continue;
+    const text = readFileSync(path, "utf8");
+    const ids = new Set([...text.matchAll(/^#+\s+(.+)$/gm)].map((m) => slug(m[1]!)));
+    const fixed = text.replace(/\(#([\w-]+)-(\d+)\)/g, (all, id: string, n: string) =>
+      !ids.has(`${id}-${n}`) && ids.has(id) ? `(#${id})` : all,
+    );
+    if (fixed !== text) writeFileSync(path, fixed);
   }
 }
 
