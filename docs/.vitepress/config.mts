@@ -7,6 +7,15 @@ const apiSidebar = existsSync(apiSidebarFile)
   ? JSON.parse(readFileSync(apiSidebarFile, "utf8"))
   : [];
 
+function githubSlug(heading: string): string {
+  return heading
+    .trim()
+    .toLowerCase()
+    .replace(/<[^>]*>/g, "")
+    .replace(/[^\p{L}\p{N}\s_-]/gu, "")
+    .replace(/\s/g, "-");
+}
+
 export default defineConfig({
   title: "sluice",
   description: "Exact, store-backed rate limiting for Node.js",
@@ -14,6 +23,8 @@ export default defineConfig({
   // The repository's own folders (examples are copied to public/ as plain files).
   srcExclude: ["examples/**", "README.md"],
   lastUpdated: false,
+  // Anchors as GitHub makes them, so links between the guides work on both.
+  markdown: { anchor: { slugify: githubSlug } },
   themeConfig: {
     nav: [
       { text: "Guide", link: "/getting-started" },

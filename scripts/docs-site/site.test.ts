@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 // Builds the docs site (`npm run docs:build`) and opens every page in headless Chromium (Debian's
 // /usr/bin/chromium, driven by playwright-core): no console error, no page error, no broken
 // internal link or anchor, no image that fails to load. Never skipped: without Chromium it fails
@@ -110,9 +111,11 @@ describe("the docs site", () => {
       const res = await page.goto(base + path, { waitUntil: "load" });
       if (res?.status() !== 200) problems.push(`${path}: HTTP ${res?.status()}`);
       const found = await page.evaluate(() => ({
-        ids: [...document.querySelectorAll("[id]")].map((e) => e.id),
-        hrefs: [...document.querySelectorAll("a[href]")].map((a) => (a as HTMLAnchorElement).href),
-        images: [...document.querySelectorAll("img")].map((i) => ({
+        ids: Array.from(document.querySelectorAll("[id]")).map((e) => e.id),
+        hrefs: Array.from(document.querySelectorAll("a[href]")).map(
+          (a) => (a as HTMLAnchorElement).href,
+        ),
+        images: Array.from(document.querySelectorAll("img")).map((i) => ({
           src: i.src,
           ok: i.complete && i.naturalWidth > 0,
         })),

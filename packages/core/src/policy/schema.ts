@@ -33,10 +33,12 @@ export type PolicyKind = (typeof POLICY_KINDS)[number];
 export type Refill = {
   /** Tokens gained per `every`. */
   tokens: number;
+  /** How often `tokens` are gained: ms, or a string like `"1s"`. */
   every: Duration;
 };
 /** Starts full; refills continuously at `refill.tokens` per `refill.every`, never above capacity. */
 export type TokenBucketPolicy = {
+  /** Which kind of policy this is. */
   kind: "tokenBucket";
   /** Unique within its limiter; used in `Decision.blockedBy` and in overrides. */
   name: string;
@@ -48,6 +50,7 @@ export type TokenBucketPolicy = {
 };
 /** Replenishing pool: starts full, then gains `refill.tokens` in whole steps of `refill.every`. */
 export type PoolPolicy = {
+  /** Which kind of policy this is. */
   kind: "pool";
   /** Unique within its limiter; used in `Decision.blockedBy` and in overrides. */
   name: string;
@@ -59,6 +62,7 @@ export type PoolPolicy = {
 };
 /** At most `limit` per window. */
 export type FixedWindowPolicy = {
+  /** Which kind of policy this is. */
   kind: "fixedWindow";
   /** Unique within its limiter; used in `Decision.blockedBy` and in overrides. */
   name: string;
@@ -66,6 +70,7 @@ export type FixedWindowPolicy = {
   scope?: string[] | undefined;
   /** Most admitted per window. */
   limit: number;
+  /** Length of a window: ms, or a string like `"1m"`. */
   window: Duration;
   /** IANA zone; windows then start at local midnight (whole-day windows only). */
   timeZone?: string | undefined;
@@ -74,6 +79,7 @@ export type FixedWindowPolicy = {
 };
 /** At most `limit` admitted in any half-open span of `window`. */
 export type SlidingWindowPolicy = {
+  /** Which kind of policy this is. */
   kind: "slidingWindow";
   /** Unique within its limiter; used in `Decision.blockedBy` and in overrides. */
   name: string;
@@ -81,12 +87,14 @@ export type SlidingWindowPolicy = {
   scope?: string[] | undefined;
   /** Most admitted in any span of `window`. */
   limit: number;
+  /** Length of a window: ms, or a string like `"1m"`. */
   window: Duration;
   /** Slot size (default window/60, at least 1 ms). */
   precision?: Duration | undefined;
 };
 /** Semaphore of leases that expire unless released or renewed. */
 export type ConcurrencyPolicy = {
+  /** Which kind of policy this is. */
   kind: "concurrency";
   /** Unique within its limiter; used in `Decision.blockedBy` and in overrides. */
   name: string;
@@ -94,6 +102,7 @@ export type ConcurrencyPolicy = {
   scope?: string[] | undefined;
   /** Most leases held at once. */
   limit: number;
+  /** A lease not released or renewed within this time expires: ms, or a string like `"30s"`. */
   leaseTtl: Duration;
 };
 /** A policy as plain JSON. */
