@@ -24,6 +24,12 @@ describe("policy validation", () => {
     expect(sliding).toMatchObject({ windowMs: 60_000, precisionMs: 1000 });
   });
 
+  it("refuses an empty policy list", () => {
+    expect(issuesOf([])).toEqual([
+      { path: "policies", message: "policies must name at least one policy" },
+    ]);
+  });
+
   it("says a field of the wrong type is wrong, and a missing one is required", () => {
     const issues = issuesOf([
       { kind: "tokenBucket", name: "b", capacity: "10", refill: { tokens: 1 } },
