@@ -25,6 +25,32 @@ describe("policy validation", () => {
     expect(sliding).toMatchObject({ windowMs: 60_000, precisionMs: 1000 });
   });
 
+  it("refuses an empty policy list", () => {
+    expect(issuesOf([])).toEqual([
+      { path: "policies", message: "policies must name at least one policy" },
+    ]);
+  });
+
+  it("says a field of the wrong type is wrong, and a missing one is required", () => {
+    const issues = issuesOf([
+      { kind: "tokenBucket", name: "b", capacity: "10", refill: { tokens: 1 } },
+    ]);
+    expect(issues).toContainEqual({
+      path: "policies[0].capacity",
+      message: "capacity must be a number",
+    });
+    expect(issues).toContainEqual({
+      path: "policies[0].refill.every",
+      message:
+        'must be a positive integer of milliseconds or a duration string like "500ms", "30s", "1m", "1h", "1d"',
+    });
+    const missing = issuesOf([{ kind: "pool", name: "p", refill: { tokens: 1, every: 1 } }]);
+    expect(missing).toContainEqual({
+      path: "policies[0].capacity",
+      message: "capacity is required",
+    });
+  });
+
   it("names the field path of a bad value", () => {
     const issues = issuesOf([
       { kind: "pool", name: "p", capacity: 0, refill: { tokens: 1, every: "1s" } },
