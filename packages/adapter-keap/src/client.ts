@@ -41,9 +41,13 @@ export interface KeapIdentity {
 /**
  * The function `keap.fetch` sends with: `globalThis.fetch` or any function of its shape, such as
  * undici's `fetch` (whose own `Request`/`RequestInit` types differ from the global ones). Input and
- * init are passed through as given; the response is read as a WHATWG `Response`.
+ * init are passed through as given; the response is read as a WHATWG `Response`. Its type is
+ * checked only for `status`: undici's `Response` type differs from the DOM typings' (no `bytes()`).
  */
-export type KeapFetchFunction = (input: never, init?: never) => Promise<Response>;
+export type KeapFetchFunction = (
+  input: never,
+  init?: never,
+) => Promise<{ readonly status: number }>;
 
 export interface KeapClientOptions {
   profile: KeapClientProfile | KeapProfileName;
