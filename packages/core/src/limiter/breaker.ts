@@ -24,8 +24,11 @@ export function readBreaker(value: unknown, issues: ConfigIssue[]): BreakerSetti
     issues.push({ path: "breaker", message: "breaker must be { failures, probeMs } or false" });
     return undefined;
   }
-  const { failures = DEFAULTS.failures, probeMs = DEFAULTS.probeMs, ...rest } =
-    value as BreakerOptions;
+  const {
+    failures = DEFAULTS.failures,
+    probeMs = DEFAULTS.probeMs,
+    ...rest
+  } = value as BreakerOptions;
   for (const name of Object.keys(rest)) {
     issues.push({ path: `breaker.${name}`, message: `unknown option "${name}"` });
   }

@@ -304,15 +304,7 @@ export class LimiterEngine {
     extras?: RequestExtras,
   ): StoreRequest {
     const storeNowMs = config.zones === undefined ? 0 : this.gateway.storeNowMs();
-    return storeRequest(
-      config,
-      op,
-      resolved,
-      cost,
-      storeNowMs,
-      extras,
-      this.gateway.deadlineMs(),
-    );
+    return storeRequest(config, op, resolved, cost, storeNowMs, extras, this.gateway.deadlineMs());
   }
 
   private async send(

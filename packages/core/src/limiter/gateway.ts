@@ -194,7 +194,10 @@ export class StoreGateway {
       throw e;
     }
     const error = toStoreError(e, this.store);
-    if (error instanceof DeadlinePassedError && Date.now() < request.deadlineMs! - this.clockOffsetMs) {
+    if (
+      error instanceof DeadlinePassedError &&
+      Date.now() < request.deadlineMs! - this.clockOffsetMs
+    ) {
       // Refused before the caller gave up by the client's reckoning: the store clock is ahead of
       // the estimate. Learn it, so the next deadlines are right.
       this.clockOffsetMs = error.storeNowMs - Date.now();
@@ -204,7 +207,7 @@ export class StoreGateway {
       throw error;
     }
     const breaker = this.breaker;
-    if (breaker !== undefined && breaker.failed(Date.now(), false)) this.storeDown(error);
+    if (breaker?.failed(Date.now(), false)) this.storeDown(error);
     return this.handle(error, request, key, decision, strict);
   }
 
@@ -288,17 +291,16 @@ export class StoreGateway {
     } catch (e) {
       out = Promise.reject(e);
     }
-    Promise.resolve(out).then(
-      (r) => {
+    Promise.resolve(out)
+      .then((r) => {
         this.answered(peek, r);
         if (this.fallbackActive) this.fallbackOff();
-      },
-      (e: unknown) => {
+      })
+      .then(undefined, (e: unknown) => {
         const error = toStoreError(e, this.store);
         if (error.retryable) this.breaker!.failed(Date.now(), true);
         else this.breaker!.released(Date.now());
-      },
-    );
+      });
   }
 
   private storeDown(error: SluiceError): void {
