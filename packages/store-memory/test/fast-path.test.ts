@@ -1,5 +1,5 @@
 import { createLimiter, type Key, type Lease, type Policy } from "@sluice/core";
-import type { Store } from "@sluice/core/store";
+import { compilePolicies, type Store } from "@sluice/core/store";
 import { type MemoryStore, memoryStore } from "@sluice/store-memory";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -11,6 +11,7 @@ const POLICIES: readonly Policy[] = [
   { kind: "fixedWindow", name: "first-use", limit: 4, window: "500ms", align: "firstUse" },
   { kind: "slidingWindow", name: "sliding", limit: 4, window: "1s", precision: "100ms" },
   { kind: "concurrency", name: "slots", limit: 2, leaseTtl: "400ms" },
+  { kind: "fixedWindow", name: "ny-day", limit: 6, window: "1d", timeZone: "America/New_York" },
 ];
 const KEYS: readonly Key[] = ["a", "b", { id: "a" }, { tenant: "t", user: "u" }];
 
@@ -45,7 +46,13 @@ const command: fc.Arbitrary<Command> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ op: fc.constant("reset" as const), key }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant("acquire" as const), key }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant("release" as const), lease: fc.nat(5) }) },
-  { weight: 3, arbitrary: fc.record({ op: fc.constant("pass" as const), ms: fc.nat(700) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      op: fc.constant("pass" as const),
+      ms: fc.oneof(fc.nat(700), fc.constant(6 * 3_600_000)),
+    }),
+  },
 );
 
 /** The same store seen without `decideNow`: every take goes through `execute`. */
@@ -133,5 +140,27 @@ describe("the in-process fast path", () => {
     expect((await limiter.take("a", { cost: 3 })).remaining).toBe(0);
     await store.close();
     expect((await limiter.take("a")).remaining).toBe(2);
+  });
+
+  it("refuses what is not a plain take or peek", () => {
+    const store = memoryStore();
+    const request = {
+      op: "take" as const,
+      policies: compilePolicies([POLICIES[0]!]),
+      keys: ["k"],
+      partition: "k",
+      cost: 1,
+      acquire: true,
+      leaseId: "lease",
+      leaseTtlMs: undefined,
+      observations: undefined,
+      learnedLimitTtlMs: 1_000,
+      windowBounds: undefined,
+    };
+    expect(() => store.decideNow(request, [])).toThrow(/without a lease/);
+    expect(() => store.decideNow({ ...request, op: "refund", acquire: false }, [])).toThrow(
+      /refund/,
+    );
+    expect(store.size).toBe(0);
   });
 });

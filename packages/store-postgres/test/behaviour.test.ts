@@ -3,9 +3,15 @@ import { compilePolicies, type StoreRequest } from "@sluice/core/store";
 import type pg from "pg";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { type PostgresStore, postgresStore } from "../src/index.js";
-import { expectIssueOrder, migratedStore, plainRequest, runPostgres } from "./helpers.js";
+import {
+  expectIssueOrder,
+  migratedStore,
+  plainRequest,
+  runPostgres,
+  uniqueTable,
+} from "./helpers.js";
 
-const TABLE = "sluice_test_behaviour";
+const TABLE = uniqueTable("sluice_test_behaviour");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe.runIf(runPostgres)("postgres store behaviour", () => {

@@ -8,9 +8,15 @@ import fc from "fast-check";
 import type pg from "pg";
 import { describe, expect, it } from "vitest";
 import { postgresStore } from "../src/index.js";
-import { expectIssueOrder, migratedStore, plainRequest, runPostgres } from "./helpers.js";
+import {
+  expectIssueOrder,
+  migratedStore,
+  plainRequest,
+  runPostgres,
+  uniqueTable,
+} from "./helpers.js";
 
-const TABLE = "sluice_test_dispatch";
+const TABLE = uniqueTable("sluice_test_dispatch");
 
 /** The execute calls a store makes through `pool`: their state keys; answers held until released. */
 function watchedPool(real: pg.Pool) {

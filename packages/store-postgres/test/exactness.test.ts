@@ -4,9 +4,9 @@ import { promisify } from "node:util";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { postgresStore } from "../src/index.js";
-import { dropTable, makePool, runPostgres } from "./helpers.js";
+import { dropTable, makePool, runPostgres, uniqueTable } from "./helpers.js";
 
-const TABLE = "sluice_test_exactness";
+const TABLE = uniqueTable("sluice_test_exactness");
 const CHILD = fileURLToPath(new URL("./fixtures/exactness-child.mjs", import.meta.url));
 const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
 const run = promisify(execFile);

@@ -4,9 +4,9 @@ import { compilePolicies, KeyPlan, type StoreRequest } from "@sluice/core/store"
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { classifyError, postgresStore } from "../src/index.js";
-import { DATABASE_URL, dropTable, makePool, runPostgres } from "./helpers.js";
+import { DATABASE_URL, dropTable, makePool, runPostgres, uniqueTable } from "./helpers.js";
 
-const TABLE = "sluice_test_failures";
+const TABLE = uniqueTable("sluice_test_failures");
 const policies = compilePolicies([{ kind: "fixedWindow", name: "fw", limit: 100, window: "1h" }]);
 
 function take(id: string): StoreRequest {

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { commonTakeLua, hasCommonTake } from "./common-take.js";
+import { commonTakeLoopLua, commonTakeLua, hasCommonTake } from "./common-take.js";
 import { CLOCK_SOURCE } from "./lua/decide-script.js";
 import { assembleScript } from "./script.js";
 
@@ -17,7 +17,10 @@ export class DecideScript {
 
   /** Made again when needed (NOSCRIPT, migrate): only the SHA1 stays in memory. */
   get text(): string {
-    return assembleScript(this.kinds === null ? "" : commonTakeLua(this.kinds), this.clock);
+    return assembleScript(
+      this.kinds === null ? commonTakeLoopLua() : commonTakeLua(this.kinds),
+      this.clock,
+    );
   }
 }
 

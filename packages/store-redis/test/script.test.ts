@@ -1,17 +1,21 @@
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { KIND_LIST } from "@sluice/core/store";
+import { KIND_LIST, OP_CODES } from "@sluice/core/store";
 import { describe, expect, it } from "vitest";
-import { commonTakeLua, kindCodes } from "../src/common-take.js";
+import { commonTakeLoopLua, commonTakeLua, kindCodes } from "../src/common-take.js";
 import { DECIDE_LUA } from "../src/index.js";
 import { CLOCK_SOURCE, KIND_SOURCES } from "../src/lua/decide-script.js";
 import { exactClockModule } from "../src/testing/index.js";
 
-// The common takes most layouts use, as generated from the kind modules. `UPDATE_GOLDEN=1 npx
-// vitest run packages/store-redis/test/script.test.ts` rewrites them after a deliberate change.
-const GOLDEN = {
-  "token-bucket": kindCodes(["tokenBucket"]),
-  "bucket-minute-day": kindCodes(["tokenBucket", "fixedWindow", "fixedWindow"]),
-  "bucket-window-sliding": kindCodes(["tokenBucket", "fixedWindow", "slidingWindow"]),
+// The common takes most layouts use, as generated from the kind modules, and the loop form of
+// the script every layout can use. `UPDATE_GOLDEN=1 npx vitest run
+// packages/store-redis/test/script.test.ts` rewrites them after a deliberate change.
+const GOLDEN: Record<string, () => string> = {
+  "token-bucket": () => commonTakeLua(kindCodes(["tokenBucket"])),
+  "bucket-minute-day": () =>
+    commonTakeLua(kindCodes(["tokenBucket", "fixedWindow", "fixedWindow"])),
+  "bucket-window-sliding": () =>
+    commonTakeLua(kindCodes(["tokenBucket", "fixedWindow", "slidingWindow"])),
+  "any-layout-loop": commonTakeLoopLua,
 };
 
 const goldenFile = (name: string) => new URL(`./golden/${name}.lua`, import.meta.url);
@@ -30,8 +34,8 @@ const luaSources = () => {
 const count = (within: string, text: string) => within.split(text).length - 1;
 
 describe("redis store: the decision script", () => {
-  it.each(Object.entries(GOLDEN))("generates the checked-in common take for %s", (name, kinds) => {
-    const generated = commonTakeLua(kinds);
+  it.each(Object.entries(GOLDEN))("generates the checked-in common take %s", (name, generate) => {
+    const generated = generate();
     if (process.env.UPDATE_GOLDEN) writeFileSync(goldenFile(name), generated);
     expect(generated).toBe(readFileSync(goldenFile(name), "utf8"));
   });
@@ -50,6 +54,10 @@ describe("redis store: the decision script", () => {
       const names = spec.params.map((p) => `'${p.name}'`).join(", ");
       expect(DECIDE_LUA).toContain(`KIND_PARAMS[${spec.code}] = ${spec.kind}, { ${names} }`);
     }
+  });
+
+  it("knows the op codes of @sluice/core/store", () => {
+    for (const code of Object.values(OP_CODES)) expect(DECIDE_LUA).toContain(`'${code}'`);
   });
 
   it("reads the clock in one place, and moves every expiry it gives Redis by the clock's shift", () => {

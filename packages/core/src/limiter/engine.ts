@@ -22,8 +22,8 @@ import {
 import { type Attempt, type WaitOutcome, WaitQueues } from "./waiting.js";
 
 /**
- * The limiter behind `createLimiter`. Users hold the `Limiter` facade; the wait queues and the
- * lease desk drive the rest of this class.
+ * The limiter behind `createLimiter`. Users hold the `Limiter` facade, never this class; the wait
+ * queues call back into `attemptTake`, `attemptAcquire` and `refund`.
  */
 export class LimiterEngine {
   private config: Config;
@@ -208,63 +208,83 @@ export class LimiterEngine {
   }
 
   /**
-   * The hot path. An in-process store in charge answers synchronously, through `decideNow`
-   * when it has one (no request object, state found through the cached key's handles), and the
-   * decision comes back in one resolved promise; anything else (remote stores, failures, an
-   * active fallback) takes the general path through the gateway.
+   * The hot path. An in-process store in charge answers synchronously, and the decision comes
+   * back in one resolved promise; anything else (remote stores, an active fallback) goes through
+   * the gateway.
    */
   private decide(op: "take" | "peek", key: Key, cost: number): Promise<Decision> {
     const config = this.open();
     const resolved = config.plan.resolve(key);
-    const gateway = this.gateway;
-    if (!gateway.direct) {
+    if (!this.gateway.direct) {
       return this.gateway
         .send(this.request(config, op, resolved, cost), key, true)
-        .then((answer) => this.decided(config, op, key, cost, answer, false));
+        .then((answer) => this.decided(config, op, key, cost, answer));
     }
-    const store = gateway.store;
-    if (store.decideNow !== undefined) {
-      const scratch = config.scratch;
-      scratch.op = op;
-      scratch.keys = resolved.keys;
-      scratch.partition = resolved.partition;
-      scratch.cost = cost;
-      scratch.windowBounds = config.zones?.at(gateway.storeNowMs());
-      let answer: StoreAnswer;
-      try {
-        answer = store.decideNow(scratch, resolved.handles);
-      } catch (e) {
-        // The failure path may hand the request on (a fallback store): give it its own.
-        const request = { ...scratch };
-        return gateway
-          .failed(e, request, key, true, false)
-          .then((a) => this.decided(config, op, key, cost, a, false));
-      }
-      // Read before the store's next call: the store reuses its answer.
-      const decision = toDecision(config.policies, gateway.heard(scratch, answer), false, false);
-      this.emitDecision(op, key, cost, decision);
-      return Promise.resolve(decision);
+    return this.gateway.store.decideNow !== undefined
+      ? this.decideNow(config, op, key, resolved, cost)
+      : this.decideLocal(config, op, key, resolved, cost);
+  }
+
+  /**
+   * Through the store's `decideNow`: no request object per call (the configuration's one is
+   * refilled), the state found through the cached key's handles, the answer read in place.
+   */
+  private decideNow(
+    config: Config,
+    op: "take" | "peek",
+    key: Key,
+    resolved: ResolvedKey,
+    cost: number,
+  ): Promise<Decision> {
+    const gateway = this.gateway;
+    const scratch = config.scratch;
+    scratch.op = op;
+    scratch.keys = resolved.keys;
+    scratch.partition = resolved.partition;
+    scratch.cost = cost;
+    scratch.windowBounds = config.zones?.at(gateway.storeNowMs());
+    let answer: StoreAnswer;
+    try {
+      answer = gateway.store.decideNow!(scratch, resolved.handles);
+    } catch (e) {
+      // The failure path may hand the request on (a fallback store): give it its own.
+      return gateway
+        .failed(e, { ...scratch }, key, true, false)
+        .then((a) => this.decided(config, op, key, cost, a));
     }
+    // Read before the store's next call: the store reuses its answer.
+    const decision = toDecision(config.policies, gateway.heard(scratch, answer), false, false);
+    this.emitDecision(op, key, cost, decision);
+    return Promise.resolve(decision);
+  }
+
+  /** Through `execute` of a store that answers without I/O, usually at once. */
+  private decideLocal(
+    config: Config,
+    op: "take" | "peek",
+    key: Key,
+    resolved: ResolvedKey,
+    cost: number,
+  ): Promise<Decision> {
+    const gateway = this.gateway;
     const request = this.request(config, op, resolved, cost);
     let out: StoreResult | Promise<StoreResult>;
     try {
-      out = store.execute(request);
+      out = gateway.store.execute(request);
     } catch (e) {
       out = Promise.reject(e);
     }
     if (!(out instanceof Promise)) {
-      return Promise.resolve(
-        this.decided(config, op, key, cost, gateway.answered(request, out), false),
-      );
+      return Promise.resolve(this.decided(config, op, key, cost, gateway.answered(request, out)));
     }
     // A local store may still answer with a promise: use that answer; calling the store again
     // through the gateway would charge the take twice.
     return out.then(
-      (r) => this.decided(config, op, key, cost, gateway.answered(request, r), false),
+      (r) => this.decided(config, op, key, cost, gateway.answered(request, r)),
       (e: unknown) =>
         gateway
           .failed(e, request, key, true, false)
-          .then((answer) => this.decided(config, op, key, cost, answer, false)),
+          .then((answer) => this.decided(config, op, key, cost, answer)),
     );
   }
 
@@ -274,9 +294,8 @@ export class LimiterEngine {
     key: Key,
     cost: number,
     answer: StoreAnswer | undefined,
-    slots: boolean,
   ): Decision {
-    const decision = this.decisionOf(config, answer, slots);
+    const decision = this.decisionOf(config, answer, false);
     this.emitDecision(op, key, cost, decision);
     return decision;
   }

@@ -69,10 +69,10 @@ function sectionLines(
 /** `-- @each-kind` ... `-- @end` blocks, repeated per kind, with the slots filled. */
 function expandKinds(template: string, fragments: ReadonlyMap<KindSpec, Sections>): string {
   const lines = template.split("\n");
-  const out: string[] = [];
-  // Arms are assembled first; each kind's parameters are read where any of its arms uses one.
-  const params = new Map<KindSpec, string[]>();
-  const pending: { kind: KindSpec; at: number; indent: string }[] = [];
+  const out: (string | null)[] = [];
+  // A kind's parameters are read wherever one of its arms uses one: known once all are built.
+  const armText = new Map<KindSpec, string>();
+  const paramSlots: { kind: KindSpec; at: number; indent: string }[] = [];
   for (let i = 0; i < lines.length; i++) {
     if (lines[i]!.trim() !== "-- @each-kind") {
       out.push(lines[i]!);
@@ -80,53 +80,32 @@ function expandKinds(template: string, fragments: ReadonlyMap<KindSpec, Sections
     }
     const end = lines.indexOf("-- @end", i);
     if (end < 0) throw new Error("decide.sql: -- @each-kind without -- @end");
-    const block = lines.slice(i + 1, end);
     for (const [kind, sections] of fragments) {
       const file = `${kindFileName(kind.kind)}.sql`;
-      for (const line of block) {
+      const arm: string[] = [];
+      for (const line of lines.slice(i + 1, end)) {
         const slot = SLOT.exec(line);
-        if (slot === null) {
-          out.push(line.replaceAll("{{code}}", String(kind.code)));
-        } else if (slot[2] === "params") {
-          pending.push({ kind, at: out.length, indent: slot[1]! });
-          out.push("");
-        } else {
-          out.push(...(sectionLines(sections, slot[2]!, slot[1]!, file) ?? [`${slot[1]}NULL;`]));
-        }
+        if (slot === null) arm.push(line.replaceAll("{{code}}", String(kind.code)));
+        else if (slot[2] === "params") {
+          paramSlots.push({ kind, at: out.length + arm.length, indent: slot[1]! });
+          arm.push("");
+        } else
+          arm.push(...(sectionLines(sections, slot[2]!, slot[1]!, file) ?? [`${slot[1]}NULL;`]));
       }
-      params.set(kind, []);
+      armText.set(kind, `${armText.get(kind) ?? ""}\n${arm.join("\n")}`);
+      out.push(...arm);
     }
     i = end;
   }
-  const text = out.join("\n");
-  for (const kind of params.keys()) {
-    const used = kind.params
-      .map((p, k) => ({ name: paramVariable(p.name), at: k }))
-      .filter((p) => armsOf(out, kind).some((t) => new RegExp(`\\b${p.name}\\b`).test(t)));
-    params.set(
-      kind,
-      used.map((p) => `${p.name} := in_policies[pb + ${p.at + 2}];`),
-    );
+  for (const { kind, at, indent } of paramSlots) {
+    const text = armText.get(kind)!;
+    const reads = kind.params
+      .map((p, k) => ({ name: paramVariable(p.name), k }))
+      .filter(({ name }) => new RegExp(`\\b${name}\\b`).test(text))
+      .map(({ name, k }) => `${indent}${name} := in_policies[pb + ${k + 2}];`);
+    out[at] = reads.length === 0 ? null : reads.join("\n");
   }
-  if (text.includes("{{params}}")) throw new Error("decide.sql: {{params}} outside -- @each-kind");
-  for (const p of pending) {
-    const assignments = params.get(p.kind)!;
-    out[p.at] = assignments.map((a) => p.indent + a).join("\n");
-  }
-  return out.filter((line, i) => line !== "" || !pending.some((p) => p.at === i)).join("\n");
-}
-
-/** The text of every arm of `kind` (from its WHEN to the next WHEN or END CASE). */
-function armsOf(lines: readonly string[], kind: KindSpec): string[] {
-  const arms: string[] = [];
-  const when = new RegExp(`^\\s*WHEN ${kind.code} THEN\\s*$`);
-  for (let i = 0; i < lines.length; i++) {
-    if (!when.test(lines[i]!)) continue;
-    let j = i + 1;
-    while (j < lines.length && !/^\s*(WHEN \d+ THEN|END CASE;)\s*$/.test(lines[j]!)) j++;
-    arms.push(lines.slice(i + 1, j).join("\n"));
-  }
-  return arms;
+  return out.filter((line) => line !== null).join("\n");
 }
 
 /** Every parameter (bigint) and each fragment's `declare` lines, once each. */

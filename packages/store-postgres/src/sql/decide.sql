@@ -68,7 +68,7 @@ DECLARE
   key_at int := 0;
   obs_at int := 1;
   bounds_at int := 1;
-  op text; cost bigint; lease text; now_ms bigint; late boolean;
+  op "char"; cost bigint; lease text; now_ms bigint; late boolean;
   allowed bigint; lease_expiry_ms bigint; do_write boolean;
   limit_in_force bigint;
   learned_limit bigint; learned_limit_until_ms bigint;
@@ -104,6 +104,7 @@ BEGIN
   dirty := array_fill(false, ARRAY[coalesce(cardinality(in_keys), 0)]);
 
   FOR q IN 1..nreq LOOP
+    -- "char": compared byte to byte, no collation (a dozen comparisons per decision).
     op := substr(in_ops, q, 1);
     np := in_policy_count[q];
     now_ms := {{now}}();
@@ -222,12 +223,13 @@ BEGIN
           s.due_ms := -1;
           any_absent := true;
         ELSE
-          s.due_ms := CASE WHEN idle THEN now_ms ELSE reset_at_ms END;
           -- State kept for a learned limit outlives its lapse by a full refill at the configured
           -- capacity (a bucket or pool held below it refills only then), as evaluate() does.
-          IF learned_limit > 0 THEN
-            s.due_ms := greatest(s.due_ms, learned_limit_until_ms + refill_span_ms);
-          END IF;
+          s.due_ms := CASE
+            WHEN learned_limit > 0 THEN greatest(CASE WHEN idle THEN now_ms ELSE reset_at_ms END,
+                                                 learned_limit_until_ms + refill_span_ms)
+            WHEN idle THEN now_ms
+            ELSE reset_at_ms END;
           dirty[row_at] := true;
           any_dirty := true;
         END IF;

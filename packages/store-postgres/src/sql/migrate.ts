@@ -3,14 +3,9 @@ import type { SqlNames } from "./names.js";
 
 /**
  * The state table: one row per state key (one per policy and key). Columns are kind-agnostic so
- * a single table and a single function serve every policy kind:
- *
- *   kind           a          b          c       xs      ys        ids
- *   tokenBucket    units      atMs       -       -       -         -
- *   pool           level      anchorMs   -       -       -         -
- *   fixedWindow    count      startMs    endMs   -       -         -
- *   slidingWindow  -          -          -       slots   counts    -
- *   concurrency    -          -          -       -       expiries  lease ids
+ * a single table and a single function serve every policy kind; which column holds which state
+ * field follows from core's kinds table (layout.ts, documented in docs/stores/postgres.md). It has
+ * not changed since the first version, so rows written before an upgrade keep deciding.
  *
  * `ll`/`lu` hold a learned limit and its lapse time; `due_ms` is when the row is back to default
  * if nothing touches it (indexed for the sweep). `due_ms = -1` marks a row that only exists

@@ -31,12 +31,12 @@ fastTake = function()
   if not v then return false end
   local len, due, latest = #v, 0, 0
   if len < q[6] then return false end
-  local head1, dueMs1, payloadLength1, level1, levelAtMs1, learnedLimit1, learnedLimitUntilMs1, at1 = sunpack(q[5], v)
+  local head1, dueMs, payloadLength, level, levelAtMs, learnedLimit, learnedLimitUntilMs, at1 = sunpack(q[5], v)
   -- 1: tokenBucket
   if head1 ~= q[4] then return false end
   local remaining1, resetAt1, length1, entry1_1, entry1_2, entry1_3, entry1_4
   do
-    local dueMs, payloadLength, level, levelAtMs, learnedLimit, learnedLimitUntilMs, capacity, refillTokens, refillEveryMs = dueMs1, payloadLength1, level1, levelAtMs1, learnedLimit1, learnedLimitUntilMs1, q[1], q[2], q[3]
+    local level, levelAtMs, capacity, refillTokens, refillEveryMs = level, levelAtMs, q[1], q[2], q[3]
     if payloadLength ~= 32 then return false end
     local found = dueMs >= now
     if found and learnedLimit ~= 0 then return false end
@@ -85,7 +85,7 @@ fastTake = function()
     remaining1, resetAt1, length1, entry1_1, entry1_2, entry1_3, entry1_4 = remaining, resetAt, 32, level, levelAtMs, 0, 0
   end
   if resetAt1 > due then due = resetAt1 end
-  if dueMs1 > latest then latest = dueMs1 end
+  if dueMs > latest then latest = dueMs end
   -- No entry of another limiter after these.
   if at1 ~= len + 1 then return false end
   store(key, true, spack('<c0dI4dddd',
