@@ -10,6 +10,8 @@ export default defineConfig({
       { find: /^@sluice\/core\/testing$/, replacement: src("core/src/testing/index.ts") },
       { find: /^@sluice\/core\/store$/, replacement: src("core/src/store/index.ts") },
       { find: /^@sluice\/core$/, replacement: src("core/src/index.ts") },
+      { find: /^@sluice\/http$/, replacement: src("http/src/index.ts") },
+      { find: /^@sluice\/http\/(express|fastify|hono|node)$/, replacement: src("http/src/$1.ts") },
       { find: /^@sluice\/store-memory$/, replacement: src("store-memory/src/index.ts") },
       {
         find: /^@sluice\/store-redis\/testing$/,

@@ -1,82 +1,133 @@
-// npm run bench:keap: keap.fetch against the Keap simulator with the default PAT and OAuth
-// limits (16 workers), 4 processes sharing one Redis store, and the naive client of the forum
-// threads (4 processes, sleep 1 s between calls), side by side. Writes bench/results/keap.json.
-// KEAP_BENCH_SECONDS shortens or lengthens the run (default 60).
+// npm run bench:keap: keap.fetch against the Keap simulator's spike models (0-4 ms jitter), with
+// 16 workers in one process and 4 processes x 4 workers sharing one Redis store, and the naive
+// client of the forum threads (4 processes, sleep 1 s between calls). Scenarios run in groups, the
+// scenarios of a group side by side; the groups one after the other (so fewer processes share the
+// cores at once). Writes bench/results/keap.json.
+// KEAP_BENCH_SECONDS sets each scenario's length (default 60); KEAP_BENCH_ONLY (a regular
+// expression) runs only the scenarios whose name matches.
 import { mkdirSync, writeFileSync } from "node:fs";
+import type { KeapSpikeModel } from "@sluice/adapter-keap/simulator";
 import { allowedRequests } from "./keap/load.js";
-import { runScenarios, type Scenario } from "./keap/scenarios.js";
+import { runScenarios, type Scenario, type ScenarioResult } from "./keap/scenarios.js";
 
 const seconds = Number(process.env.KEAP_BENCH_SECONDS ?? 60);
+const only =
+  process.env.KEAP_BENCH_ONLY === undefined ? undefined : new RegExp(process.env.KEAP_BENCH_ONLY);
 const durationMs = seconds * 1000;
 const redisUrl = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
-const prefix = `keap-bench-${Date.now()}`;
+const prefix = `keap-bench-${process.pid}-${Date.now()}`;
 // Default limits of the simulator (docs/keap.md "Profiles").
 const LIMITS = { pat: { spike: 5, throttle: 240 }, oauth: { spike: 25, throttle: 1_500 } };
+const JITTER_MS = 4;
 
-const paced = (profile: "pat" | "oauth", token: string, workers: number) =>
-  ({ mode: "paced", profile, token, store: "memory", workers, durationMs }) as const;
+type Profile = "pat" | "oauth";
+interface BenchScenario extends Scenario {
+  group: number;
+  model: KeapSpikeModel;
+  limits: { spike: number; throttle: number };
+}
 
-const scenarios: (Scenario & { limits: { spike: number; throttle: number } })[] = [
-  {
-    name: "PAT, memory store, 16 workers",
-    simulator: { profile: "pat" },
-    processes: [paced("pat", "pat-bench", 16)],
-    limits: LIMITS.pat,
-  },
-  {
-    name: "OAuth, memory store, 16 workers",
-    simulator: { profile: "oauth" },
-    processes: [paced("oauth", "app-bench", 16)],
-    limits: LIMITS.oauth,
-  },
-  {
-    name: "PAT, 4 processes x 4 workers, one Redis store",
-    simulator: { profile: "pat" },
-    processes: Array.from({ length: 4 }, () => ({
-      ...paced("pat", "pat-shared", 4),
-      store: "redis" as const,
-      redisUrl,
-      prefix,
-    })),
-    limits: LIMITS.pat,
-  },
-  {
-    name: "naive: 4 processes, sleep 1 s between calls, one PAT",
-    simulator: { profile: "pat" },
-    processes: Array.from({ length: 4 }, () => ({
-      ...paced("pat", "pat-naive", 1),
-      mode: "naive" as const,
-    })),
-    limits: LIMITS.pat,
-  },
+const oneProcess = (profile: Profile, token: string) => [
+  { mode: "paced", profile, token, store: "memory", workers: 16, durationMs } as const,
 ];
+const fourOnRedis = (profile: Profile, token: string) =>
+  Array.from({ length: 4 }, () => ({
+    mode: "paced" as const,
+    profile,
+    token,
+    store: "redis" as const,
+    redisUrl,
+    prefix: `${prefix}-${token}`,
+    workers: 4,
+    durationMs,
+  }));
+const paced = (
+  group: number,
+  profile: Profile,
+  model: KeapSpikeModel,
+  shared: boolean,
+): BenchScenario => {
+  const token = `${profile}-${model}-${shared ? "redis" : "memory"}`;
+  return {
+    group,
+    model,
+    name: `${profile === "pat" ? "PAT" : "OAuth"}, ${model}, ${shared ? "4 processes x 4 workers, one Redis store" : "16 workers, memory store"}`,
+    simulator: { profile, spikeModel: model, jitterMs: JITTER_MS },
+    processes: shared ? fourOnRedis(profile, token) : oneProcess(profile, token),
+    limits: LIMITS[profile],
+  };
+};
 
-console.log(`Keap bench: ${scenarios.length} scenarios side by side for ${seconds} s each`);
-const results = await runScenarios(scenarios);
-const rows = results.map((r, i) => {
-  const allowed = allowedRequests(scenarios[i]!.limits, durationMs);
+const all: BenchScenario[] = [
+  paced(1, "pat", "sliding", false),
+  paced(1, "pat", "sliding", true),
+  {
+    group: 1,
+    model: "bucket",
+    name: "naive: 4 processes, sleep 1 s between calls, one PAT, bucket",
+    simulator: { profile: "pat", spikeModel: "bucket", jitterMs: JITTER_MS },
+    processes: Array.from({ length: 4 }, () => ({
+      mode: "naive" as const,
+      profile: "pat" as const,
+      token: "pat-naive",
+      store: "memory" as const,
+      workers: 1,
+      durationMs,
+    })),
+    limits: LIMITS.pat,
+  },
+  paced(2, "oauth", "sliding", false),
+  paced(2, "oauth", "sliding", true),
+  paced(3, "oauth", "bucket", false),
+  paced(3, "oauth", "bucket", true),
+  paced(4, "oauth", "perProcessor", false),
+];
+const scenarios = all.filter((s) => only === undefined || only.test(s.name));
+
+const groups = [...new Set(scenarios.map((s) => s.group))];
+console.log(
+  `Keap bench: ${scenarios.length} scenarios of ${seconds} s in ${groups.length} groups (the scenarios of a group side by side)`,
+);
+const results: (ScenarioResult & { model: KeapSpikeModel; group: number })[] = [];
+for (const group of groups) {
+  const batch = scenarios.filter((s) => s.group === group);
+  console.log(`group ${group}: ${batch.map((s) => s.name).join("; ")}`);
+  const out = await runScenarios(batch);
+  for (const [i, r] of out.entries()) results.push({ ...r, model: batch[i]!.model, group });
+}
+
+const rows = results.map((r) => {
+  const s = scenarios.find((x) => x.name === r.name)!;
+  const allowed = allowedRequests(s.limits, durationMs);
+  const sent = r.server.served + r.server.throttled;
   return {
     ...r,
     allowed,
     throughput: r.server.served / allowed,
     perMinute: (r.server.served * 60_000) / r.durationMs,
+    sent,
+    spikeShare: sent === 0 ? 0 : r.server.byCause.spike / sent,
   };
 });
-const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+const pct = (x: number, digits = 1) => `${(x * 100).toFixed(digits)}%`;
 console.log("");
 console.log(
-  "scenario                                              served  allowed  share   429s (spike/throttle/quota/tenant)",
+  `${"scenario".padEnd(62)} served allowed  share    sent  spike 429s (of sent)  throttle/quota/tenant  429s to callers`,
 );
 for (const r of rows) {
   const c = r.server.byCause;
   console.log(
-    `${r.name.padEnd(54)} ${String(r.server.served).padStart(7)} ${String(r.allowed).padStart(8)}  ${pct(r.throughput).padStart(6)}  ${r.server.throttled} (${c.spike}/${c.throttle}/${c.quota}/${c.tenant})`,
+    `${r.name.padEnd(62)} ${String(r.server.served).padStart(6)} ${String(r.allowed).padStart(7)} ${pct(r.throughput).padStart(6)} ${String(r.sent).padStart(7)}  ${String(c.spike).padStart(5)} (${pct(r.spikeShare, 2)})`.padEnd(
+      124,
+    ) +
+      `${c.throttle}/${c.quota}/${c.tenant}`.padEnd(23) +
+      String(r.clients.throttled),
   );
 }
 mkdirSync(new URL("../bench/results/", import.meta.url), { recursive: true });
 const out = new URL("../bench/results/keap.json", import.meta.url);
 writeFileSync(
   out,
-  `${JSON.stringify({ date: new Date().toISOString(), node: process.version, seconds, results: rows }, null, 2)}\n`,
+  `${JSON.stringify({ date: new Date().toISOString(), node: process.version, seconds, jitterMs: JITTER_MS, results: rows }, null, 2)}\n`,
 );
 console.log(`\nwritten to bench/results/keap.json`);

@@ -14,6 +14,7 @@ describe("npm start demo", () => {
       imported: 10,
       sent: 10,
       throttled: 0,
+      reachedCaller: 0,
       failed: 0,
       limitRate: 4,
     });
@@ -22,6 +23,8 @@ describe("npm start demo", () => {
     expect(summary.seconds).toBeGreaterThan(2);
     expect(text).toContain("[##############################] 10/10");
     expect(text).toContain("Imported 10 of 10 contacts");
-    expect(text).toContain("Requests sent: 10; 429s received: 0; failed: 0.");
+    expect(text).toContain(
+      "Requests sent: 10; 429s received: 0 (retried by keap.fetch; reached the import: 0); failed: 0.",
+    );
   }, 30_000);
 });

@@ -17,7 +17,10 @@ export interface DemoOptions {
 export interface DemoSummary {
   imported: number;
   sent: number;
+  /** 429s the simulator sent; each was retried by keap.fetch unless counted in `reachedCaller`. */
   throttled: number;
+  /** 429s handed back to the import loop (retries or maxWaitMs ran out): 0 is the promise. */
+  reachedCaller: number;
   failed: number;
   seconds: number;
   /** Achieved requests per second, and the limit's (the lower of spike and throttle). */
@@ -77,12 +80,14 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
   out.write("\n");
   const seconds = (Date.now() - start) / 1000;
   const stats = sim.stats();
+  const reachedCaller = keap.stats().returned;
   keap.close();
   await sim.close();
   const summary: DemoSummary = {
     imported,
     sent: stats.served + stats.throttled,
     throttled: stats.throttled,
+    reachedCaller,
     failed,
     seconds,
     rate: imported / seconds,
@@ -93,7 +98,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     [
       "",
       `Imported ${summary.imported} of ${o.contacts} contacts in ${seconds.toFixed(1)} s (${o.profile} profile, ${o.workers} workers).`,
-      `Requests sent: ${summary.sent}; 429s received: ${summary.throttled}; failed: ${failed}.`,
+      `Requests sent: ${summary.sent}; 429s received: ${summary.throttled} (retried by keap.fetch; reached the import: ${reachedCaller}); failed: ${failed}.`,
       `Achieved ${summary.rate.toFixed(1)} requests/s against a limit of ${summary.limitRate}/s (${((summary.rate / summary.limitRate) * 100).toFixed(0)}%).`,
       "",
     ].join("\n"),

@@ -18,6 +18,7 @@ export interface LoadSpec {
   workers: number;
   durationMs: number;
   spikeMargin?: number;
+  strict?: boolean;
   /** Epoch ms at which every process starts sending. */
   startAt: number;
 }
@@ -51,6 +52,7 @@ if (spec.mode === "naive") {
     workers: spec.workers,
     durationMs: spec.durationMs,
     ...(spec.spikeMargin === undefined ? {} : { spikeMargin: spec.spikeMargin }),
+    ...(spec.strict === undefined ? {} : { strict: spec.strict }),
     ...(spec.prefix === undefined ? {} : { prefix: spec.prefix }),
   });
 }

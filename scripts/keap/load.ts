@@ -1,15 +1,23 @@
 // Load generators for the Keap bench, the demo and their tests: workers sending through
 // keap.fetch, and the naive client of the forum threads (sleep between calls, no limiter).
 import { setMaxListeners } from "node:events";
-import { createKeapClient, type KeapClientProfile, type KeapIdentity } from "@sluice/adapter-keap";
+import {
+  createKeapClient,
+  type KeapClientProfile,
+  type KeapClientStats,
+  type KeapIdentity,
+} from "@sluice/adapter-keap";
 import type { Store } from "@sluice/core";
 
 export interface LoadResult {
   /** Responses by status class. */
   ok: number;
+  /** 429s that reached a caller (keap.fetch gave up on them, or the naive client got them). */
   throttled: number;
   /** Calls that rejected (QUOTA_EXHAUSTED, WAIT_TIMEOUT, network). */
   failed: number;
+  /** What keap.fetch did (paced loads): requests sent, 429s received and retried, pacing. */
+  keap?: KeapClientStats;
 }
 
 export interface PacedLoad {
@@ -19,8 +27,9 @@ export interface PacedLoad {
   identity: KeapIdentity;
   workers: number;
   durationMs: number;
-  /** Client options passed through (e.g. spikeMargin). */
+  /** Client options passed through. */
   spikeMargin?: number;
+  strict?: boolean;
   prefix?: string;
 }
 
@@ -36,6 +45,7 @@ export async function pacedLoad(o: PacedLoad): Promise<LoadResult> {
     identity: o.identity,
     maxWaitMs: o.durationMs + 60_000,
     ...(o.spikeMargin === undefined ? {} : { spikeMargin: o.spikeMargin }),
+    ...(o.strict === undefined ? {} : { strict: o.strict }),
     ...(o.prefix === undefined ? {} : { prefix: o.prefix }),
   });
   const result: LoadResult = { ok: 0, throttled: 0, failed: 0 };
@@ -61,6 +71,7 @@ export async function pacedLoad(o: PacedLoad): Promise<LoadResult> {
       }
     }),
   );
+  result.keap = keap.stats();
   keap.close();
   return result;
 }

@@ -6,10 +6,10 @@ import { runScenarios } from "./scenarios.js";
 const redisUrl = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 
 describe("Keap load across processes", () => {
-  it("4 processes sharing a Redis store get no 429 and the whole allowance; naive ones get 429s", async () => {
+  it("processes sharing a Redis store get the allowance and no 429 reaches a caller; naive ones get 429s", async () => {
     const durationMs = 3_000;
     const prefix = `keap-test-${process.pid}-${Date.now()}`;
-    const [shared, naive] = await runScenarios(
+    const [shared, oauth, naive] = await runScenarios(
       [
         {
           name: "shared",
@@ -26,8 +26,22 @@ describe("Keap load across processes", () => {
           })),
         },
         {
+          name: "oauth",
+          simulator: { profile: "oauth", jitterMs: 4 },
+          processes: Array.from({ length: 2 }, () => ({
+            mode: "paced" as const,
+            profile: "oauth" as const,
+            token: "app-shared",
+            store: "redis" as const,
+            redisUrl,
+            prefix,
+            workers: 4,
+            durationMs,
+          })),
+        },
+        {
           name: "naive",
-          simulator: { profile: "pat" },
+          simulator: { profile: "pat", spikeModel: "bucket", jitterMs: 4 },
           processes: Array.from({ length: 4 }, () => ({
             mode: "naive" as const,
             profile: "pat" as const,
@@ -44,8 +58,17 @@ describe("Keap load across processes", () => {
     // process's cold first request; the 8 per minute binds.
     expect(allowedRequests({ spike: 5, throttle: 8 }, durationMs)).toBe(8);
     expect(shared!.server.throttled).toBe(0);
-    expect(shared!.clients).toEqual({ ok: 8, throttled: 0, failed: 0 });
+    // (An answer still being read when the run stops is not counted by the client.)
+    expect(shared!.clients).toMatchObject({ throttled: 0, failed: 0 });
     expect(shared!.server.served).toBe(8);
+    // OAuth against the default (sliding) model, 25 per second shared by two processes: the
+    // throughput is for the bench (a loaded machine starts processes late); here, that it flows.
+    const allowed = allowedRequests({ spike: 25, throttle: 1_500 }, durationMs);
+    expect(oauth!.server.served).toBeGreaterThanOrEqual(Math.floor(allowed * 0.1));
+    expect(oauth!.server.byCause).toMatchObject({ throttle: 0, quota: 0, tenant: 0 });
+    expect(oauth!.server.byCause.spike).toBeLessThanOrEqual(2);
+    expect(oauth!.clients.throttled).toBe(0); // no 429 reaches a caller
+    expect(oauth!.clients.keap?.sent).toBe(oauth!.server.served + oauth!.server.throttled);
     // Four processes sleeping a second between calls still collide at 5 per second.
     expect(naive!.server.byCause.spike).toBeGreaterThan(0);
     expect(naive!.clients.throttled).toBe(naive!.server.throttled);

@@ -3,6 +3,7 @@
 import { type ChildProcess, execFile, fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import type { KeapClientStats } from "@sluice/adapter-keap";
 import type { KeapSimulatorOptions, KeapSimulatorStats } from "@sluice/adapter-keap/simulator";
 import type { LoadSpec } from "./child.js";
 import type { LoadResult } from "./load.js";
@@ -24,7 +25,8 @@ export interface ScenarioResult {
   processes: number;
   workers: number;
   durationMs: number;
-  clients: LoadResult;
+  /** Summed over the processes; `keap` only for paced loads. */
+  clients: Omit<LoadResult, "keap"> & { keap?: Omit<KeapClientStats, "spacingMs"> };
   server: KeapSimulatorStats;
 }
 
@@ -91,14 +93,13 @@ export async function runScenarios(
             return JSON.parse(stdout.trim().split("\n").pop()!) as LoadResult;
           }),
         );
-        const clients = outs.reduce(
-          (a, r) => ({
-            ok: a.ok + r.ok,
-            throttled: a.throttled + r.throttled,
-            failed: a.failed + r.failed,
-          }),
-          { ok: 0, throttled: 0, failed: 0 },
-        );
+        const clients: ScenarioResult["clients"] = { ok: 0, throttled: 0, failed: 0 };
+        for (const r of outs) {
+          clients.ok += r.ok;
+          clients.throttled += r.throttled;
+          clients.failed += r.failed;
+          if (r.keap !== undefined) clients.keap = addStats(clients.keap, r.keap);
+        }
         return {
           name: s.name,
           processes: s.processes.length,
@@ -113,4 +114,22 @@ export async function runScenarios(
   } finally {
     await Promise.all(sims.map((s) => s.close()));
   }
+}
+
+function addStats(
+  a: Omit<KeapClientStats, "spacingMs"> | undefined,
+  b: KeapClientStats,
+): Omit<KeapClientStats, "spacingMs"> {
+  const byCause = { ...b.byCause };
+  if (a !== undefined) {
+    for (const cause of Object.keys(byCause) as (keyof typeof byCause)[]) {
+      byCause[cause] += a.byCause[cause];
+    }
+  }
+  return {
+    sent: (a?.sent ?? 0) + b.sent,
+    throttled: (a?.throttled ?? 0) + b.throttled,
+    byCause,
+    returned: (a?.returned ?? 0) + b.returned,
+  };
 }

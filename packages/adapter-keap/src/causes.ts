@@ -38,6 +38,8 @@ export const MAX_429_BODY = 64 * 1024;
  */
 export function classify429(body: string, observations: readonly Observation[]): Keap429 {
   const parsed = parseBody(body);
+  // XML-RPC answers its thread throttle with HTTP 200 and a fault: a throttle, not a success.
+  if (parsed.kind === "threads") return { cause: "throttle" };
   if (parsed.kind === "spike") {
     const result: Keap429 = { cause: "spike" };
     const rate = parseMessageRate(parsed.text);
@@ -53,9 +55,30 @@ export function classify429(body: string, observations: readonly Observation[]):
   return { cause: "unknown" };
 }
 
-type Body = { kind: "spike"; text: string } | { kind: "quotaFault" | "bare" | "other" };
+type Body = { kind: "spike"; text: string } | { kind: "quotaFault" | "bare" | "threads" | "other" };
 
-function parseBody(body: string): Body {
+/** The XML-RPC fault Keap's legacy API sends (with HTTP 200) when it throttles. */
+const THREADS_THROTTLED = /Maximum number of threads throttled/i;
+
+/**
+ * True when a response that is not a 429 still says "throttled": an XML-RPC fault "Maximum number
+ * of threads throttled" (HTTP 200), or an Apigee rate-limit fault in a 5xx body (the old Edge
+ * default answered SpikeArrest and Quota violations with 500).
+ */
+export function isDisguisedThrottle(status: number, body: string): boolean {
+  if (status >= 200 && status < 300) return THREADS_THROTTLED.test(body);
+  if (status >= 500 && status < 600) {
+    const kind = parseBody(body).kind;
+    return kind === "spike" || kind === "quotaFault";
+  }
+  return false;
+}
+
+function parseBody(raw: string): Body {
+  // A byte-order mark (and whitespace) before the JSON is allowed by some gateways' encoders.
+  const body = raw.replace(/^[\uFEFF\s]+/, "");
+  if (body.startsWith("<"))
+    return THREADS_THROTTLED.test(body) ? { kind: "threads" } : { kind: "other" };
   let json: unknown;
   try {
     json = JSON.parse(body);
@@ -94,7 +117,9 @@ function exhaustedWindow(observations: readonly Observation[]): KeapThrottleCaus
 
 /**
  * `MessageRate{messagesPerPeriod=5, periodInMicroseconds=5000000, maxBurstMessageCount=1.0}`
- * -> `{ messagesPerPeriod: 5, periodMs: 5000 }`; undefined when absent or implausible.
+ * -> `{ messagesPerPeriod: 5, periodMs: 5000 }`; undefined when absent or implausible. A split
+ * count may be a decimal (`messagesPerPeriod=4.1666`), a period any whole number of microseconds
+ * (`6500000`). How the period is read is `perSecond` (pacing.ts).
  */
 export function parseMessageRate(text: string): KeapMessageRate | undefined {
   const m = /MessageRate\{([^}]{0,300})\}/.exec(text);
@@ -104,9 +129,14 @@ export function parseMessageRate(text: string): KeapMessageRate | undefined {
     const eq = part.indexOf("=");
     if (eq > 0) fields.set(part.slice(0, eq).trim(), part.slice(eq + 1).trim());
   }
-  const messages = Number(fields.get("messagesPerPeriod"));
-  const micros = Number(fields.get("periodInMicroseconds"));
-  if (!Number.isInteger(messages) || messages < 1 || messages > 1e6) return undefined;
-  if (!Number.isInteger(micros) || micros < 1000 || micros > 3.6e9) return undefined;
+  const messages = decimal(fields.get("messagesPerPeriod"));
+  const micros = decimal(fields.get("periodInMicroseconds"));
+  if (messages === undefined || messages <= 0 || messages > 1e6) return undefined;
+  if (micros === undefined || micros < 1000 || micros > 3.6e9) return undefined;
   return { messagesPerPeriod: messages, periodMs: micros / 1000 };
+}
+
+function decimal(text: string | undefined): number | undefined {
+  if (text === undefined || !/^\d+(\.\d+)?$/.test(text)) return undefined;
+  return Number(text);
 }

@@ -2,6 +2,7 @@ import {
   ConfigError,
   type ConfigIssue,
   createLimiter,
+  type Decision,
   durationToMs,
   invalidArgument,
   type Lease,
@@ -14,13 +15,16 @@ import {
 } from "@sluice/core";
 import {
   classify429,
-  type KeapMessageRate,
+  isDisguisedThrottle,
   type KeapThrottleCause,
   MAX_429_BODY,
 } from "./causes.js";
 import { KeapQuotaExhaustedError } from "./errors.js";
 import { type KeapHeaderIssue, parseKeapHeadersDetailed } from "./headers.js";
-import { type KeapProfileName, keapPartitions, keapPolicies, spikeSpacingMs } from "./profiles.js";
+import { checkOptionNames } from "./options.js";
+import { SpikePacing } from "./pacing.js";
+import { ProbeGate } from "./probe-gate.js";
+import { type KeapProfileName, keapPartitions, keapPolicies } from "./profiles.js";
 
 /** Profile names as `createKeapClient` takes them (the `keap:` prefix is optional). */
 export type KeapClientProfile = "oauth" | "pat" | "sak" | "legacy" | "org-daily-2500";
@@ -30,16 +34,23 @@ export interface KeapIdentity {
   app?: string;
   /** Keap tenant (app name, e.g. "ab103"): PAT/SAK, org-daily-2500, and optional for OAuth. */
   tenant?: string;
-  /** The PAT or SAK itself or any stable name for it (PAT/SAK): spike and throttle are per key. */
+  /** The PAT or SAK itself or any stable name for it (PAT/SAK): spike arrest is per key. */
   token?: string;
 }
+
+/**
+ * The function `keap.fetch` sends with: `globalThis.fetch` or any function of its shape, such as
+ * undici's `fetch` (whose own `Request`/`RequestInit` types differ from the global ones). Input and
+ * init are passed through as given; the response is read as a WHATWG `Response`.
+ */
+export type KeapFetchFunction = (input: never, init?: never) => Promise<Response>;
 
 export interface KeapClientOptions {
   profile: KeapClientProfile | KeapProfileName;
   store: Store;
   identity: KeapIdentity;
   /** Defaults to `globalThis.fetch`. */
-  fetch?: typeof globalThis.fetch;
+  fetch?: KeapFetchFunction;
   /** 429 retries per call (default 4). */
   maxRetries?: number;
   /** Longest a `keap.fetch` call waits in total, retries included (default 60,000 ms). */
@@ -50,8 +61,14 @@ export interface KeapClientOptions {
   timeZone?: string;
   /** Store namespace (default "keap"). */
   prefix?: string;
-  /** Spike pacing margin below the nominal rate (default 0.1, i.e. 10%). */
+  /** Spike pacing margin below the nominal rate to start from (default 0.1, i.e. 10%). */
   spikeMargin?: number;
+  /**
+   * Keep spike pacing at `spikeMargin` below the nominal rate instead of adapting towards 2% below
+   * it (default false). Adapting finds the gateway's real tolerance at the cost of an occasional
+   * spike 429 (retried); strict pacing trades throughput for none at all.
+   */
+  strict?: boolean;
   /** Passed to the limiter (default "deny"). */
   onStoreError?: OnStoreError;
   /** Longest wait for one store call (default 1000 ms). */
@@ -60,10 +77,30 @@ export interface KeapClientOptions {
   random?: () => number;
 }
 
+const OPTION_NAMES = [
+  "profile",
+  "store",
+  "identity",
+  "fetch",
+  "maxRetries",
+  "maxWaitMs",
+  "overrides",
+  "timeZone",
+  "prefix",
+  "spikeMargin",
+  "strict",
+  "onStoreError",
+  "timeoutMs",
+  "random",
+];
+
 export interface KeapClientEvents {
   /** A rate-limit header value that was malformed, negative, huge or non-numeric. */
   headerIgnored: KeapHeaderIssue & { url: string };
-  /** A 429: its cause, the attempt it ended (1-based) and what happens next. */
+  /**
+   * A throttled answer (a 429, an XML-RPC "threads throttled" fault, a 5xx Apigee rate fault): its
+   * cause, the attempt it ended (1-based) and what happens next.
+   */
   throttled: {
     url: string;
     cause: KeapThrottleCause;
@@ -71,22 +108,43 @@ export interface KeapClientEvents {
     /** Backoff before the retry; undefined when the call gives up. */
     retryInMs: number | undefined;
   };
-  /** Spike pacing changed: after a spike 429, or recovering after a quiet period. */
-  pacing: { spacingMs: number; reason: "spike" | "recovered" };
+  /**
+   * Spike pacing changed: slower after a spike 429, faster after 2 s without one ("recovered"),
+   * or to leave other senders of the same app or tenant their share ("others").
+   */
+  pacing: { spacingMs: number; reason: "spike" | "recovered" | "others" };
   /** Reconciling a response failed in the store; the response is returned anyway. */
   reconcileFailed: { url: string; error: unknown };
 }
 export type KeapClientEventName = keyof KeapClientEvents;
 
+/** What a client has done so far (this process). */
+export interface KeapClientStats {
+  /** Requests sent, retries included. */
+  sent: number;
+  /** Throttled answers received (429s and disguised ones), by cause; each was retried or returned. */
+  throttled: number;
+  byCause: Record<KeapThrottleCause, number>;
+  /** Throttled answers handed back to a caller because retries or `maxWaitMs` ran out. */
+  returned: number;
+  /** The spike spacing in force (ms). */
+  spacingMs: number;
+}
+
 export interface KeapClient {
-  /** `fetch`, paced to the profile's limits, reconciled with Keap's headers, retrying 429s. */
-  fetch(input: string | URL | Request, init?: RequestInit): Promise<Response>;
+  /**
+   * `fetch`, paced to the profile's limits, reconciled with Keap's headers, retrying 429s. Bound:
+   * hand it to ky, axios (`env.fetch`) or any library that takes a fetch function.
+   */
+  readonly fetch: (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
   /** The underlying limiter (every policy of the profile), for composition. */
   readonly limiter: Limiter;
   /** The key every decision of this client uses. */
   readonly key: Readonly<Record<string, string>>;
   /** The policies in force, spike pacing included. */
   readonly policies: readonly Policy[];
+  /** Counts since the client was created. */
+  stats(): KeapClientStats;
   on<E extends KeapClientEventName>(
     event: E,
     listener: (payload: KeapClientEvents[E]) => void,
@@ -116,13 +174,12 @@ const COUNTED = new Set(["throttle", "quota", "tenantMinute", "tenantDay", "pool
 /** Daily windows: exhausted beyond `maxWaitMs` means `QUOTA_EXHAUSTED`. */
 const DAILY = new Set(["quota", "tenantDay", "daily"]);
 const DAY_MS = 86_400_000;
-/** Longest spike slow-down, as a multiple of the configured spacing. */
-const MAX_SLOWDOWN = 8;
-const SLOWDOWN = 1.25;
-/** Quiet period after a spike 429 before pacing speeds up again, and the step between speed-ups. */
-const QUIET_MS = 5_000;
-const RECOVER_STEP_MS = 1_000;
+const MINUTE_MS = 60_000;
+/** The spike bucket refills in thousandths of a ms, so fractional spacings are exact. */
+const SPIKE_UNITS_PER_MS = 1000;
 const MAX_IDENTITY_LENGTH = 512;
+/** Bodies read to look for a disguised throttle (XML-RPC fault, 5xx Apigee fault). */
+const DISGUISE_BODY = 8 * 1024;
 /**
  * A client that has sent nothing for this long sends on a cold connection (undici keeps idle
  * connections 4 s): setting it up (and, in a new process, loading the HTTP client) delays that
@@ -133,7 +190,9 @@ const MAX_IDENTITY_LENGTH = 512;
 const COLD_AFTER_MS = 4_000;
 const COLD_HOLD_MS = 250;
 /** An admitted request that leaves this much later moves the next spike slot (see holdSpikeIfLate). */
-const LATE_SEND_MS = 1;
+const LATE_SEND_MS = 2;
+/** The bucket is refilled at most this share of a spacing sooner to make up for late admissions. */
+const MAX_LATE_SHARE = 0.2;
 
 /** Builds a Keap client: see docs/keap.md "The client". */
 export function createKeapClient(options: KeapClientOptions): KeapClient {
@@ -146,26 +205,60 @@ class KeapClientImpl implements KeapClient {
   private readonly refunder: Limiter;
   /** The legacy profile gains a `throttle` once headers report one (docs/keap.md). */
   private readonly legacy: boolean;
-  private readonly fetchImpl: typeof globalThis.fetch;
+  private readonly fetchImpl: (
+    input: string | URL | Request,
+    init: RequestInit | undefined,
+  ) => Promise<Response>;
   private readonly maxRetries: number;
   private readonly maxWaitMs: number;
   private readonly random: () => number;
-  private readonly margin: number;
   private readonly listeners = new Map<string, Set<(payload: never) => void>>();
   private basePolicies: Policy[];
   private readonly spikeIndex: number;
-  /** Configured spike spacing and the one in force (ms). */
-  private spikeBaseMs = 0;
+  /** Adaptive spike pacing; undefined for profiles without a spike policy. */
+  private readonly pacing: SpikePacing | undefined;
+  /** The spike spacing the limiter's policies carry (ms, fractional), and the intended one. */
   private spikeMs = 0;
-  private lastSpikeAt = 0;
-  private lastRecoverAt = 0;
+  private targetMs = 0;
   private readonly leaseTtlMs: number | undefined;
   private lastAdmitAt = Number.NEGATIVE_INFINITY;
+  /**
+   * How late admissions come after their spike slot, smoothed (ms): a timer fires a little after
+   * its time and a busy event loop adds more, so a bucket refilled every S ms admits every S + late
+   * ms. The bucket is refilled that much sooner, so that requests leave at the intended spacing.
+   */
+  private lateMs = 0;
+  /**
+   * The share of a spacing the bucket may be refilled sooner. Making up for lateness spreads the
+   * gaps (an on-time admission after a late one leaves less than a spacing), which a gateway
+   * counting gaps (a bucket of one) refuses: each spike 429 halves the share, and it grows back by
+   * a point per 2 s without one.
+   */
+  private lateShare = MAX_LATE_SHARE;
+  private lateShareAfterSpike = MAX_LATE_SHARE;
+  private lastSpikeAtMs = Number.NEGATIVE_INFINITY;
+  /** The gap after this process's last admission is not lateness: a hold, or a backoff. */
+  private held = false;
+  private readonly gate = new ProbeGate();
+  /** When the current run of throttled answers began (no answer went through since). */
+  private streakSinceMs: number | undefined;
+  /** The cause of the last throttled answer in the run, and how many in a row had it. */
+  private runCause: KeapThrottleCause | undefined;
+  private runLength = 0;
+  private readonly hasQuota: boolean;
+  private readonly throttleWindowMs: number;
+  private readonly counts: Omit<KeapClientStats, "spacingMs"> = {
+    sent: 0,
+    throttled: 0,
+    byCause: { spike: 0, throttle: 0, quota: 0, tenantMinute: 0, tenantDay: 0, unknown: 0 },
+    returned: 0,
+  };
 
   constructor(options: KeapClientOptions) {
     if (options === null || typeof options !== "object") {
       throw invalidArgument("createKeapClient needs an options object");
     }
+    checkOptionNames(options, OPTION_NAMES);
     const profile = shortProfile(options.profile);
     const store = options.store as unknown;
     if (
@@ -176,9 +269,9 @@ class KeapClientImpl implements KeapClient {
       throw invalidArgument("store must be a sluice Store (an object with execute())");
     }
     this.key = identityKey(profile, options.identity);
-    const fetchImpl = options.fetch ?? globalThis.fetch;
+    const fetchImpl = (options.fetch ?? globalThis.fetch) as unknown;
     if (typeof fetchImpl !== "function") throw invalidArgument("fetch must be a function");
-    this.fetchImpl = fetchImpl;
+    this.fetchImpl = fetchImpl as KeapClientImpl["fetchImpl"];
     this.maxRetries = wholeNumber(options.maxRetries, "maxRetries", 4, 100);
     this.maxWaitMs = wholeNumber(options.maxWaitMs, "maxWaitMs", 60_000, 2 ** 31 - 1);
     this.random = typeof options.random === "function" ? options.random : Math.random;
@@ -186,17 +279,11 @@ class KeapClientImpl implements KeapClient {
     if (typeof margin !== "number" || !Number.isFinite(margin) || margin < 0 || margin > 10) {
       throw invalidArgument("spikeMargin must be a number from 0 to 10");
     }
-    this.margin = margin;
+    const strict = options.strict ?? false;
+    if (typeof strict !== "boolean") throw invalidArgument("strict must be true or false");
 
     const name = `keap:${profile}` as KeapProfileName;
     let policies = keapPolicies(name, { tenant: this.key.tenant !== undefined });
-    if (SPIKE_RATE[profile] > 0 && options.overrides?.spike === undefined) {
-      policies = policies.map((p) =>
-        p.name === "spike" && p.kind === "tokenBucket"
-          ? { ...p, refill: { tokens: 1, every: spikeSpacingMs(SPIKE_RATE[profile], margin) } }
-          : p,
-      );
-    }
     if (options.timeZone !== undefined) {
       if (profile !== "org-daily-2500") {
         throw invalidArgument(
@@ -214,11 +301,22 @@ class KeapClientImpl implements KeapClient {
     );
     const spike = this.basePolicies[this.spikeIndex];
     if (spike?.kind === "tokenBucket") {
-      this.spikeBaseMs = this.spikeMs = everyMs(spike.refill.every);
+      // An overridden spike policy sets the nominal rate; pacing starts `margin` below it.
+      const overriddenRate =
+        options.overrides?.spike === undefined
+          ? undefined
+          : (1000 * spike.refill.tokens) / Math.max(1, everyMs(spike.refill.every));
+      const nominal = overriddenRate ?? SPIKE_RATE[profile];
+      this.pacing = new SpikePacing(nominal, margin, strict, Date.now());
+      this.spikeMs = this.targetMs = this.pacing.spacingMs;
     }
     const concurrent = this.basePolicies.find((p) => p.kind === "concurrency");
     this.leaseTtlMs =
       concurrent?.kind === "concurrency" ? everyMs(concurrent.leaseTtl ?? 0) : undefined;
+    this.hasQuota = this.basePolicies.some((p) => p.name === "quota");
+    const throttle = this.basePolicies.find((p) => p.name === "throttle");
+    this.throttleWindowMs =
+      throttle !== undefined && "window" in throttle ? everyMs(throttle.window) : MINUTE_MS;
 
     const shared = {
       store: options.store,
@@ -228,7 +326,7 @@ class KeapClientImpl implements KeapClient {
       ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
     };
     try {
-      this.limiter = createLimiter({ ...shared, policies: this.basePolicies });
+      this.limiter = createLimiter({ ...shared, policies: this.currentPolicies() });
     } catch (e) {
       throw e instanceof ConfigError ? renameIssues(e, overridden.names, this.basePolicies) : e;
     }
@@ -247,6 +345,14 @@ class KeapClientImpl implements KeapClient {
     return this.currentPolicies();
   }
 
+  stats(): KeapClientStats {
+    return {
+      ...this.counts,
+      byCause: { ...this.counts.byCause },
+      spacingMs: this.pacing === undefined ? 0 : Math.round(this.targetMs * 1000) / 1000,
+    };
+  }
+
   on<E extends KeapClientEventName>(
     event: E,
     listener: (payload: KeapClientEvents[E]) => void,
@@ -260,83 +366,181 @@ class KeapClientImpl implements KeapClient {
   close(): void {
     this.limiter.close("the Keap client was closed");
     this.refunder.close("the Keap client was closed");
+    this.gate.open();
   }
 
-  async fetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
+  /** Bound, so that libraries may call it detached (`ky.create({ fetch: keap.fetch })`). */
+  readonly fetch = (input: string | URL | Request, init?: RequestInit): Promise<Response> =>
+    this.call(input, init);
+
+  private async call(input: string | URL | Request, init?: RequestInit): Promise<Response> {
     const deadline = Date.now() + this.maxWaitMs;
     const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined);
     const url = describeUrl(input);
     const replayable = canReplay(input, init);
-    let last429: Response | undefined;
-    for (let attempt = 1; ; attempt++) {
-      signal?.throwIfAborted();
-      const admitted = await this.admit(deadline, signal, last429);
-      if (admitted instanceof Response) return admitted;
-      const { lease } = admitted;
-      this.holdSpikeIfLate(admitted.atMs);
-      let res: Response;
-      try {
-        res = await this.send(input, init, lease);
-      } finally {
-        await lease?.release().catch(() => {});
-      }
-      const headers = parseKeapHeadersDetailed(res.headers, { nowMs: Date.now() });
-      for (const issue of headers.issues) this.emit("headerIgnored", { ...issue, url });
-      await this.reconcile(headers.observations, url);
-      if (res.status !== 429) {
-        this.recover();
-        return res;
-      }
-
-      last429 = res;
-      const { cause, messageRate } = classify429(await peekBody(res), headers.observations);
-      await this.refund(url);
-      if (cause === "spike") this.slowDown(messageRate);
-      if (cause === "quota" || cause === "tenantDay") {
-        const resetAtMs = dailyReset(headers.observations, cause);
-        // The server may not have said so in its headers: record the exhaustion locally.
-        await this.limiter
-          .reconcile(this.key, { policy: cause, remaining: 0, resetAtMs })
-          .catch(() => {});
-        if (resetAtMs > deadline) {
-          this.emit("throttled", { url, cause, attempt, retryInMs: undefined });
-          await discard(res);
-          throw new KeapQuotaExhaustedError(cause, resetAtMs);
+    // This call's identity at the probe gate.
+    const caller = {};
+    let last: Response | undefined;
+    try {
+      for (let attempt = 1; ; attempt++) {
+        signal?.throwIfAborted();
+        if (!(await this.gate.pass(caller, deadline, signal))) return this.timedOut(last);
+        const admitted = await this.admit(deadline, signal, last);
+        if (admitted instanceof Response) return this.giveUp(admitted);
+        if (!this.gate.tryPass(caller)) {
+          // A window went empty while this call waited: give the charge back, wait for the probe.
+          await this.refund(url);
+          attempt--;
+          continue;
         }
+        const { lease, decision } = admitted;
+        this.holdSpikeIfLate(admitted.atMs);
+        let res: Response;
+        this.counts.sent++;
+        try {
+          res = await this.send(input, init, lease);
+        } finally {
+          await lease?.release().catch(() => {});
+        }
+        const now = Date.now();
+        const headers = parseKeapHeadersDetailed(res.headers, { nowMs: now });
+        for (const issue of headers.issues) this.emit("headerIgnored", { ...issue, url });
+        const body = await throttledBody(res);
+        if (body === undefined) {
+          this.countForeign(decision, headers.observations);
+          await this.reconcile(headers.observations, url);
+          this.wentThrough(now);
+          return res;
+        }
+
+        last = res;
+        // The retry's gap is a backoff, not lateness.
+        this.held = true;
+        const classified = classify429(body, headers.observations);
+        // The server did not count this request: give its charges back first, then let the
+        // windows it reports decide (a window reported empty stays empty until it frees).
+        await this.refund(url);
+        await this.reconcile(headers.observations, url);
+        const cause = this.escalate(classified.cause, now);
+        this.runLength = cause === this.runCause ? this.runLength + 1 : 1;
+        this.runCause = cause;
+        this.counts.throttled++;
+        this.counts.byCause[cause]++;
+        if (cause === "spike") this.slowDown(classified.messageRate, now);
+        // A window reported (or, without headers, possibly) empty: this call probes it alone.
+        if (cause !== "spike") this.gate.close(caller);
+        if (cause === "quota" || cause === "tenantDay") {
+          const resetAtMs = dailyReset(headers.observations, cause);
+          // The server may not have said so in its headers: record the exhaustion locally.
+          await this.limiter
+            .reconcile(this.key, { policy: cause, remaining: 0, resetAtMs })
+            .catch(() => {});
+          if (resetAtMs > deadline) {
+            this.emit("throttled", { url, cause, attempt, retryInMs: undefined });
+            await discard(res);
+            throw new KeapQuotaExhaustedError(cause, resetAtMs);
+          }
+        }
+        const delay = Math.max(this.backoff(cause, this.runLength), headers.retryAfterMs ?? 0);
+        const giveUp = attempt > this.maxRetries || !replayable || Date.now() + delay > deadline;
+        this.emit("throttled", { url, cause, attempt, retryInMs: giveUp ? undefined : delay });
+        if (giveUp) return this.giveUp(res);
+        await discard(res);
+        await sleep(delay, signal);
       }
-      const delay = Math.max(this.backoff(cause, attempt), headers.retryAfterMs ?? 0);
-      const giveUp = attempt > this.maxRetries || !replayable || Date.now() + delay > deadline;
-      this.emit("throttled", { url, cause, attempt, retryInMs: giveUp ? undefined : delay });
-      if (giveUp) return res;
-      await discard(res);
-      await sleep(delay, signal);
+    } finally {
+      this.gate.release(caller);
     }
   }
 
+  /** A throttled answer handed back to the caller: counted, so the promise stays checkable. */
+  private giveUp(res: Response): Response {
+    this.counts.returned++;
+    return res;
+  }
+
+  private async timedOut(last: Response | undefined): Promise<Response> {
+    if (last !== undefined) return this.giveUp(last);
+    throw new LimitTimeoutError("not admitted within maxWaitMs (a window is being probed)", 0);
+  }
+
   /**
-   * Waits for capacity within the call's budget. Resolves with when it was admitted and the
-   * lease of a concurrency profile, or with the last 429 when the budget runs out after a 429.
+   * Repeated throttled answers escalate (KEAP.md "Settled 2026-12"): a spike 429 with pacing at
+   * its slowest is treated as unknown; a run of throttle or unknown 429s longer than the throttle
+   * window, with nothing going through, means the daily quota is spent although no header says so.
+   */
+  private escalate(cause: KeapThrottleCause, nowMs: number): KeapThrottleCause {
+    this.streakSinceMs ??= nowMs;
+    if (cause === "spike" && this.pacing?.atSlowest) cause = "unknown";
+    if (
+      (cause === "throttle" || cause === "unknown") &&
+      this.hasQuota &&
+      nowMs - this.streakSinceMs > this.throttleWindowMs
+    ) {
+      return "quota";
+    }
+    return cause;
+  }
+
+  /** An answer that was not throttled: the streak ends, the probe gate opens, pacing steps. */
+  private wentThrough(nowMs: number): void {
+    this.streakSinceMs = undefined;
+    this.runCause = undefined;
+    this.runLength = 0;
+    this.gate.open();
+    if (this.pacing === undefined) return;
+    const others = this.pacing.others;
+    const changed = this.pacing.tick(nowMs);
+    const quietSteps = Math.floor((nowMs - this.lastSpikeAtMs) / 2_000);
+    this.lateShare = Math.min(MAX_LATE_SHARE, this.lateShareAfterSpike + quietSteps * 0.01);
+    this.applySpacing(changed ? (this.pacing.others > others ? "others" : "recovered") : undefined);
+  }
+
+  /**
+   * Requests the server counted in its throttle window that this client (and every process on its
+   * store) had not: what the server reports used, less what the window this request was admitted
+   * in had used. Their rate is other senders' share of the spike rate (pacing.ts). Counted as used
+   * rather than remaining, so that a limit not yet learned does not look like other senders.
+   */
+  private countForeign(decision: Decision | undefined, observations: readonly Observation[]): void {
+    if (this.pacing === undefined || decision === undefined) return;
+    const server = observations.find((o) => o.policy === "throttle");
+    const local = decision.policies.find((p) => p.name === "throttle");
+    if (server?.remaining === undefined || local === undefined) return;
+    const serverUsed = (server.limit ?? local.limit) - server.remaining;
+    this.pacing.addForeign(serverUsed - (local.limit - local.remaining));
+  }
+
+  /**
+   * Waits for capacity within the call's budget. Resolves with when it was admitted, the decision
+   * and the lease of a concurrency profile, or with the last 429 when the budget runs out after a
+   * 429.
    */
   private async admit(
     deadline: number,
     signal: AbortSignal | undefined,
     last429: Response | undefined,
-  ): Promise<{ lease: Lease | undefined; atMs: number } | Response> {
+  ): Promise<
+    { lease: Lease | undefined; decision: Decision | undefined; atMs: number } | Response
+  > {
     const timeoutMs = Math.max(0, deadline - Date.now());
     const opts = signal ? { signal, timeoutMs } : { timeoutMs };
     try {
       if (this.leaseTtlMs !== undefined) {
         const lease = await this.limiter.acquire(this.key, opts);
-        return { lease, atMs: Date.now() };
+        return { lease, decision: undefined, atMs: Date.now() };
       }
-      await this.limiter.wait(this.key, opts);
+      const decision = await this.limiter.wait(this.key, opts);
       const now = Date.now();
       const cold = this.spikeIndex >= 0 && now - this.lastAdmitAt > COLD_AFTER_MS;
+      // A gap that a hold lengthened on purpose says nothing about lateness.
+      if (!cold && !this.held) this.noteGap(now - this.lastAdmitAt);
+      this.held = cold;
       this.lastAdmitAt = now;
       if (cold) {
         await this.holdSpike(Date.now() + Math.max(this.spikeMs, COLD_HOLD_MS));
       }
-      return { lease: undefined, atMs: now };
+      return { lease: undefined, decision, atMs: now };
     } catch (e) {
       if (!(e instanceof LimitTimeoutError)) throw e;
       const exhausted = await this.exhaustedDaily(deadline);
@@ -347,6 +551,21 @@ class KeapClientImpl implements KeapClient {
       if (last429) return last429;
       throw e;
     }
+  }
+
+  /**
+   * Learns `lateMs` from the gap since this process's previous admission: k spike slots (other
+   * processes on the store may have taken those between) plus k times the lateness.
+   */
+  private noteGap(gapMs: number): void {
+    const slot = this.spikeMs;
+    if (this.pacing === undefined || slot <= 0 || gapMs < slot / 2 || gapMs > slot * 8) return;
+    const k = Math.max(1, Math.round(gapMs / (slot + this.lateMs)));
+    const late = Math.min(
+      slot * MAX_LATE_SHARE,
+      Math.max(-slot * MAX_LATE_SHARE, gapMs / k - slot),
+    );
+    this.lateMs = this.lateMs * 0.9 + late * 0.1;
   }
 
   /** A daily window with nothing left that resets after `deadline`, as the error to throw. */
@@ -369,6 +588,7 @@ class KeapClientImpl implements KeapClient {
     if (this.spikeIndex < 0) return;
     const now = Date.now();
     if (now - admittedAtMs < LATE_SEND_MS) return;
+    this.held = true;
     void this.holdSpike(now + 1);
   }
 
@@ -434,8 +654,11 @@ class KeapClientImpl implements KeapClient {
     }
   }
 
-  /** Backoff before retrying a 429, with full jitter on the upper half. */
-  private backoff(cause: KeapThrottleCause, attempt: number): number {
+  /**
+   * Backoff before retrying a throttled answer, with full jitter on the upper half. `run` counts
+   * the answers in a row with this cause (across calls: a later call does not start over).
+   */
+  private backoff(cause: KeapThrottleCause, run: number): number {
     const jitter = 0.5 + this.random() / 2;
     if (cause === "spike") {
       // One to two spike intervals: the slowed pacing does the rest.
@@ -444,38 +667,45 @@ class KeapClientImpl implements KeapClient {
     // Counted windows: their state was reconciled, so waiting for capacity waits for the window;
     // a short exponential backoff covers a server that did not say.
     const base = cause === "unknown" ? 1_000 : 250;
-    return Math.ceil(Math.min(30_000, base * 2 ** (attempt - 1)) * jitter);
+    return Math.ceil(Math.min(30_000, base * 2 ** Math.min(run - 1, 16)) * jitter);
   }
 
-  /** Slows spike pacing after a spike 429 (docs/keap.md "Adapter behaviour"). */
-  private slowDown(rate: KeapMessageRate | undefined): void {
-    if (this.spikeIndex < 0) return;
-    this.lastSpikeAt = Date.now();
-    let next = this.spikeMs * SLOWDOWN;
-    const server = rate ? serverSpacing(rate, this.margin) : undefined;
-    if (server !== undefined && server > this.spikeMs) next = server;
-    next = Math.min(Math.ceil(next), this.spikeBaseMs * MAX_SLOWDOWN);
-    if (next === this.spikeMs) return;
-    this.spikeMs = next;
-    this.limiter.updatePolicies(this.currentPolicies());
-    this.emit("pacing", { spacingMs: next, reason: "spike" });
+  /** Slows spike pacing after a spike 429 (docs/keap.md "Adaptive pacing"). */
+  private slowDown(rate: Parameters<SpikePacing["onSpike"]>[0], nowMs: number): void {
+    if (this.pacing === undefined) return;
+    this.pacing.onSpike(rate, nowMs);
+    this.lateShare = this.lateShareAfterSpike = this.lateShare / 2;
+    this.lastSpikeAtMs = nowMs;
+    this.applySpacing("spike");
   }
 
-  /** After a quiet period, speeds pacing back up a step at a time. */
-  private recover(): void {
-    if (this.spikeMs <= this.spikeBaseMs) return;
-    const now = Date.now();
-    if (now - this.lastSpikeAt < QUIET_MS || now - this.lastRecoverAt < RECOVER_STEP_MS) return;
-    this.lastRecoverAt = now;
-    this.spikeMs = Math.max(this.spikeBaseMs, Math.floor(this.spikeMs / SLOWDOWN));
+  /**
+   * Puts the pacing's spacing into the spike policy (the store state is kept), refilled sooner by
+   * the lateness of admissions. Emits `pacing` when the intended spacing changed.
+   */
+  private applySpacing(reason: KeapClientEvents["pacing"]["reason"] | undefined): void {
+    if (this.pacing === undefined) return;
+    const target = this.pacing.spacingMs;
+    const bucket = target - Math.min(Math.max(0, this.lateMs), target * this.lateShare);
+    if (reason !== undefined && Math.abs(target - this.targetMs) >= 0.001) {
+      this.targetMs = target;
+      this.emit("pacing", { spacingMs: Math.round(target * 1000) / 1000, reason });
+    }
+    if (Math.abs(bucket - this.spikeMs) < 0.05) return;
+    this.spikeMs = bucket;
     this.limiter.updatePolicies(this.currentPolicies());
-    this.emit("pacing", { spacingMs: this.spikeMs, reason: "recovered" });
   }
 
   private currentPolicies(): Policy[] {
     return this.basePolicies.map((p, i) =>
-      i === this.spikeIndex && p.kind === "tokenBucket" && this.spikeMs !== this.spikeBaseMs
-        ? { ...p, refill: { tokens: 1, every: this.spikeMs } }
+      i === this.spikeIndex && p.kind === "tokenBucket"
+        ? {
+            ...p,
+            refill: {
+              tokens: SPIKE_UNITS_PER_MS,
+              every: Math.max(1, Math.round(this.spikeMs * SPIKE_UNITS_PER_MS)),
+            },
+          }
         : p,
     );
   }
@@ -491,6 +721,19 @@ class KeapClientImpl implements KeapClient {
       }
     }
   }
+}
+
+/**
+ * The body of a throttled answer, or undefined for one that went through: every 429, a 5xx whose
+ * body is an Apigee rate fault, a 2xx XML answer with the "threads throttled" fault.
+ */
+async function throttledBody(res: Response): Promise<string | undefined> {
+  if (res.status === 429) return peekBody(res);
+  const xml = /xml/i.test(res.headers.get("content-type") ?? "");
+  const server = res.status >= 500 && res.status < 600;
+  if (!server && !(xml && res.status >= 200 && res.status < 300)) return undefined;
+  const body = await peekBody(res, DISGUISE_BODY);
+  return isDisguisedThrottle(res.status, body) ? body : undefined;
 }
 
 function shortProfile(profile: unknown): KeapClientProfile {
@@ -530,19 +773,6 @@ function wholeNumber(value: unknown, name: string, fallback: number, max: number
     throw invalidArgument(`${name} must be a whole number from 0 to ${max}`);
   }
   return value;
-}
-
-/**
- * The spike spacing a MessageRate asks for. Keap's period is the base second times the
- * processor count (docs/keap.md), so a period of whole seconds up to a minute means
- * `messagesPerPeriod` per second; any other period is taken literally.
- */
-function serverSpacing(rate: KeapMessageRate, margin: number): number {
-  const perSecond =
-    rate.periodMs % 1000 === 0 && rate.periodMs <= 60_000
-      ? rate.messagesPerPeriod
-      : (rate.messagesPerPeriod * 1000) / rate.periodMs;
-  return spikeSpacingMs(perSecond, margin);
 }
 
 function everyMs(value: unknown): number {
@@ -607,7 +837,7 @@ function dailyReset(observations: readonly Observation[], policy: string): numbe
 }
 
 /** Reads up to MAX_429_BODY of a response's body without consuming it for the caller. */
-async function peekBody(res: Response): Promise<string> {
+async function peekBody(res: Response, limit = MAX_429_BODY): Promise<string> {
   try {
     const copy = res.clone();
     const reader = copy.body?.getReader();
@@ -619,12 +849,12 @@ async function peekBody(res: Response): Promise<string> {
       if (done) break;
       chunks.push(value);
       size += value.byteLength;
-      if (size >= MAX_429_BODY) {
+      if (size >= limit) {
         await reader.cancel().catch(() => {});
         break;
       }
     }
-    return new TextDecoder().decode(Buffer.concat(chunks).subarray(0, MAX_429_BODY));
+    return new TextDecoder().decode(Buffer.concat(chunks).subarray(0, limit));
   } catch {
     return "";
   }

@@ -1,4 +1,8 @@
-import type { Observation } from "@sluice/core";
+import {
+  type Observation,
+  parseRateLimitHeadersDetailed,
+  type RateLimitHeaderInput,
+} from "@sluice/core";
 
 /**
  * Rate-limit response headers -> observations for `Limiter.reconcile`.
@@ -8,10 +12,13 @@ import type { Observation } from "@sluice/core";
  *   (`expiry-time` in epoch ms, or epoch seconds when it has 9 or 10 digits);
  * - `x-keap-tenant-throttle-*`, pipe-separated windows, by time unit: minute -> `tenantMinute`,
  *   day -> `tenantDay` (one window or none is fine);
- * - IETF `RateLimit-Policy` / `RateLimit` (the policy name is the item's name),
- *   older `RateLimit-Limit/-Remaining/-Reset` and `X-RateLimit-Limit/-Remaining/-Reset` -> policy
- *   `default` (no Keap policy has that name: route or rename it yourself if you need it);
- * - `Retry-After` (seconds or an HTTP date) -> `retryAfterMs`.
+ * - the same names with `x-apigee-` instead of `x-keap-` (sent alongside them until 2022), where
+ *   the `x-keap-` one is absent;
+ * - the standard headers, through core's `parseRateLimitHeaders`: IETF `RateLimit-Policy` /
+ *   `RateLimit` (the policy name is the item's name), older `RateLimit-Limit/-Remaining/-Reset` and
+ *   `X-RateLimit-Limit/-Remaining/-Reset` -> policy `default` (no Keap policy has that name: route
+ *   or rename it yourself if you need it); `Retry-After` (seconds, also decimal, or an HTTP date)
+ *   -> `retryAfterMs`, and the reset of an exhausted window that reports none.
  *
  * A blank value means "unknown" and yields no field (never 0). Malformed, negative, non-integer or
  * implausible values are skipped and reported in `issues`. Never throws.
@@ -39,13 +46,14 @@ export interface ParseKeapHeadersOptions {
   nowMs?: number;
 }
 
+const KEAP_PREFIX = "x-keap-";
+const APIGEE_PREFIX = "x-apigee-";
 /** Largest limit or remaining count accepted. */
 const MAX_COUNT = 1e12;
 const DAY_MS = 86_400_000;
 /** A reset may lie at most this far ahead of now, and an expiry at most this far behind. */
 const MAX_RESET_AHEAD_MS = 400 * DAY_MS;
 const MAX_EXPIRY_BEHIND_MS = 2 * DAY_MS;
-const MAX_NAME_LENGTH = 200;
 
 /** Observations for `reconcile`; see `parseKeapHeadersDetailed` for `Retry-After` and issues. */
 export function parseKeapHeaders(
@@ -70,16 +78,34 @@ export function parseKeapHeadersDetailed(
     parseKeapProduct(ctx, obs, "throttle", "minute", false);
     parseKeapProduct(ctx, obs, "quota", "day", true);
     parseKeapTenant(ctx, obs);
-    parseIetf(ctx, obs);
-    parseOlderDrafts(ctx, obs, "ratelimit-", false);
-    parseOlderDrafts(ctx, obs, "x-ratelimit-", true);
-    retryAfterMs = parseRetryAfter(ctx);
+    // The standard headers (IETF RateLimit/RateLimit-Policy, RateLimit-*, X-RateLimit-*,
+    // Retry-After) are core's; Keap's own names came first and win where both say something.
+    const standard = parseRateLimitHeadersDetailed(headers as RateLimitHeaderInput, { nowMs });
+    for (const o of standard.observations) obs.add(o.policy, o);
+    const keapIssues = issues.length;
+    issues.push(...standard.issues);
+    retryAfterMs = standard.retryAfterMs ?? decimalRetryAfter(h, issues);
+    // The header reader is shared: an input problem reported by both is reported once.
+    dedupe(issues, keapIssues);
+    // An exhausted Keap window without a reset of its own admits nothing until the retry.
+    if (retryAfterMs !== undefined) obs.applyRetryAfter(nowMs + retryAfterMs);
   } catch (err) {
     issues.push({ header: "", value: "", reason: `unexpected input (${describe(err)})` });
   }
   const result: KeapHeadersResult = { observations: obs.list(), issues };
   if (retryAfterMs !== undefined) result.retryAfterMs = retryAfterMs;
   return result;
+}
+
+/** Drops issues after `from` that repeat one before it. */
+function dedupe(issues: KeapHeaderIssue[], from: number): void {
+  const seen = new Set(
+    issues.slice(0, from).map((i) => `${i.header}\u0000${i.value}\u0000${i.reason}`),
+  );
+  for (let i = issues.length - 1; i >= from; i--) {
+    const issue = issues[i]!;
+    if (seen.has(`${issue.header}\u0000${issue.value}\u0000${issue.reason}`)) issues.splice(i, 1);
+  }
 }
 
 // ---- input --------------------------------------------------------------------------------
@@ -124,8 +150,11 @@ class HeaderReader {
     }
   }
 
+  /** A header's value; a Keap name falls back to its `x-apigee-` twin (sent until 2022). */
   get(name: string): string | undefined {
-    return this.map.get(name);
+    const value = this.map.get(name);
+    if (value !== undefined || !name.startsWith(KEAP_PREFIX)) return value;
+    return this.map.get(APIGEE_PREFIX + name.slice(KEAP_PREFIX.length));
   }
 }
 
@@ -210,32 +239,6 @@ function expiryValue(ctx: Ctx, header: string, raw: string | undefined): number 
   return plausibleReset(ctx, header, raw, atMs);
 }
 
-/** Seconds from now (decimals allowed), as an absolute epoch ms. */
-function delayValue(ctx: Ctx, header: string, raw: string | undefined): number | undefined {
-  if (raw === undefined || raw.trim() === "") return undefined;
-  const text = raw.trim();
-  if (!/^\d+(\.\d+)?$/.test(text)) {
-    ctx.issues.push({ header, value: clip(raw), reason: "not a number of seconds" });
-    return undefined;
-  }
-  return plausibleReset(ctx, header, raw, ctx.nowMs + Math.ceil(Number(text) * 1000));
-}
-
-/** `X-RateLimit-Reset`: delay seconds, epoch seconds or epoch ms, told apart by magnitude. */
-function resetByMagnitude(ctx: Ctx, header: string, raw: string | undefined): number | undefined {
-  if (raw === undefined || raw.trim() === "") return undefined;
-  const text = raw.trim();
-  if (!/^\d+(\.\d+)?$/.test(text)) {
-    ctx.issues.push({ header, value: clip(raw), reason: "not a number" });
-    return undefined;
-  }
-  const n = Number(text);
-  // Below 1e9 s (~31 years) it is a delay; up to 1e11 epoch seconds (year 5138); then epoch ms.
-  if (n < 1e9) return delayValue(ctx, header, raw);
-  if (n < 1e11) return plausibleReset(ctx, header, raw, Math.ceil(n * 1000));
-  return plausibleReset(ctx, header, raw, Math.ceil(n));
-}
-
 // ---- observations -------------------------------------------------------------------------
 
 /** Observations by policy name; a field already set by an earlier (more specific) source wins. */
@@ -254,6 +257,13 @@ class ObservationSet {
     if (o.limit === undefined && fields.limit !== undefined) o.limit = fields.limit;
     if (o.remaining === undefined && fields.remaining !== undefined) o.remaining = fields.remaining;
     if (o.resetAtMs === undefined && fields.resetAtMs !== undefined) o.resetAtMs = fields.resetAtMs;
+  }
+
+  /** An exhausted window without a reset of its own admits nothing until the retry. */
+  applyRetryAfter(atMs: number): void {
+    for (const o of this.byName.values()) {
+      if (o.remaining === 0 && o.resetAtMs === undefined) o.resetAtMs = atMs;
+    }
   }
 
   list(): Observation[] {
@@ -367,161 +377,20 @@ function parseKeapTenant(ctx: Ctx, obs: ObservationSet): void {
   }
 }
 
-// ---- IETF structured fields ---------------------------------------------------------------
-
-interface SfItem {
-  name: string;
-  params: Map<string, string>;
-}
-
-/** Splits on `sep` outside double-quoted strings. */
-function splitOutsideQuotes(text: string, sep: string): string[] {
-  const out: string[] = [];
-  let cur = "";
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (quoted && c === "\\" && i + 1 < text.length) {
-      cur += c + text[i + 1];
-      i++;
-      continue;
-    }
-    if (c === '"') quoted = !quoted;
-    if (!quoted && c === sep) {
-      out.push(cur);
-      cur = "";
-    } else cur += c;
-  }
-  out.push(cur);
-  return out;
-}
-
-function unquote(text: string): string | undefined {
-  const t = text.trim();
-  if (/^"(?:[^"\\]|\\.)*"$/.test(t)) return t.slice(1, -1).replace(/\\(.)/g, "$1");
-  if (/^[A-Za-z*][A-Za-z0-9_\-.:%*/]*$/.test(t)) return t;
-  return undefined;
-}
-
-/** A lenient Structured Field list: `"name";k=v;k=v, ...`. Bad members are reported and skipped. */
-function sfList(ctx: Ctx, header: string, raw: string): SfItem[] {
-  const items: SfItem[] = [];
-  for (const member of splitOutsideQuotes(raw, ",")) {
-    if (member.trim() === "") continue;
-    const [head = "", ...rest] = splitOutsideQuotes(member, ";");
-    const name = unquote(head);
-    if (name === undefined || name === "" || name.length > MAX_NAME_LENGTH) {
-      ctx.issues.push({ header, value: clip(member), reason: "member has no valid name" });
-      continue;
-    }
-    const params = new Map<string, string>();
-    for (const param of rest) {
-      const eq = param.indexOf("=");
-      const key = (eq < 0 ? param : param.slice(0, eq)).trim().toLowerCase();
-      const value = eq < 0 ? "" : (unquote(param.slice(eq + 1)) ?? param.slice(eq + 1).trim());
-      if (key !== "") params.set(key, value);
-    }
-    items.push({ name, params });
-  }
-  return items;
-}
-
-/** `RateLimit-Policy: "burst";q=100;w=60` and `RateLimit: "burst";r=50;t=30`. */
-function parseIetf(ctx: Ctx, obs: ObservationSet): void {
-  const policyRaw = ctx.h.get("ratelimit-policy");
-  const stateRaw = ctx.h.get("ratelimit");
-  const limits = new Map<string, number>();
-  if (policyRaw !== undefined) {
-    for (const item of sfList(ctx, "ratelimit-policy", policyRaw)) {
-      const q = intValue(ctx, "ratelimit-policy", item.params.get("q"), LIMIT);
-      if (q !== undefined && !limits.has(item.name)) limits.set(item.name, q);
-    }
-  }
-  const state = new Map<string, { remaining?: number; resetAtMs?: number }>();
-  if (stateRaw !== undefined && !isDraftDictionary(stateRaw)) {
-    for (const item of sfList(ctx, "ratelimit", stateRaw)) {
-      if (state.has(item.name)) continue;
-      const s: { remaining?: number; resetAtMs?: number } = {};
-      const r = intValue(ctx, "ratelimit", item.params.get("r"), COUNT);
-      if (r !== undefined) s.remaining = r;
-      const t = delayValue(ctx, "ratelimit", item.params.get("t"));
-      if (t !== undefined) s.resetAtMs = t;
-      state.set(item.name, s);
-    }
-  }
-  for (const name of new Set([...limits.keys(), ...state.keys()])) {
-    const fields: { limit?: number; remaining?: number; resetAtMs?: number } = {
-      ...state.get(name),
-    };
-    const limit = limits.get(name);
-    if (limit !== undefined) fields.limit = limit;
-    obs.add(name, fields);
-  }
-}
-
-/** Draft-07 style `RateLimit: limit=100, remaining=50, reset=30` (read by `parseOlderDrafts`). */
-function isDraftDictionary(raw: string): boolean {
-  return /^\s*(limit|remaining|reset)\s*=/i.test(raw);
-}
+// ---- Retry-After --------------------------------------------------------------------------
 
 /**
- * `<prefix>Limit`, `<prefix>Remaining`, `<prefix>Reset` -> policy `default`. For `RateLimit-*`
- * the reset is delay seconds; for `X-RateLimit-*` it is told apart by magnitude. `RateLimit-Limit`
- * may carry a policy list (`10, 10;w=1`): its first number counts. A draft-07
- * `RateLimit: limit=.., remaining=.., reset=..` dictionary is read here too.
+ * Keap's gateway may send a decimal `Retry-After` ("1.5"), which the standard parser refuses:
+ * read it here and drop the standard parser's complaint about it.
  */
-function parseOlderDrafts(ctx: Ctx, obs: ObservationSet, prefix: string, byMagnitude: boolean) {
-  let limitRaw = ctx.h.get(`${prefix}limit`);
-  let remainingRaw = ctx.h.get(`${prefix}remaining`);
-  let resetRaw = ctx.h.get(`${prefix}reset`);
-  if (!byMagnitude) {
-    const combined = ctx.h.get("ratelimit");
-    if (combined !== undefined && isDraftDictionary(combined)) {
-      for (const part of combined.split(",")) {
-        const [k = "", v = ""] = part.split("=");
-        const key = k.trim().toLowerCase();
-        if (key === "limit") limitRaw ??= v;
-        else if (key === "remaining") remainingRaw ??= v;
-        else if (key === "reset") resetRaw ??= v;
-      }
-    }
-  }
-  const firstNumber = (raw: string | undefined) =>
-    raw === undefined ? undefined : (raw.split(",")[0] ?? "").split(";")[0];
-  const fields: { limit?: number; remaining?: number; resetAtMs?: number } = {};
-  const limit = intValue(ctx, `${prefix}limit`, firstNumber(limitRaw), LIMIT);
-  if (limit !== undefined) fields.limit = limit;
-  const remaining = intValue(ctx, `${prefix}remaining`, remainingRaw, COUNT);
-  if (remaining !== undefined) fields.remaining = remaining;
-  const reset = byMagnitude
-    ? resetByMagnitude(ctx, `${prefix}reset`, resetRaw)
-    : delayValue(ctx, `${prefix}reset`, resetRaw);
-  if (reset !== undefined) fields.resetAtMs = reset;
-  obs.add("default", fields);
-}
-
-/** `Retry-After`: delay seconds or an HTTP date; a past date is 0. */
-function parseRetryAfter(ctx: Ctx): number | undefined {
-  const raw = ctx.h.get("retry-after");
-  if (raw === undefined || raw.trim() === "") return undefined;
-  const text = raw.trim();
-  let ms: number;
-  if (/^\d+$/.test(text)) ms = Number(text) * 1000;
-  else if (/[a-z]/i.test(text) && /\d{4}/.test(text)) ms = Date.parse(text) - ctx.nowMs;
-  else ms = Number.NaN;
-  if (!Number.isFinite(ms)) {
-    ctx.issues.push({
-      header: "retry-after",
-      value: clip(raw),
-      reason: "neither seconds nor a date",
-    });
-    return undefined;
-  }
-  if (ms > MAX_RESET_AHEAD_MS) {
-    ctx.issues.push({ header: "retry-after", value: clip(raw), reason: "implausibly far ahead" });
-    return undefined;
-  }
-  return Math.max(0, ms);
+function decimalRetryAfter(h: HeaderReader, issues: KeapHeaderIssue[]): number | undefined {
+  const raw = h.get("retry-after")?.trim();
+  if (raw === undefined || !/^\d+\.\d+$/.test(raw)) return undefined;
+  const ms = Math.ceil(Number(raw) * 1000);
+  if (!Number.isFinite(ms) || ms > MAX_RESET_AHEAD_MS) return undefined;
+  const i = issues.findIndex((issue) => issue.header === "retry-after");
+  if (i >= 0) issues.splice(i, 1);
+  return ms;
 }
 
 // ---- helpers ------------------------------------------------------------------------------

@@ -12,6 +12,8 @@ export {
   type KeapClientEvents,
   type KeapClientOptions,
   type KeapClientProfile,
+  type KeapClientStats,
+  type KeapFetchFunction,
   type KeapIdentity,
 } from "./client.js";
 export { KeapQuotaExhaustedError } from "./errors.js";

@@ -42,12 +42,14 @@ function spike(ratePerSecond: number, scope: string[]): Policy {
 }
 
 /**
- * Tenant windows (docs/keap.md "Profiles", row "all token types", and "Policy names": default to
- * 5,000 / minute, the strictest value seen in Keap community thread "Too Many Requests", and 250,000 / day at 00:00 UTC).
+ * Tenant windows (docs/keap.md "Profiles", row "all token types"): 10,000 / minute and 250,000 /
+ * day at 00:00 UTC, Keap's per-application-instance limits enforced since 2026-06-08 (Keap
+ * developer docs, developer.infusionsoft.com ?p=2637). The 5,000 / minute in Keap community thread
+ * "Too Many Requests" is an older value; a tenant still reporting it is learned from its headers.
  */
 function tenantWindows(): Policy[] {
   return [
-    { kind: "slidingWindow", name: "tenantMinute", scope: ["tenant"], limit: 5_000, window: "1m" },
+    { kind: "slidingWindow", name: "tenantMinute", scope: ["tenant"], limit: 10_000, window: "1m" },
     {
       kind: "fixedWindow",
       name: "tenantDay",
@@ -64,8 +66,10 @@ function tokenProfile(): Policy[] {
   return [
     // 5/s: Apigee SpikeArrest `Rate=5ps` (Keap community thread "API ERROR Quota Exceeded"), stricter than the documented 10/s. Per key.
     spike(5, ["token"]),
-    // 240 / minute per key: Keap community thread "Too Many Requests" headers (x-keap-product-throttle-limit 240).
-    { kind: "slidingWindow", name: "throttle", scope: ["token"], limit: 240, window: "1m" },
+    // 240 / minute: Keap community thread "Too Many Requests" headers (x-keap-product-throttle-limit
+    // 240). Per tenant, shared by every key of it: Keap staff write that competing scripts of one
+    // tenant "may experience per-minute quota issues" (Keap community thread "Another API throttling question", forum thread 92313).
+    { kind: "slidingWindow", name: "throttle", scope: ["tenant"], limit: 240, window: "1m" },
     // 30,000 / day per tenant, 00:00 UTC: Keap community thread "Too Many Requests" headers; quotas are per tenant (Keap community thread "Another API throttling question").
     {
       kind: "fixedWindow",
@@ -105,6 +109,8 @@ export const keapProfiles: Record<KeapProfileName, Policy[]> & Record<string, Po
   ],
   "keap:pat": tokenProfile(),
   "keap:sak": tokenProfile(),
+  // Deprecated: Keap revoked legacy API keys in Q1 2025 and sunsets XML-RPC on 2026-12-31 (Keap
+  // help centre, "Sunsetting legacy API keys"). Kept for the pool semantics and old deployments.
   "keap:legacy": [
     // 10,000 tokens, +1 every 500 ms (~2/s): Keap community thread "API Restrictions & Rate Limits"; Keap FAQ.
     {

@@ -4,74 +4,19 @@ import { memoryStore } from "@sluice/store-memory";
 import { redisStore } from "@sluice/store-redis";
 import { Redis } from "ioredis";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import {
-  createKeapClient,
-  type KeapClientEvents,
-  type KeapClientOptions,
-  KeapQuotaExhaustedError,
-} from "../src/index.js";
+import { createKeapClient, KeapQuotaExhaustedError } from "../src/index.js";
 import { type KeapSimulator, startKeapSimulator } from "../src/simulator/index.js";
+import { BARE, events, ok, PAT, patClient, SPIKE_FAULT, scripted, throttled } from "./helpers.js";
 
-const PAT = { tenant: "ab103", token: "pat-1" };
 let sim: KeapSimulator | undefined;
 afterEach(async () => {
   await sim?.close();
   sim = undefined;
 });
 
-const SPIKE_FAULT = JSON.stringify({
-  fault: {
-    faultstring:
-      "Spike arrest violation. Allowed rate : MessageRate{messagesPerPeriod=2, periodInMicroseconds=5000000, maxBurstMessageCount=1.0}",
-    detail: { errorcode: "policies.ratelimit.SpikeArrestViolation" },
-  },
-});
-const BARE = JSON.stringify({
-  code: "429",
-  message: "Quota Exceeded",
-  status: "Request Throttled",
-  details: null,
-});
-
-/** A fetch that answers from a list (the last answer repeats) and records every call. */
-function scripted(answers: (() => Response)[]) {
-  const calls: { at: number; url: string }[] = [];
-  const fn = (async (input: string | URL | Request) => {
-    calls.push({ at: Date.now(), url: String(input instanceof Request ? input.url : input) });
-    return answers[Math.min(calls.length - 1, answers.length - 1)]!();
-  }) as typeof fetch;
-  return { fetch: fn, calls };
-}
-const ok =
-  (headers: Record<string, string> = {}) =>
-  () =>
-    new Response("{}", { status: 200, headers });
-const throttled =
-  (body: string, headers: Record<string, string> = {}) =>
-  () =>
-    new Response(body, { status: 429, headers });
-
-/** A PAT client on a fresh memory store. */
-function patClient(fetch: typeof globalThis.fetch, extra: Partial<KeapClientOptions> = {}) {
-  return createKeapClient({ profile: "pat", store: memoryStore(), identity: PAT, fetch, ...extra });
-}
-
-function events<E extends keyof KeapClientEvents>(
-  client: ReturnType<typeof createKeapClient>,
-  name: E,
-): KeapClientEvents[E][] {
-  const seen: KeapClientEvents[E][] = [];
-  client.on(name, (e) => seen.push(e));
-  return seen;
-}
-
 describe("keap.fetch against the simulator", () => {
   it("16 workers get no 429 and at least 95% of what the limits allow", async () => {
-    sim = await startKeapSimulator({
-      profile: "pat",
-      limits: { throttle: 10 },
-      skewMs: 2,
-    });
+    sim = await startKeapSimulator({ profile: "pat", limits: { throttle: 10 }, jitterMs: 2 });
     const keap = createKeapClient({ profile: "pat", store: memoryStore(), identity: PAT });
     const stop = AbortSignal.timeout(3_000);
     setMaxListeners(100, stop);
@@ -110,7 +55,7 @@ describe("keap.fetch against the simulator", () => {
     const by = Object.fromEntries(d.policies.map((p) => [p.name, p]));
     expect(by.throttle).toMatchObject({ limit: 100, remaining: 99 });
     expect(by.quota).toMatchObject({ limit: 50, remaining: 29 });
-    expect(by.tenantMinute).toMatchObject({ limit: 5000, remaining: 4999 });
+    expect(by.tenantMinute).toMatchObject({ limit: 10_000, remaining: 9_999 });
     expect(by.tenantDay).toMatchObject({ limit: 250_000, remaining: 249_999 }); // not reported
     keap.close();
   });
@@ -144,7 +89,7 @@ describe("keap.fetch on 429", () => {
     const res = await keap.fetch("https://api.example/contacts");
     expect(res.status).toBe(200);
     expect(f.calls).toHaveLength(2);
-    // MessageRate 2 per 5 s over whole seconds: 2 per second, paced 10% below: 550 ms.
+    // MessageRate 2 per 5 s: 2 per second (the period is processors x 1 s), paced 10% below.
     expect(pacing).toEqual([{ spacingMs: 550, reason: "spike" }]);
     expect(f.calls[1]!.at - f.calls[0]!.at).toBeGreaterThanOrEqual(540);
     expect(seen[0]).toMatchObject({ cause: "spike", attempt: 1 });
@@ -154,7 +99,7 @@ describe("keap.fetch on 429", () => {
     expect(by.quota).toBe(29_999);
     expect(by.spike).toBe(0); // the spike slot stays spent
     expect(keap.policies.find((p) => p.name === "spike")).toMatchObject({
-      refill: { tokens: 1, every: 550 },
+      refill: { tokens: 1000, every: 550_000 },
     });
     keap.close();
   });
@@ -173,31 +118,32 @@ describe("keap.fetch on 429", () => {
       expect((await keap.fetch("https://api.example/contacts")).status).toBe(200);
       const d = await keap.limiter.peek(keap.key);
       const by = Object.fromEntries(d.policies.map((p) => [p.name, p.remaining]));
-      expect(by).toMatchObject({ spike: 0, throttle: 239, quota: 29_999, tenantMinute: 4_999 });
+      expect(by).toMatchObject({ spike: 0, throttle: 239, quota: 29_999, tenantMinute: 9_999 });
       keap.close();
     } finally {
       redis.disconnect();
     }
   });
 
-  it("slows down multiplicatively without a MessageRate", async () => {
+  it("slows down by 10% on a spike 429 without a MessageRate", async () => {
     const f = scripted([throttled(BARE), ok()]);
     const keap = patClient(f.fetch);
     const pacing = events(keap, "pacing");
     await keap.fetch("https://api.example/contacts");
-    expect(pacing).toEqual([{ spacingMs: 275, reason: "spike" }]); // 220 ms x 1.25
+    expect(pacing).toEqual([{ spacingMs: 242, reason: "spike" }]); // 220 ms x 1.1
+    expect(keap.stats()).toMatchObject({ sent: 2, throttled: 1, returned: 0, spacingMs: 242 });
     keap.close();
   });
 
-  it("speeds spike pacing back up after a quiet period", async () => {
+  it("speeds spike pacing up 0.5% per 2 s without a spike 429", async () => {
     const f = scripted([throttled(BARE), ok()]);
     const keap = patClient(f.fetch);
     const pacing = events(keap, "pacing");
-    const until = Date.now() + 6_500;
+    const until = Date.now() + 2_300;
     while (Date.now() < until) await keap.fetch("https://api.example/contacts");
-    expect(pacing[0]).toEqual({ spacingMs: 275, reason: "spike" });
-    expect(pacing[1]).toEqual({ spacingMs: 220, reason: "recovered" });
-    expect(keap.policies.find((p) => p.name === "spike")).toMatchObject({ refill: { every: 220 } });
+    expect(pacing[0]).toEqual({ spacingMs: 242, reason: "spike" });
+    expect(pacing[1]).toEqual({ spacingMs: 240.79, reason: "recovered" });
+    expect(keap.stats().spacingMs).toBe(240.79);
     keap.close();
   }, 15_000);
 

@@ -373,6 +373,8 @@ describe("Retry-After", () => {
     ["zero", "0", 0],
     ["HTTP date", new Date(NOW + 90_000).toUTCString(), 90_000],
     ["past HTTP date", new Date(NOW - 90_000).toUTCString(), 0],
+    ["decimal seconds", "1.5", 1_500],
+    ["decimal seconds, rounded up to the ms", "0.0004", 1],
   ])("reads %s", (_label, value, expected) => {
     const r = parseKeapHeadersDetailed({ "Retry-After": value }, opts);
     expect(r.retryAfterMs).toBe(expected);
@@ -392,5 +394,38 @@ describe("Retry-After", () => {
   it("is absent when blank", () => {
     const r = parseKeapHeadersDetailed({ "retry-after": " " }, opts);
     expect(r).toEqual({ observations: [], issues: [] });
+  });
+
+  it("is the reset of a Keap window reported empty without one", () => {
+    const r = parseKeapHeadersDetailed(
+      {
+        "x-keap-product-throttle-limit": "240",
+        "x-keap-product-throttle-available": "0",
+        "retry-after": "2.5",
+      },
+      opts,
+    );
+    expect(r.observations).toEqual([
+      { policy: "throttle", limit: 240, remaining: 0, resetAtMs: NOW + 2_500 },
+    ]);
+  });
+});
+
+describe("X-Apigee-* headers", () => {
+  it("reads the x-apigee- twins of Keap's names (sent until 2022), Keap's own winning", () => {
+    const apigee = Object.fromEntries(
+      Object.entries(SAMPLE).map(([name, value]) => [name.replace("x-keap-", "X-Apigee-"), value]),
+    );
+    expect(parseKeapHeaders(apigee, opts)).toEqual(SAMPLE_OBS);
+    expect(
+      parseKeapHeaders(
+        {
+          "x-apigee-product-throttle-limit": "240",
+          "x-apigee-product-throttle-available": "100",
+          "x-keap-product-throttle-available": "90",
+        },
+        opts,
+      ),
+    ).toEqual([{ policy: "throttle", limit: 240, remaining: 90 }]);
   });
 });

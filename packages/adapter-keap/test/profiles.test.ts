@@ -30,7 +30,7 @@ const EXPECTED: Record<string, [string, string[]][]> = {
   ],
   "keap:pat": [
     ["spike", ["token"]],
-    ["throttle", ["token"]],
+    ["throttle", ["tenant"]],
     ["quota", ["tenant"]],
     ["tenantMinute", ["tenant"]],
     ["tenantDay", ["tenant"]],
@@ -86,7 +86,8 @@ describe("keapProfiles", () => {
     expect(byName("keap:pat", "throttle")).toMatchObject({ kind: "slidingWindow", limit: 240 });
     expect(byName("keap:pat", "quota")).toMatchObject({ kind: "fixedWindow", limit: 30_000 });
     for (const profile of ["keap:oauth", "keap:pat", "keap:sak"]) {
-      expect(byName(profile, "tenantMinute")).toMatchObject({ limit: 5_000, window: "1m" });
+      // Enforced since 2026-06-08 (KEAP.md "Settled 2026-12"); 5,000 was an older value.
+      expect(byName(profile, "tenantMinute")).toMatchObject({ limit: 10_000, window: "1m" });
       expect(byName(profile, "tenantDay")).toMatchObject({
         kind: "fixedWindow",
         limit: 250_000,

@@ -1,3 +1,4 @@
+import { ConfigError } from "@sluice/core";
 import { afterEach, describe, expect, it } from "vitest";
 import { type KeapSimulator, startKeapSimulator } from "../src/simulator/index.js";
 
@@ -11,7 +12,7 @@ afterEach(async () => {
 /** A simulator on a settable clock; `at(ms)` moves it. */
 async function simulator(options: Parameters<typeof startKeapSimulator>[0] = {}) {
   let now = Date.UTC(2026, 1, 18, 23, 0, 0);
-  sim = await startKeapSimulator({ clock: () => now, skewMs: 0, ...options });
+  sim = await startKeapSimulator({ clock: () => now, ...options });
   const call = async (token = "pat-1") => {
     const res = await fetch(`${sim!.url}/crm/rest/v2/contacts`, {
       headers: { authorization: `Bearer ${token}` },
@@ -32,8 +33,29 @@ async function simulator(options: Parameters<typeof startKeapSimulator>[0] = {})
 }
 
 describe("Keap simulator", () => {
-  it("smooths the spike rate: one request per 1/rate, burst of one, with the fault of docs/keap.md", async () => {
-    const s = await simulator({ profile: "pat", processors: 5 });
+  it("sliding (default): a synchronized second admits the rate plus 10%, answered with the bare body", async () => {
+    const s = await simulator({ profile: "oauth" });
+    // 25 per second plus a burst of 2: 27 back to back, the 28th refused.
+    for (let i = 0; i < 27; i++) expect((await s.call("app-1")).status).toBe(200);
+    const refused = await s.call("app-1");
+    expect(refused.status).toBe(429);
+    expect(refused.body).toEqual({
+      code: "429",
+      message: "Quota Exceeded",
+      status: "Request Throttled",
+      details: null,
+    });
+    s.advance(999);
+    expect((await s.call("app-1")).status).toBe(429);
+    s.advance(1); // the first 27 leave the second
+    expect((await s.call("app-1")).status).toBe(200);
+    // Spike arrest is per app: another app is not affected.
+    expect((await s.call("app-2")).status).toBe(200);
+    expect(sim!.stats()).toMatchObject({ throttled: 2, byCause: { spike: 2 } });
+  });
+
+  it("bucket: one request per 1/rate, burst of one, the 2022 fault as an option", async () => {
+    const s = await simulator({ profile: "pat", spikeModel: "bucket", bodies: "2022" });
     expect((await s.call()).status).toBe(200);
     s.advance(100); // half of 200 ms
     const refused = await s.call();
@@ -47,31 +69,57 @@ describe("Keap simulator", () => {
     s.advance(10_000); // a quiet period does not store up a burst
     expect((await s.call()).status).toBe(200);
     expect((await s.call()).status).toBe(429);
-    // Spike arrest is per token: another key is not affected.
     expect((await s.call("pat-2")).status).toBe(200);
     expect(sim!.stats()).toMatchObject({ served: 4, throttled: 2, byCause: { spike: 2 } });
   });
 
-  it("refuses a request sent exactly one interval later on a processor whose clock runs ahead", async () => {
-    // Two processors, the second 20 ms behind the first: routing decides.
-    const order = [0, 0.99, 0.99, 0.0];
-    let i = 0;
+  it("perProcessor: the rate split over processors, each a bucket of one, routed round robin or at random", async () => {
+    // 5 per second over 5 processors: each admits one per second.
     const s = await simulator({
       profile: "pat",
-      processors: 2,
-      skewMs: 20,
-      random: () => order[i++ % order.length]!,
+      spikeModel: "perProcessor",
+      routing: "roundRobin",
     });
-    // offsets drawn first: processor 0 -> 0 ms, processor 1 -> 19.8 ms
-    expect((await s.call()).status).toBe(200); // processor 1 (0.99)
-    s.advance(200);
-    expect((await s.call()).status).toBe(429); // processor 0: 200 - 19.8 ms after, too soon
+    for (let i = 0; i < 5; i++) expect((await s.call()).status).toBe(200); // one to each
+    expect((await s.call()).status).toBe(429); // back to the first, too soon
+    s.advance(1_000);
+    expect((await s.call()).status).toBe(200);
+    await sim!.close();
+
+    // Random routing: two requests 300 ms apart (under a third of the rate) meet on one processor.
+    const r = await simulator({
+      profile: "pat",
+      spikeModel: "perProcessor",
+      random: () => 0.1,
+    });
+    expect((await r.call()).status).toBe(200);
+    r.advance(300);
+    expect((await r.call()).status).toBe(429);
   });
 
-  it("counts a rolling minute per token and answers with the quota fault", async () => {
-    const s = await simulator({ profile: "pat", limits: { throttle: 3 } });
+  it("stamps each request's arrival up to jitterMs late, as a network would", async () => {
+    // Two requests sent at the same instant, 25 per second (one per 40 ms), burst of one: the
+    // second arrives 49.5 ms after the first and is admitted.
+    const jitter = [0, 0.99];
+    let i = 0;
+    const s = await simulator({
+      profile: "oauth",
+      spikeModel: "bucket",
+      jitterMs: 50,
+      random: () => jitter[i++ % 2]!,
+    });
+    expect((await s.call("app-1")).status).toBe(200);
+    expect((await s.call("app-1")).status).toBe(200);
+    await sim!.close();
+    const still = await simulator({ profile: "oauth", spikeModel: "bucket" });
+    expect((await still.call("app-1")).status).toBe(200);
+    expect((await still.call("app-1")).status).toBe(429);
+  });
+
+  it("counts a rolling minute per tenant and answers with the quota fault (2022 bodies)", async () => {
+    const s = await simulator({ profile: "pat", limits: { throttle: 3 }, bodies: "2022" });
     for (let i = 0; i < 3; i++) {
-      expect((await s.call()).status).toBe(200);
+      expect((await s.call(`pat-${i}`)).status).toBe(200); // every key of the tenant counts
       s.advance(1_000);
     }
     const refused = await s.call();
@@ -132,7 +180,7 @@ describe("Keap simulator", () => {
 
     const one = await simulator({ profile: "pat", tenantHeaders: "minute" });
     const m = await one.call();
-    expect(m.headers.get("x-keap-tenant-throttle-limit")).toBe("5000");
+    expect(m.headers.get("x-keap-tenant-throttle-limit")).toBe("10000");
     expect(m.headers.get("x-keap-tenant-throttle-time-unit")).toBe("minute");
     await sim!.close();
 
@@ -146,6 +194,7 @@ describe("Keap simulator", () => {
   it("takes X-Keap-API-Key, a larger burst, tenantDayUsed and a response delay", async () => {
     const s = await simulator({
       profile: "sak",
+      spikeModel: "bucket",
       spikeBurst: 2,
       limits: { tenantDay: 10 },
       tenantDayUsed: 8,
@@ -164,7 +213,7 @@ describe("Keap simulator", () => {
     const first = await call();
     expect(first.status).toBe(200);
     expect(first.ms).toBeGreaterThanOrEqual(45);
-    expect(first.left).toBe("4999|1");
+    expect(first.left).toBe("9999|1");
     expect((await call()).status).toBe(200); // the second of a burst of two, same instant
     s.advance(1_000);
     expect((await call()).status).toBe(429); // the tenant day is spent
@@ -186,13 +235,23 @@ describe("Keap simulator", () => {
     });
   });
 
-  it("refuses bad options with the option's name", async () => {
-    await expect(startKeapSimulator({ profile: "soap" as never })).rejects.toThrow(/profile/);
-    await expect(startKeapSimulator({ limits: { throttle: -1 } })).rejects.toThrow(
-      /limits\.throttle/,
-    );
-    await expect(startKeapSimulator({ limits: { spikes: 1 } as never })).rejects.toThrow(/spikes/);
-    await expect(startKeapSimulator({ processors: 0 })).rejects.toThrow(/processors/);
-    await expect(startKeapSimulator({ quotaUsed: 1.5 })).rejects.toThrow(/quotaUsed/);
+  it("refuses bad and unknown options with a ConfigError naming the field", async () => {
+    const refused = async (options: unknown, path: string) => {
+      const err = await startKeapSimulator(options as never).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as ConfigError).issues.map((i) => i.path)).toEqual([path]);
+      return err as ConfigError;
+    };
+    await refused({ profile: "soap" }, "profile");
+    await refused({ limits: { throttle: -1 } }, "limits.throttle");
+    const typo = await refused({ limits: { spikes: 1 } }, "limits.spikes");
+    expect(typo.message).toContain('did you mean "spike"');
+    await refused({ processors: 0 }, "processors");
+    await refused({ quotaUsed: 1.5 }, "quotaUsed");
+    await refused({ spikeModel: "leaky" }, "spikeModel");
+    await refused({ routing: "sticky" }, "routing");
+    await refused({ jitterMs: -1 }, "jitterMs");
+    await refused({ bodies: "2020" }, "bodies");
+    expect((await refused({ skewMs: 2 }, "skewMs")).message).toContain("unknown option");
   });
 });

@@ -8,6 +8,7 @@ export {
   SluiceError,
   type SluiceErrorCode,
 } from "./errors.js";
+export * from "./headers/index.js";
 export type { Key } from "./keys.js";
 export {
   createLimiter,

@@ -16,129 +16,9 @@ import {
 } from "@sluice/core/store";
 import type { LocalAnswer } from "./local-answer.js";
 
-// One switch per step, so that every call site names one kind's function: V8 inlines those,
-// where one call through a table of the five kinds stays a slow polymorphic call.
-
-function load(
-  p: CompiledPolicy,
-  prev: PolicyStateRecord | undefined,
-  limit: number,
-  nowMs: number,
-  bounds: readonly number[] | undefined,
-): PolicyStateRecord {
-  switch (p.kind) {
-    case "tokenBucket":
-      return tokenBucket.load(prev as TokenBucketState | undefined, p, limit, nowMs, bounds, true);
-    case "pool":
-      return pool.load(prev as PoolState | undefined, p, limit, nowMs, bounds, true);
-    case "fixedWindow":
-      return fixedWindow.load(prev as FixedWindowState | undefined, p, limit, nowMs, bounds, true);
-    case "slidingWindow":
-      return slidingWindow.load(
-        prev as SlidingWindowState | undefined,
-        p,
-        limit,
-        nowMs,
-        bounds,
-        true,
-      );
-    case "concurrency":
-      return concurrency.load(prev as ConcurrencyState | undefined, p, limit, nowMs, bounds, true);
-  }
-}
-
-/** Retry for `cost`: 0 admitted, > 0 ms until it could be, -1 never. Slots are not a take's. */
-function check(
-  p: CompiledPolicy,
-  s: PolicyStateRecord,
-  limit: number,
-  cost: number,
-  nowMs: number,
-): number {
-  switch (p.kind) {
-    case "tokenBucket":
-      return tokenBucket.check(s as TokenBucketState, p, limit, cost, nowMs);
-    case "pool":
-      return pool.check(s as PoolState, p, limit, cost, nowMs);
-    case "fixedWindow":
-      return fixedWindow.check(s as FixedWindowState, p, limit, cost, nowMs);
-    case "slidingWindow":
-      return slidingWindow.check(s as SlidingWindowState, p, limit, cost, nowMs);
-    case "concurrency":
-      return 0;
-  }
-}
-
-function charge(
-  p: CompiledPolicy,
-  s: PolicyStateRecord,
-  limit: number,
-  cost: number,
-  nowMs: number,
-): void {
-  switch (p.kind) {
-    case "tokenBucket":
-      tokenBucket.charge(s as TokenBucketState, p, limit, cost, nowMs);
-      break;
-    case "pool":
-      pool.charge(s as PoolState, p, limit, cost, nowMs);
-      break;
-    case "fixedWindow":
-      fixedWindow.charge(s as FixedWindowState, p, limit, cost, nowMs);
-      break;
-    case "slidingWindow":
-      slidingWindow.charge(s as SlidingWindowState, p, limit, cost, nowMs);
-      break;
-    case "concurrency":
-      // A plain take leaves slots alone.
-      break;
-  }
-}
-
-function remaining(p: CompiledPolicy, s: PolicyStateRecord, limit: number, nowMs: number): number {
-  switch (p.kind) {
-    case "tokenBucket":
-      return tokenBucket.remaining(s as TokenBucketState, p, limit, nowMs);
-    case "pool":
-      return pool.remaining(s as PoolState, p, limit, nowMs);
-    case "fixedWindow":
-      return fixedWindow.remaining(s as FixedWindowState, p, limit, nowMs);
-    case "slidingWindow":
-      return slidingWindow.remaining(s as SlidingWindowState, p, limit, nowMs);
-    case "concurrency":
-      return concurrency.remaining(s as ConcurrencyState, p, limit, nowMs);
-  }
-}
-
-function resetAt(p: CompiledPolicy, s: PolicyStateRecord, limit: number, nowMs: number): number {
-  switch (p.kind) {
-    case "tokenBucket":
-      return tokenBucket.resetAt(s as TokenBucketState, p, limit, nowMs);
-    case "pool":
-      return pool.resetAt(s as PoolState, p, limit, nowMs);
-    case "fixedWindow":
-      return fixedWindow.resetAt(s as FixedWindowState, p, limit, nowMs);
-    case "slidingWindow":
-      return slidingWindow.resetAt(s as SlidingWindowState, p, limit, nowMs);
-    case "concurrency":
-      return concurrency.resetAt(s as ConcurrencyState, p, limit, nowMs);
-  }
-}
-
-function isIdle(p: CompiledPolicy, s: PolicyStateRecord, limit: number, nowMs: number): boolean {
-  switch (p.kind) {
-    case "tokenBucket":
-      return tokenBucket.isIdle(s as TokenBucketState, p, limit, nowMs);
-    case "pool":
-      return pool.isIdle(s as PoolState, p, limit, nowMs);
-    case "fixedWindow":
-      return fixedWindow.isIdle(s as FixedWindowState, p, limit, nowMs);
-    case "slidingWindow":
-      return slidingWindow.isIdle(s as SlidingWindowState, p, limit, nowMs);
-    case "concurrency":
-      return concurrency.isIdle(s as ConcurrencyState, p, limit, nowMs);
-  }
-}
+// Each phase switches once per policy and calls that kind's functions by name: V8 then inlines
+// the hot kinds' math into the loop, where a call through a table of the five kinds (or a helper
+// per step) stays a call per step.
 
 function refillSpanMs(p: CompiledPolicy): number {
   switch (p.kind) {
@@ -153,6 +33,13 @@ function refillSpanMs(p: CompiledPolicy): number {
     case "concurrency":
       return concurrency.refillSpanMs(p);
   }
+}
+
+/** Carries the learned limit in force over to the state just loaded. */
+function learn<S extends PolicyStateRecord>(s: S, learned: number, untilMs: number): S {
+  s.learnedLimit = learned;
+  s.learnedLimitUntilMs = untilMs;
+  return s;
 }
 
 /**
@@ -183,12 +70,67 @@ export function decideTake(
       prev !== undefined && prev.learnedLimit > 0 && nowMs < prev.learnedLimitUntilMs
         ? prev.learnedLimit
         : 0;
+    const until = learned > 0 ? prev!.learnedLimitUntilMs : 0;
     const limit = learned > 0 ? learned : configuredLimit(p);
-    const s = load(p, prev, limit, nowMs, windowBounds?.[i]);
-    s.learnedLimit = learned;
-    s.learnedLimitUntilMs = learned > 0 ? prev!.learnedLimitUntilMs : 0;
+    const bounds = windowBounds?.[i];
+    let s: PolicyStateRecord;
+    let retry = 0;
+    switch (p.kind) {
+      case "tokenBucket": {
+        const t = tokenBucket.load(
+          prev as TokenBucketState | undefined,
+          p,
+          limit,
+          nowMs,
+          bounds,
+          true,
+        );
+        retry = tokenBucket.check(learn(t, learned, until), p, limit, cost, nowMs);
+        s = t;
+        break;
+      }
+      case "pool": {
+        const t = pool.load(prev as PoolState | undefined, p, limit, nowMs, bounds, true);
+        retry = pool.check(learn(t, learned, until), p, limit, cost, nowMs);
+        s = t;
+        break;
+      }
+      case "fixedWindow": {
+        const t = fixedWindow.load(
+          prev as FixedWindowState | undefined,
+          p,
+          limit,
+          nowMs,
+          bounds,
+          true,
+        );
+        retry = fixedWindow.check(learn(t, learned, until), p, limit, cost, nowMs);
+        s = t;
+        break;
+      }
+      case "slidingWindow": {
+        const t = slidingWindow.load(
+          prev as SlidingWindowState | undefined,
+          p,
+          limit,
+          nowMs,
+          bounds,
+          true,
+        );
+        retry = slidingWindow.check(learn(t, learned, until), p, limit, cost, nowMs);
+        s = t;
+        break;
+      }
+      case "concurrency":
+        // A plain take leaves slots alone: loaded (expired leases drop) but not checked.
+        s = learn(
+          concurrency.load(prev as ConcurrencyState | undefined, p, limit, nowMs, bounds, true),
+          learned,
+          until,
+        );
+        break;
+    }
     states[i] = s;
-    const retry = check(p, s, limit, cost, nowMs);
     if (retry !== 0) allowed = false;
     answer.set(i, limit, 0, 0, retry);
   }
@@ -198,11 +140,52 @@ export function decideTake(
     const p = policies[i]!;
     const s = states[i]!;
     const limit = answer.limit(i);
-    if (write) charge(p, s, limit, cost, nowMs);
-    const resetAtMs = resetAt(p, s, limit, nowMs);
-    answer.set(i, limit, remaining(p, s, limit, nowMs), resetAtMs, answer.retryAfterMs(i));
+    let remaining: number;
+    let resetAtMs: number;
+    let idle = false;
+    switch (p.kind) {
+      case "tokenBucket": {
+        const t = s as TokenBucketState;
+        if (write) tokenBucket.charge(t, p, limit, cost, nowMs);
+        remaining = tokenBucket.remaining(t, p, limit, nowMs);
+        resetAtMs = tokenBucket.resetAt(t, p, limit, nowMs);
+        if (write) idle = tokenBucket.isIdle(t, p, limit, nowMs);
+        break;
+      }
+      case "pool": {
+        const t = s as PoolState;
+        if (write) pool.charge(t, p, limit, cost, nowMs);
+        remaining = pool.remaining(t, p, limit, nowMs);
+        resetAtMs = pool.resetAt(t, p, limit, nowMs);
+        if (write) idle = pool.isIdle(t, p, limit, nowMs);
+        break;
+      }
+      case "fixedWindow": {
+        const t = s as FixedWindowState;
+        if (write) fixedWindow.charge(t, p, limit, cost, nowMs);
+        remaining = fixedWindow.remaining(t, p, limit, nowMs);
+        resetAtMs = fixedWindow.resetAt(t, p, limit, nowMs);
+        if (write) idle = fixedWindow.isIdle(t, p, limit, nowMs);
+        break;
+      }
+      case "slidingWindow": {
+        const t = s as SlidingWindowState;
+        if (write) slidingWindow.charge(t, p, limit, cost, nowMs);
+        remaining = slidingWindow.remaining(t, p, limit, nowMs);
+        resetAtMs = slidingWindow.resetAt(t, p, limit, nowMs);
+        if (write) idle = slidingWindow.isIdle(t, p, limit, nowMs);
+        break;
+      }
+      case "concurrency": {
+        const t = s as ConcurrencyState;
+        remaining = concurrency.remaining(t, p, limit, nowMs);
+        resetAtMs = concurrency.resetAt(t, p, limit, nowMs);
+        if (write) idle = concurrency.isIdle(t, p, limit, nowMs);
+        break;
+      }
+    }
+    answer.set(i, limit, remaining, resetAtMs, answer.retryAfterMs(i));
     if (write) {
-      const idle = isIdle(p, s, limit, nowMs);
       if (idle && s.learnedLimit === 0) states[i] = undefined;
       else {
         // State kept for a learned limit outlives its lapse by the kind's refill span.

@@ -173,6 +173,7 @@ function inline(
   lines: readonly string[],
   functions: ReadonlyMap<string, LuaFunction>,
   depth = 0,
+  consumed: ReadonlySet<string> = new Set(),
 ): string[] {
   if (depth > 8) throw new Error("inlining does not end");
   const out: string[] = [];
@@ -208,24 +209,45 @@ function inline(
       if (!returned) return bodyLine;
       return `  ${names.join(", ")} = ${local[2] === undefined ? names.map(() => "nil").join(", ") : local[2].slice(3)}`;
     });
-    // A parameter passed a variable of its own name needs no local of its own when the body
-    // leaves it alone, or when it is also where its final value goes.
-    const declared = declaredNames(body);
+    // A parameter passed a variable needs no local of its own when the body can use that
+    // variable under the parameter's name: when the body leaves it alone, when the variable is
+    // where the parameter's final value goes, or when the caller has no further use for it
+    // (`consumed`). The body's own names must not capture it.
+    const bodyNames = declaredNames(body);
+    const renames = new Map<string, string>();
     const bound: string[] = [];
     const values: string[] = [];
     f.params.forEach((param, k) => {
       const arg = args[k]!;
-      if (arg === param && !declared.has(param)) {
+      const usable =
+        /^[A-Za-z_]\w*$/.test(arg) &&
+        args.indexOf(arg) === args.lastIndexOf(arg) &&
+        !bodyNames.has(arg) &&
+        (arg === param || !f.params.includes(arg));
+      if (usable) {
         const at = f.results.indexOf(param);
-        if (!assigns(body, param) || (at >= 0 && targets[at] === param)) return;
+        if (!assigns(body, param) || (at >= 0 && targets[at] === arg) || consumed.has(arg)) {
+          if (arg !== param) renames.set(param, arg);
+          return;
+        }
       }
       bound.push(param);
       values.push(arg);
     });
+    const rename = (text: string) =>
+      renames.size === 0
+        ? text
+        : text.replace(
+            new RegExp(`(?<![\\w.:])(${[...renames.keys()].join("|")})(?!\\w)`, "g"),
+            (name) => renames.get(name)!,
+          );
+    const renamedBody = body.map(rename);
+    const results = f.results.map(rename);
+    const declared = declaredNames(renamedBody);
     const shadowing = new Set([...declared, ...bound]);
     // The results, minus those already in place.
     const pairs = targets
-      .map((t, k) => [t, f.results[k]] as const)
+      .map((t, k) => [t, results[k]] as const)
       .filter(([t, r]) => r !== undefined && !(r === t && !shadowing.has(t)));
     const direct = !targets.some((t) => shadowing.has(t));
     const inner = direct ? `${indent}  ` : `${indent}    `;
@@ -238,7 +260,7 @@ function inline(
       out.push(`${indent}  do`);
     }
     if (bound.length > 0) out.push(`${inner}local ${bound.join(", ")} = ${values.join(", ")}`);
-    for (const bodyLine of inline(body, functions, depth + 1)) {
+    for (const bodyLine of inline(renamedBody, functions, depth + 1)) {
       out.push(bodyLine === "" ? "" : `${inner.slice(2)}${bodyLine}`);
     }
     if (pairs.length > 0) {
@@ -301,11 +323,16 @@ function takeCall(
   ];
   if (t.take.params.at(-1) === "policyIndex") args.push(policyIndex);
   const written = Array.from({ length: fieldCount(t.written) }, (_, k) => `entry${i}_${k + 1}`);
+  // The entry's fields as read are the take's to change: nothing reads them after it (its due,
+  // payload length and slotsAt are read after it, to find the next entry).
+  const read = new Set(args.slice(2, 2 + fields));
   return inline(
     [
       `  local remaining${i}, resetAt${i}, length${i}, ${written.join(", ")} = ${t.take.name}(${args.join(", ")})`,
     ],
     t.functions,
+    0,
+    read,
   );
 }
 

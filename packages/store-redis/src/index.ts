@@ -268,8 +268,8 @@ export class RedisStore implements Store {
   }
 
   /**
-   * Loads decide.lua, and the scripts this store has made so far, on the server (every master of
-   * a Cluster). Optional: EVALSHA falls back to EVAL once per script and server.
+   * Loads the script every layout uses, and those this store has made so far, on the server
+   * (every master of a Cluster). Optional: EVALSHA falls back to EVAL once per script and server.
    */
   async migrate(): Promise<void> {
     try {
@@ -343,7 +343,8 @@ export class RedisStore implements Store {
 
   /**
    * The script for a layout: its own for policies sharing one key without a concurrency policy
-   * (while this store has fewer than `specializedScripts` of those), decide.lua otherwise.
+   * (while this store has fewer than `specializedScripts` of those), else the one every layout
+   * uses.
    */
   private scriptFor(policies: readonly CompiledPolicy[], scopeKeys: number): DecideScript {
     const generic = this.scripts.generic;

@@ -1,24 +1,27 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { ConfigError } from "@sluice/core";
+import { checkOptionNames } from "../options.js";
 
 /**
- * A local HTTP server that throttles like Keap's API gateway (docs/keap.md "Simulator"), for
+ * A local HTTP server that throttles like Keap's API gateway (docs/keap.md "The simulator"), for
  * offline tests of an integration. Every number defaults to the profile's value in docs/keap.md.
  *
- * The model, per request:
+ * The model, per request (arriving up to `jitterMs` later than sent, as a network adds):
  * 1. Identity: the bearer token (or `X-Keap-API-Key`) is the token (PAT/SAK) or the app (OAuth);
  *    every token belongs to one tenant (`tenant`).
- * 2. SpikeArrest with `UseEffectiveCount`: requests are routed at random to one of `processors`
- *    message processors, which share one effective count per token (PAT/SAK) or app (OAuth):
- *    one request per `1000 / spike` ms with a burst of `spikeBurst` (about 1). Each processor's
- *    clock runs up to `skewMs` ahead of the others, so two requests sent exactly one interval
- *    apart can still be refused: pace with a margin.
- * 3. The product throttle: a rolling minute per token (PAT/SAK) or app (OAuth).
+ * 2. SpikeArrest per token (PAT/SAK) or app (OAuth), by `spikeModel`:
+ *    - `sliding` (default; Apigee X with `UseEffectiveCount=true`): one count synchronized across
+ *      processors over a sliding second, admitting the rate plus a burst of about 10% of it;
+ *    - `bucket`: one shared token bucket, one request per `1000 / spike` ms, burst `spikeBurst` (1);
+ *    - `perProcessor` (Apigee Edge): the rate split over `processors` message processors, each a
+ *      bucket of one, requests routed `roundRobin` or at `random`.
+ * 3. The product throttle: a rolling minute per tenant (PAT/SAK) or app (OAuth).
  * 4. The product quota: a calendar day (00:00 UTC) per tenant (PAT/SAK) or app (OAuth), with
  *    `quotaUsed` already consumed on start.
  * 5. The tenant windows: a rolling minute and a calendar day per tenant.
- * A refused request counts nowhere. Every answer carries the `x-keap-*` headers; 429s carry one
- * of the three bodies of docs/keap.md.
+ * A refused request counts nowhere. Every answer carries the `x-keap-*` headers; 429s carry
+ * today's bare body, or with `bodies: "2022"` the Apigee faults of that year.
  */
 
 export type KeapSimulatorProfile = "oauth" | "pat" | "sak";
@@ -37,8 +40,25 @@ export interface KeapSimulatorLimits {
   tenantDay?: number;
 }
 
+export type KeapSpikeModel = "sliding" | "bucket" | "perProcessor";
+
 export interface KeapSimulatorOptions {
   profile?: KeapSimulatorProfile;
+  /** How SpikeArrest counts (default "sliding"); see the model above. */
+  spikeModel?: KeapSpikeModel;
+  /** How `perProcessor` routes requests to processors (default "random"). */
+  routing?: "roundRobin" | "random";
+  /**
+   * Network jitter: each request's arrival time at the gateway is later by a random 0 to
+   * `jitterMs` ms (default 0), so requests sent in order may arrive out of it.
+   */
+  jitterMs?: number;
+  /**
+   * 429 bodies: "today" (default), the bare `Quota Exceeded` body for every cause, as today's
+   * gateway sends; "2022": the SpikeArrestViolation fault (with its MessageRate) for spike and the
+   * QuotaViolation fault for the throttle, as Apigee Edge sent them.
+   */
+  bodies?: "today" | "2022";
   /** 0 (default) picks a free port. */
   port?: number;
   host?: string;
@@ -47,11 +67,13 @@ export interface KeapSimulatorOptions {
   quotaUsed?: number;
   /** Tenant day window already used today (default 0). */
   tenantDayUsed?: number;
-  /** Message processors the spike rate is spread over (default 5 for PAT/SAK, 6 for OAuth). */
+  /** Message processors (default 5 for PAT/SAK, 6 for OAuth): `perProcessor` splits the rate over them. */
   processors?: number;
-  /** Largest clock lead of one processor over another, in ms (default 2). */
-  skewMs?: number;
-  /** Requests a processor admits back to back after a quiet period (default 1). */
+  /**
+   * `bucket` and `perProcessor`: requests a bucket admits back to back after a quiet period
+   * (default 1). `sliding`: requests above the rate admitted in any one second (default 10% of the
+   * rate, rounded down).
+   */
   spikeBurst?: number;
   /** Tenant windows in the headers: both pipe-separated (default), the minute only, or none. */
   tenantHeaders?: "both" | "minute" | "none";
@@ -88,11 +110,31 @@ export interface KeapSimulator {
 }
 
 const DEFAULTS: Record<KeapSimulatorProfile, Required<KeapSimulatorLimits>> = {
-  // docs/keap.md "Profiles"; tenant windows at their strictest seen value (5,000 / minute).
-  oauth: { spike: 25, throttle: 1_500, quota: 150_000, tenantMinute: 5_000, tenantDay: 250_000 },
-  pat: { spike: 5, throttle: 240, quota: 30_000, tenantMinute: 5_000, tenantDay: 250_000 },
-  sak: { spike: 5, throttle: 240, quota: 30_000, tenantMinute: 5_000, tenantDay: 250_000 },
+  // docs/keap.md "Profiles"; tenant windows as enforced since 2026-06-08 (10,000 / minute).
+  oauth: { spike: 25, throttle: 1_500, quota: 150_000, tenantMinute: 10_000, tenantDay: 250_000 },
+  pat: { spike: 5, throttle: 240, quota: 30_000, tenantMinute: 10_000, tenantDay: 250_000 },
+  sak: { spike: 5, throttle: 240, quota: 30_000, tenantMinute: 10_000, tenantDay: 250_000 },
 };
+const OPTION_NAMES = [
+  "profile",
+  "spikeModel",
+  "routing",
+  "jitterMs",
+  "bodies",
+  "port",
+  "host",
+  "limits",
+  "quotaUsed",
+  "tenantDayUsed",
+  "processors",
+  "spikeBurst",
+  "tenantHeaders",
+  "retryAfter",
+  "tenant",
+  "latencyMs",
+  "clock",
+  "random",
+];
 const PROCESSORS: Record<KeapSimulatorProfile, number> = { oauth: 6, pat: 5, sak: 5 };
 const MINUTE_MS = 60_000;
 const DAY_MS = 86_400_000;
@@ -116,7 +158,11 @@ class RollingWindow {
   }
 
   add(now: number): void {
-    this.times.push(now);
+    // Jitter may deliver a request stamped earlier than the last one: keep the times sorted.
+    let i = this.times.length;
+    while (i > this.head && this.times[i - 1]! > now) i--;
+    if (i === this.times.length) this.times.push(now);
+    else this.times.splice(i, 0, now);
   }
 
   /** When the oldest counted request leaves the window. */
@@ -177,6 +223,49 @@ class SpikeArrest {
   }
 }
 
+/** One spike arrest per token or app, as the chosen model counts. */
+interface SpikeCounter {
+  admit(atMs: number): boolean;
+}
+
+/** Apigee X effective count: a sliding second shared by every processor. */
+class SlidingSpike implements SpikeCounter {
+  private readonly window = new RollingWindow(1_000);
+
+  constructor(private readonly allowed: number) {}
+
+  admit(atMs: number): boolean {
+    if (this.window.count(atMs) >= this.allowed) return false;
+    this.window.add(atMs);
+    return true;
+  }
+}
+
+/** Apigee Edge: the rate split over processors, each a bucket of its own. */
+class PerProcessorSpike implements SpikeCounter {
+  private readonly buckets: SpikeArrest[];
+
+  constructor(
+    rate: number,
+    burst: number,
+    private readonly route: () => number,
+    processors: number,
+  ) {
+    this.buckets = Array.from(
+      { length: processors },
+      () => new SpikeArrest(rate / processors, burst),
+    );
+  }
+
+  admit(atMs: number): boolean {
+    return this.buckets[this.route()]!.admit(atMs);
+  }
+}
+
+function configError(path: string, message: string): ConfigError {
+  return new ConfigError([{ path, message }]);
+}
+
 function nonNegative(name: string, value: unknown, fallback: number, integer = true): number {
   if (value === undefined) return fallback;
   if (
@@ -185,43 +274,90 @@ function nonNegative(name: string, value: unknown, fallback: number, integer = t
     value < 0 ||
     (integer && !Number.isInteger(value))
   ) {
-    throw new TypeError(
-      `startKeapSimulator: ${name} must be a non-negative ${integer ? "integer" : "number"}`,
-    );
+    throw configError(name, `must be a non-negative ${integer ? "integer" : "number"}`);
   }
   return value;
+}
+
+function oneOf<T extends string>(
+  name: string,
+  value: unknown,
+  allowed: readonly T[],
+  fallback: T,
+): T {
+  if (value === undefined) return fallback;
+  if (typeof value !== "string" || !allowed.includes(value as T)) {
+    throw configError(name, `must be one of ${allowed.map((a) => `"${a}"`).join(", ")}`);
+  }
+  return value as T;
 }
 
 /** Starts the simulator; resolves once it listens. */
 export async function startKeapSimulator(
   options: KeapSimulatorOptions = {},
 ): Promise<KeapSimulator> {
-  const profile = options.profile ?? "pat";
-  if (!(profile in DEFAULTS)) {
-    throw new TypeError(`startKeapSimulator: profile must be "oauth", "pat" or "sak"`);
+  if (options === null || typeof options !== "object") {
+    throw configError("", "startKeapSimulator takes an options object");
   }
+  checkOptionNames(options, OPTION_NAMES);
+  const profile = oneOf("profile", options.profile, ["oauth", "pat", "sak"], "pat");
   const limits = { ...DEFAULTS[profile] };
-  for (const [name, value] of Object.entries(options.limits ?? {})) {
-    if (!(name in limits)) throw new TypeError(`startKeapSimulator: unknown limit "${name}"`);
+  const limitsOption = options.limits ?? {};
+  checkOptionNames(limitsOption, Object.keys(limits), "limits");
+  for (const [name, value] of Object.entries(limitsOption)) {
     const v = nonNegative(`limits.${name}`, value, 0, name !== "spike");
-    if (v <= 0) throw new TypeError(`startKeapSimulator: limits.${name} must be above 0`);
+    if (v <= 0) throw configError(`limits.${name}`, "must be above 0");
     limits[name as keyof KeapSimulatorLimits] = v;
   }
+  const spikeModel = oneOf("spikeModel", options.spikeModel, SPIKE_MODELS, "sliding");
+  const routing = oneOf("routing", options.routing, ["roundRobin", "random"] as const, "random");
+  const bodies = oneOf("bodies", options.bodies, ["today", "2022"] as const, "today");
+  const jitterMs = nonNegative("jitterMs", options.jitterMs, 0, false);
   const processors = nonNegative("processors", options.processors, PROCESSORS[profile]);
-  if (processors < 1) throw new TypeError("startKeapSimulator: processors must be at least 1");
-  const skewMs = nonNegative("skewMs", options.skewMs, 2, false);
-  const burst = nonNegative("spikeBurst", options.spikeBurst, 1, false);
-  if (burst < 1) throw new TypeError("startKeapSimulator: spikeBurst must be at least 1");
+  if (processors < 1) throw configError("processors", "must be at least 1");
+  const defaultBurst = spikeModel === "sliding" ? Math.floor(limits.spike / 10) : 1;
+  const burst = nonNegative("spikeBurst", options.spikeBurst, defaultBurst, false);
+  if (spikeModel !== "sliding" && burst < 1) {
+    throw configError("spikeBurst", "must be at least 1 for a bucket");
+  }
   const quotaUsed = nonNegative("quotaUsed", options.quotaUsed, 0);
   const tenantDayUsed = nonNegative("tenantDayUsed", options.tenantDayUsed, 0);
   const latencyMs = nonNegative("latencyMs", options.latencyMs, 0, false);
-  const tenantHeaders = options.tenantHeaders ?? "both";
+  const tenantHeaders = oneOf(
+    "tenantHeaders",
+    options.tenantHeaders,
+    ["both", "minute", "none"] as const,
+    "both",
+  );
+  if (options.retryAfter !== undefined && typeof options.retryAfter !== "boolean") {
+    throw configError("retryAfter", "must be true or false");
+  }
+  if (
+    options.tenant !== undefined &&
+    (typeof options.tenant !== "string" || options.tenant === "")
+  ) {
+    throw configError("tenant", "must be a non-empty string");
+  }
   const tenant = options.tenant ?? "sim.infusionsoft.com";
+  for (const name of ["clock", "random"] as const) {
+    if (options[name] !== undefined && typeof options[name] !== "function") {
+      throw configError(name, "must be a function");
+    }
+  }
   const clock = options.clock ?? Date.now;
   const random = options.random ?? Math.random;
-  const offsets = Array.from({ length: processors }, () => random() * skewMs);
+  let turn = 0;
+  const route =
+    routing === "roundRobin"
+      ? () => turn++ % processors
+      : () => Math.min(processors - 1, Math.floor(random() * processors));
+  const newSpike = (): SpikeCounter => {
+    if (spikeModel === "sliding") return new SlidingSpike(Math.floor(limits.spike) + burst);
+    if (spikeModel === "bucket") return new SpikeArrest(limits.spike, burst);
+    return new PerProcessorSpike(limits.spike, burst, route, processors);
+  };
 
-  let spikes = new Map<string, SpikeArrest>();
+  let spikes = new Map<string, SpikeCounter>();
   let throttles = new Map<string, RollingWindow>();
   let quotas = new Map<string, DayCounter>();
   let tenantMinute = new RollingWindow(MINUTE_MS);
@@ -248,16 +384,17 @@ export async function startKeapSimulator(
       return;
     }
     let spike = spikes.get(id);
-    if (!spike) spikes.set(id, (spike = new SpikeArrest(limits.spike, burst)));
-    let throttle = throttles.get(id);
-    if (!throttle) throttles.set(id, (throttle = new RollingWindow(MINUTE_MS)));
-    const quotaId = profile === "oauth" ? id : tenant;
+    if (!spike) spikes.set(id, (spike = newSpike()));
+    // OAuth counts per app; PAT/SAK throttle and quota per tenant (docs/keap.md "Scopes").
+    const countedId = profile === "oauth" ? id : tenant;
+    let throttle = throttles.get(countedId);
+    if (!throttle) throttles.set(countedId, (throttle = new RollingWindow(MINUTE_MS)));
+    const quotaId = countedId;
     let quota = quotas.get(quotaId);
     if (!quota) quotas.set(quotaId, (quota = new DayCounter(quotaUsed)));
 
-    const processor = Math.min(processors - 1, Math.floor(random() * processors));
     let cause: KeapThrottleCause | undefined;
-    if (!spike.admit(now + offsets[processor]!)) cause = "spike";
+    if (!spike.admit(now)) cause = "spike";
     else if (throttle.count(now) >= limits.throttle) cause = "throttle";
     else if (quota.count(now) >= limits.quota) cause = "quota";
     else if (
@@ -326,12 +463,13 @@ export async function startKeapSimulator(
               : nextDay;
       headers["retry-after"] = String(Math.max(1, Math.ceil((at - now) / 1000)));
     }
-    send(res, 429, headers, body429(cause, id, limits.spike, processors), latencyMs);
+    send(res, 429, headers, body429(cause, id, limits.spike, processors, bodies), latencyMs);
   };
 
   const server = createServer((req, res) => {
-    // Throttling happens on arrival; the answer follows once the body is drained.
-    const now = clock();
+    // Throttling happens on arrival: now, plus the network's jitter. The answer follows once the
+    // body is drained.
+    const now = clock() + (jitterMs > 0 ? random() * jitterMs : 0);
     req.on("data", () => {});
     req.on("end", () => answer(req, res, now));
     req.on("error", () => res.destroy());
@@ -390,13 +528,15 @@ function credential(req: IncomingMessage): string | undefined {
   return typeof key === "string" && key.trim() !== "" ? key.trim() : undefined;
 }
 
-/** The three 429 bodies of docs/keap.md. */
+/** The 429 bodies of docs/keap.md: today's bare body, or the faults of 2022. */
 function body429(
   cause: KeapThrottleCause,
   id: string,
   spikeRate: number,
   processors: number,
+  bodies: "today" | "2022",
 ): unknown {
+  if (bodies === "today") return BARE_BODY;
   if (cause === "spike") {
     // The effective period is the base second times the processor count (docs/keap.md).
     const rate = `MessageRate{messagesPerPeriod=${spikeRate}, periodInMicroseconds=${processors * 1_000_000}, maxBurstMessageCount=1.0}`;
@@ -415,8 +555,16 @@ function body429(
       },
     };
   }
-  return { code: "429", message: "Quota Exceeded", status: "Request Throttled", details: null };
+  return BARE_BODY;
 }
+
+const BARE_BODY = {
+  code: "429",
+  message: "Quota Exceeded",
+  status: "Request Throttled",
+  details: null,
+};
+const SPIKE_MODELS: readonly KeapSpikeModel[] = ["sliding", "bucket", "perProcessor"];
 
 function send(
   res: ServerResponse,

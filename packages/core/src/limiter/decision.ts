@@ -9,6 +9,8 @@ export interface PolicyState {
   readonly remaining: number;
   /** When this policy is back to its full limit (epoch ms, store clock). */
   readonly resetAtMs: number;
+  /** Rate policies: the window's length, or the time to refill from empty to full. */
+  readonly windowMs?: number;
 }
 
 export interface Decision {
@@ -45,13 +47,23 @@ export function toDecision(
   for (let i = 0; i < n; i++) {
     const p = policies[i]!;
     const left = answer.remaining(i);
-    states[i] = {
-      name: p.name,
-      kind: p.kind,
-      limit: answer.limit(i),
-      remaining: left,
-      resetAtMs: answer.resetAtMs(i),
-    };
+    states[i] =
+      p.kind === "concurrency"
+        ? {
+            name: p.name,
+            kind: p.kind,
+            limit: answer.limit(i),
+            remaining: left,
+            resetAtMs: answer.resetAtMs(i),
+          }
+        : {
+            name: p.name,
+            kind: p.kind,
+            limit: answer.limit(i),
+            remaining: left,
+            resetAtMs: answer.resetAtMs(i),
+            windowMs: p.windowMs,
+          };
     if ((slots || p.kind !== "concurrency") && left < remaining) remaining = left;
     if (answer.blocked(i)) {
       if (blockedBy === NONE) blockedBy = [];
@@ -87,13 +99,10 @@ export function degradedDecision(
     const limit = configuredLimit(p);
     const left = allowed ? limit : 0;
     if ((slots || p.kind !== "concurrency") && left < remaining) remaining = left;
-    return {
-      name: p.name,
-      kind: p.kind,
-      limit,
-      remaining: left,
-      resetAtMs: allowed ? nowMs : nowMs + DEGRADED_RETRY_MS,
-    };
+    const resetAtMs = allowed ? nowMs : nowMs + DEGRADED_RETRY_MS;
+    return p.kind === "concurrency"
+      ? { name: p.name, kind: p.kind, limit, remaining: left, resetAtMs }
+      : { name: p.name, kind: p.kind, limit, remaining: left, resetAtMs, windowMs: p.windowMs };
   });
   return {
     allowed,

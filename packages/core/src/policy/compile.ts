@@ -30,12 +30,16 @@ export interface CompiledTokenBucket extends CompiledBase {
   readonly capacity: number;
   readonly refillTokens: number;
   readonly refillEveryMs: number;
+  /** Time to refill from empty to full (reported in PolicyState, read by rate-limit headers). */
+  readonly windowMs: number;
 }
 export interface CompiledPool extends CompiledBase {
   readonly kind: "pool";
   readonly capacity: number;
   readonly refillTokens: number;
   readonly refillEveryMs: number;
+  /** Time to refill from empty to full, in whole steps. */
+  readonly windowMs: number;
 }
 export interface CompiledFixedWindow extends CompiledBase {
   readonly kind: "fixedWindow";
@@ -77,15 +81,21 @@ export function compileValidPolicy(p: Policy): CompiledPolicy {
   const scope = p.scope === undefined ? undefined : Object.freeze([...p.scope]);
   switch (p.kind) {
     case "tokenBucket":
-    case "pool":
+    case "pool": {
+      const everyMs = ms(p.refill.every);
       return Object.freeze({
         kind: p.kind,
         name: p.name,
         scope,
         capacity: p.capacity,
         refillTokens: p.refill.tokens,
-        refillEveryMs: ms(p.refill.every),
+        refillEveryMs: everyMs,
+        windowMs:
+          p.kind === "pool"
+            ? Math.ceil(p.capacity / p.refill.tokens) * everyMs
+            : Math.ceil((p.capacity * everyMs) / p.refill.tokens),
       });
+    }
     case "fixedWindow":
       return Object.freeze({
         kind: p.kind,

@@ -8,7 +8,10 @@ import { kindFileName, POLICY_STRIDE, paramVariable } from "./layout.js";
  *
  * A fragment is a list of sections, each opened by a `-- @section <name>` line; text before the
  * first is the file's own documentation. Inside a section, a `-- @use <name>` line stands for
- * another section of the same fragment.
+ * another section of the same fragment. `decode` (`level := s.a;`) and `encode` (`s.a := level;`)
+ * name the row column that holds each state variable: the assembler writes the column in the
+ * variable's place, so the state is read and changed in the row itself (no copying in and out,
+ * which cost a statement per field per pass).
  */
 export interface SqlSources {
   /** decide.sql */
@@ -21,6 +24,13 @@ export interface SqlSources {
 export const TABLE_PLACEHOLDERS = ["{{table}}", "{{execute}}", "{{now}}"] as const;
 
 type Sections = ReadonlyMap<string, readonly string[]>;
+
+/** A kind's sections and the row column of each of its state variables. */
+interface Fragment {
+  readonly file: string;
+  readonly sections: Sections;
+  readonly columns: ReadonlyMap<string, string>;
+}
 
 const SECTION = /^-- @section ([a-z_]+)\s*$/;
 const USE = /^(\s*)-- @use ([a-z_]+)\s*$/;
@@ -41,6 +51,39 @@ function parseFragment(file: string, text: string): Sections {
     while (lines.length > 0 && lines[lines.length - 1]!.trim() === "") lines.pop();
   }
   return sections;
+}
+
+const isCode = (line: string) => line.trim() !== "" && !line.trim().startsWith("--");
+
+/** Variable -> column from `decode`; `encode` must write exactly those back. */
+function stateColumnsOf(file: string, sections: Sections): Map<string, string> {
+  const columns = new Map<string, string>();
+  for (const line of (sections.get("decode") ?? []).filter(isCode)) {
+    const m = /^(\w+) := s\.(\w+);$/.exec(line.trim());
+    if (m === null) throw new Error(`${file}: decode lines read one column each: "${line.trim()}"`);
+    columns.set(m[1]!, m[2]!);
+  }
+  const written = new Map<string, string>();
+  for (const line of (sections.get("encode") ?? []).filter(isCode)) {
+    const m = /^s\.(\w+) := (\w+);$/.exec(line.trim());
+    if (m === null)
+      throw new Error(`${file}: encode lines write one column each: "${line.trim()}"`);
+    written.set(m[2]!, m[1]!);
+  }
+  if (JSON.stringify([...written].sort()) !== JSON.stringify([...columns].sort())) {
+    throw new Error(`${file}: encode must write back exactly the columns decode reads`);
+  }
+  return columns;
+}
+
+/** `line` with each state variable replaced by its column (comments left as written). */
+function withColumns(line: string, columns: ReadonlyMap<string, string>): string {
+  const at = line.indexOf("--");
+  let code = at < 0 ? line : line.slice(0, at);
+  for (const [variable, column] of columns) {
+    code = code.replace(new RegExp(`(?<![\\w.])${variable}\\b`, "g"), `s.${column}`);
+  }
+  return at < 0 ? code : code + line.slice(at);
 }
 
 /** A section's lines with its `-- @use` lines expanded, indented by `indent`. */
@@ -67,7 +110,7 @@ function sectionLines(
 }
 
 /** `-- @each-kind` ... `-- @end` blocks, repeated per kind, with the slots filled. */
-function expandKinds(template: string, fragments: ReadonlyMap<KindSpec, Sections>): string {
+function expandKinds(template: string, fragments: ReadonlyMap<KindSpec, Fragment>): string {
   const lines = template.split("\n");
   const out: (string | null)[] = [];
   // A kind's parameters are read wherever one of its arms uses one: known once all are built.
@@ -80,8 +123,7 @@ function expandKinds(template: string, fragments: ReadonlyMap<KindSpec, Sections
     }
     const end = lines.indexOf("-- @end", i);
     if (end < 0) throw new Error("decide.sql: -- @each-kind without -- @end");
-    for (const [kind, sections] of fragments) {
-      const file = `${kindFileName(kind.kind)}.sql`;
+    for (const [kind, { file, sections, columns }] of fragments) {
       const arm: string[] = [];
       for (const line of lines.slice(i + 1, end)) {
         const slot = SLOT.exec(line);
@@ -89,8 +131,11 @@ function expandKinds(template: string, fragments: ReadonlyMap<KindSpec, Sections
         else if (slot[2] === "params") {
           paramSlots.push({ kind, at: out.length + arm.length, indent: slot[1]! });
           arm.push("");
-        } else
-          arm.push(...(sectionLines(sections, slot[2]!, slot[1]!, file) ?? [`${slot[1]}NULL;`]));
+        } else {
+          const section = sectionLines(sections, slot[2]!, slot[1]!, file);
+          if (section === undefined) arm.push(`${slot[1]}NULL;`);
+          else for (const l of section) arm.push(withColumns(l, columns));
+        }
       }
       armText.set(kind, `${armText.get(kind) ?? ""}\n${arm.join("\n")}`);
       out.push(...arm);
@@ -109,7 +154,7 @@ function expandKinds(template: string, fragments: ReadonlyMap<KindSpec, Sections
 }
 
 /** Every parameter (bigint) and each fragment's `declare` lines, once each. */
-function declarations(fragments: ReadonlyMap<KindSpec, Sections>): string {
+function declarations(fragments: ReadonlyMap<KindSpec, Fragment>): string {
   const byName = new Map<string, string>();
   const add = (line: string, file: string) => {
     const m = /^([a-z_][a-z0-9_]*)\s+(.+);$/.exec(line.trim());
@@ -122,23 +167,22 @@ function declarations(fragments: ReadonlyMap<KindSpec, Sections>): string {
   };
   for (const kind of KIND_LIST)
     for (const p of kind.params) add(`${paramVariable(p.name)} bigint;`, "kinds table");
-  for (const [kind, sections] of fragments) {
-    for (const line of sections.get("declare") ?? []) {
-      if (line.trim() !== "" && !line.trim().startsWith("--"))
-        add(line, `${kindFileName(kind.kind)}.sql`);
-    }
+  for (const { file, sections } of fragments.values()) {
+    for (const line of sections.get("declare") ?? []) if (isCode(line)) add(line, file);
   }
   return [...byName].map(([name, type]) => `  ${name} ${type};`).join("\n");
 }
 
 /** The function's text, with `{{table}}`, `{{execute}}` and `{{now}}` left to fill per table. */
 export function assembleDecideFunction(sources: SqlSources): string {
-  const fragments = new Map<KindSpec, Sections>();
+  const fragments = new Map<KindSpec, Fragment>();
   for (const kind of KIND_LIST) {
-    const file = kindFileName(kind.kind);
-    const text = sources.kinds[file];
-    if (text === undefined) throw new Error(`no sql/kinds/${file}.sql for kind ${kind.kind}`);
-    fragments.set(kind, parseFragment(`${file}.sql`, text));
+    const name = kindFileName(kind.kind);
+    const text = sources.kinds[name];
+    if (text === undefined) throw new Error(`no sql/kinds/${name}.sql for kind ${kind.kind}`);
+    const file = `${name}.sql`;
+    const sections = parseFragment(file, text);
+    fragments.set(kind, { file, sections, columns: stateColumnsOf(file, sections) });
   }
   // decide.sql's leading comment documents the file; the function keeps its own comments.
   const lines = sources.decide.split("\n");

@@ -9,7 +9,8 @@
 --   -- @each-kind ... -- @end   repeated once per kind (ascending code) as a CASE arm, with
 --                               {{code}} the kind's code, {{params}} its parameters read from
 --                               the policy tuple, {{<section>}} that kind's section (NULL; if it
---                               has none)
+--                               has none), its state variables written as the row `s`'s columns
+--                               its `decode` section names (the state lives in the row itself)
 --   {{table}} {{execute}} {{now}} {{stride}}  filled in per table at migrate()
 --
 -- Arguments (flat arrays; request q uses in_policy_count[q] policies and keys):
@@ -142,7 +143,6 @@ BEGIN
 -- @each-kind
       WHEN {{code}} THEN
         {{params}}
-        {{decode}}
         {{bring_to_now}}
         IF op = 't' OR op = 'a' OR op = 'p' THEN
           {{check}}
@@ -155,15 +155,14 @@ BEGIN
         ELSIF op = 'r' THEN
           {{renew_check}}
         END IF;
-        -- With one policy (most limiters) the second pass goes on from these variables.
-        IF np > 1 THEN
-          {{encode}}
-          s.ll := learned_limit; s.lu := learned_limit_until_ms;
-          st[i] := s; limits[i] := limit_in_force; retries[i] := retry_ms; presents[i] := present;
-        END IF;
 -- @end
       END CASE;
       IF retry_ms <> 0 THEN allowed := 0; END IF;
+      -- With one policy (most limiters) the second pass goes on from these variables.
+      IF np > 1 THEN
+        s.ll := learned_limit; s.lu := learned_limit_until_ms;
+        st[i] := s; limits[i] := limit_in_force; retries[i] := retry_ms; presents[i] := present;
+      END IF;
     END LOOP;
 
     -- A refused take, a peek and a failed renew change nothing.
@@ -198,7 +197,6 @@ BEGIN
       WHEN {{code}} THEN
         IF np > 1 THEN
           {{params}}
-          {{decode}}
         END IF;
         IF do_write AND (op = 't' OR op = 'a') THEN
           {{charge}}
@@ -206,12 +204,9 @@ BEGIN
           {{renew}}
         END IF;
         {{answer}}
-        IF do_write THEN
-          IF learned_limit > 0 THEN
-            refill_span_ms := 0;
-            {{refill_span}}
-          END IF;
-          {{encode}}
+        IF do_write AND learned_limit > 0 THEN
+          refill_span_ms := 0;
+          {{refill_span}}
         END IF;
 -- @end
       END CASE;

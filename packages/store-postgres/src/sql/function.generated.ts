@@ -51,25 +51,15 @@ DECLARE
   policy_first_use bigint;
   policy_precision_ms bigint;
   policy_lease_ttl_ms bigint;
-  level bigint;
-  level_at_ms bigint;
   full_level bigint;
   need_level bigint;
-  anchor_ms bigint;
   refill_steps bigint;
-  count bigint;
-  start_ms bigint;
-  end_ms bigint;
   bounds_count int;
-  slots bigint[];
-  counts bigint[];
   oldest_slot bigint;
   slot bigint;
   slot_count bigint;
   total bigint;
   excess bigint;
-  lease_ids text[];
-  lease_expiries bigint[];
   kept_ids text[];
   kept_expiries bigint[];
   expiry_ms bigint;
@@ -133,180 +123,149 @@ BEGIN
         policy_capacity := in_policies[pb + 2];
         policy_refill_tokens := in_policies[pb + 3];
         policy_refill_every_ms := in_policies[pb + 4];
-        level := s.a;
-        level_at_ms := s.b;
         full_level := limit_in_force * policy_refill_every_ms;
         IF NOT present THEN
-          level := full_level; level_at_ms := now_ms;
+          s.a := full_level; s.b := now_ms;
         ELSE
-          IF level_at_ms < now_ms THEN
+          IF s.b < now_ms THEN
             -- Compared before multiplied: a long idle time times the refill rate may overflow bigint.
-            IF level >= full_level
-               OR now_ms - level_at_ms >= (full_level - level + policy_refill_tokens - 1) / policy_refill_tokens THEN
-              level := full_level;
+            IF s.a >= full_level
+               OR now_ms - s.b >= (full_level - s.a + policy_refill_tokens - 1) / policy_refill_tokens THEN
+              s.a := full_level;
             ELSE
-              level := level + (now_ms - level_at_ms) * policy_refill_tokens;
+              s.a := s.a + (now_ms - s.b) * policy_refill_tokens;
             END IF;
-            level_at_ms := now_ms;
+            s.b := now_ms;
           END IF;
-          IF level > full_level THEN level := full_level; END IF;
+          IF s.a > full_level THEN s.a := full_level; END IF;
         END IF;
         IF op = 't' OR op = 'a' OR op = 'p' THEN
           IF cost > limit_in_force THEN retry_ms := -1;
           ELSE
             need_level := cost * policy_refill_every_ms;
-            IF level < need_level THEN
-              retry_ms := level_at_ms - now_ms + (need_level - level + policy_refill_tokens - 1) / policy_refill_tokens;
+            IF s.a < need_level THEN
+              retry_ms := s.b - now_ms + (need_level - s.a + policy_refill_tokens - 1) / policy_refill_tokens;
             END IF;
           END IF;
         ELSIF op = 'f' THEN
           -- A refund of the whole limit fills the bucket without computing cost * refill_every_ms.
-          IF cost >= limit_in_force THEN level := full_level;
-          ELSE level := least(full_level, level + cost * policy_refill_every_ms);
+          IF cost >= limit_in_force THEN s.a := full_level;
+          ELSE s.a := least(full_level, s.a + cost * policy_refill_every_ms);
           END IF;
         ELSIF op = 'c' THEN
           -- remaining >= limit cannot lower a level that is at most full (and may overflow).
           IF obs_remaining IS NOT NULL AND obs_remaining < limit_in_force THEN
-            level := least(level, obs_remaining * policy_refill_every_ms);
+            s.a := least(s.a, obs_remaining * policy_refill_every_ms);
           END IF;
           -- The server admits at most \`remaining\` until its reset: hold refill back until then.
-          IF obs_reset_at_ms IS NOT NULL AND obs_reset_at_ms > now_ms AND obs_reset_at_ms > level_at_ms THEN
-            level_at_ms := obs_reset_at_ms;
+          IF obs_reset_at_ms IS NOT NULL AND obs_reset_at_ms > now_ms AND obs_reset_at_ms > s.b THEN
+            s.b := obs_reset_at_ms;
           END IF;
         ELSIF op = 'l' THEN
           NULL;
         ELSIF op = 'r' THEN
           NULL;
-        END IF;
-        -- With one policy (most limiters) the second pass goes on from these variables.
-        IF np > 1 THEN
-          s.a := level;
-          s.b := level_at_ms;
-          s.ll := learned_limit; s.lu := learned_limit_until_ms;
-          st[i] := s; limits[i] := limit_in_force; retries[i] := retry_ms; presents[i] := present;
         END IF;
       WHEN 2 THEN
         policy_capacity := in_policies[pb + 2];
         policy_refill_tokens := in_policies[pb + 3];
         policy_refill_every_ms := in_policies[pb + 4];
-        level := s.a;
-        anchor_ms := s.b;
-        IF NOT present OR level >= limit_in_force THEN
-          level := limit_in_force; anchor_ms := 0;
-        ELSIF now_ms >= anchor_ms THEN
-          refill_steps := (now_ms - anchor_ms) / policy_refill_every_ms;
-          IF refill_steps >= (limit_in_force - level + policy_refill_tokens - 1) / policy_refill_tokens THEN
-            level := limit_in_force; anchor_ms := 0;
+        IF NOT present OR s.a >= limit_in_force THEN
+          s.a := limit_in_force; s.b := 0;
+        ELSIF now_ms >= s.b THEN
+          refill_steps := (now_ms - s.b) / policy_refill_every_ms;
+          IF refill_steps >= (limit_in_force - s.a + policy_refill_tokens - 1) / policy_refill_tokens THEN
+            s.a := limit_in_force; s.b := 0;
           ELSE
-            level := level + refill_steps * policy_refill_tokens;
-            anchor_ms := anchor_ms + refill_steps * policy_refill_every_ms;
+            s.a := s.a + refill_steps * policy_refill_tokens;
+            s.b := s.b + refill_steps * policy_refill_every_ms;
           END IF;
         END IF;
         IF op = 't' OR op = 'a' OR op = 'p' THEN
           IF cost > limit_in_force THEN retry_ms := -1;
-          ELSIF level < cost THEN
-            retry_ms := anchor_ms + ((cost - level + policy_refill_tokens - 1) / policy_refill_tokens) * policy_refill_every_ms - now_ms;
+          ELSIF s.a < cost THEN
+            retry_ms := s.b + ((cost - s.a + policy_refill_tokens - 1) / policy_refill_tokens) * policy_refill_every_ms - now_ms;
           END IF;
         ELSIF op = 'f' THEN
-          level := least(limit_in_force, level + cost);
-          IF level >= limit_in_force THEN anchor_ms := 0; END IF;
+          s.a := least(limit_in_force, s.a + cost);
+          IF s.a >= limit_in_force THEN s.b := 0; END IF;
         ELSIF op = 'c' THEN
-          IF obs_remaining IS NOT NULL AND obs_remaining < level THEN
-            IF level >= limit_in_force THEN anchor_ms := now_ms; END IF;
-            level := obs_remaining;
+          IF obs_remaining IS NOT NULL AND obs_remaining < s.a THEN
+            IF s.a >= limit_in_force THEN s.b := now_ms; END IF;
+            s.a := obs_remaining;
           END IF;
           -- The next step lands at the server's reset.
-          IF obs_reset_at_ms IS NOT NULL AND obs_reset_at_ms > now_ms AND level < limit_in_force THEN
-            anchor_ms := greatest(anchor_ms, obs_reset_at_ms - policy_refill_every_ms);
+          IF obs_reset_at_ms IS NOT NULL AND obs_reset_at_ms > now_ms AND s.a < limit_in_force THEN
+            s.b := greatest(s.b, obs_reset_at_ms - policy_refill_every_ms);
           END IF;
         ELSIF op = 'l' THEN
           NULL;
         ELSIF op = 'r' THEN
           NULL;
         END IF;
-        -- With one policy (most limiters) the second pass goes on from these variables.
-        IF np > 1 THEN
-          s.a := level;
-          s.b := anchor_ms;
-          s.ll := learned_limit; s.lu := learned_limit_until_ms;
-          st[i] := s; limits[i] := limit_in_force; retries[i] := retry_ms; presents[i] := present;
-        END IF;
       WHEN 3 THEN
         policy_window_ms := in_policies[pb + 3];
         policy_first_use := in_policies[pb + 4];
-        count := s.a;
-        start_ms := s.b;
-        end_ms := s.c;
-        IF NOT (present AND count > 0 AND now_ms < end_ms) THEN
-          count := 0;
+        IF NOT (present AND s.a > 0 AND now_ms < s.c) THEN
+          s.a := 0;
           IF policy_first_use = 1 THEN
-            start_ms := now_ms; end_ms := now_ms + policy_window_ms;
+            s.b := now_ms; s.c := now_ms + policy_window_ms;
           ELSE
             -- in_bounds holds, per fixed window of the request, a count then that many sorted window
             -- starts around now (only zoned windows have any); outside them, epoch-aligned windows.
-            start_ms := NULL;
+            s.b := NULL;
             bounds_count := in_bounds[bounds_at];
             IF bounds_count >= 2 AND now_ms >= in_bounds[bounds_at + 1]
                AND now_ms < in_bounds[bounds_at + bounds_count] THEN
               j := 1;
               WHILE j < bounds_count - 1 AND in_bounds[bounds_at + j + 1] <= now_ms LOOP j := j + 1; END LOOP;
-              start_ms := in_bounds[bounds_at + j]; end_ms := in_bounds[bounds_at + j + 1];
+              s.b := in_bounds[bounds_at + j]; s.c := in_bounds[bounds_at + j + 1];
             END IF;
-            IF start_ms IS NULL THEN
-              start_ms := now_ms / policy_window_ms * policy_window_ms; end_ms := start_ms + policy_window_ms;
+            IF s.b IS NULL THEN
+              s.b := now_ms / policy_window_ms * policy_window_ms; s.c := s.b + policy_window_ms;
             END IF;
           END IF;
         END IF;
         bounds_at := bounds_at + 1 + in_bounds[bounds_at]::int;
         IF op = 't' OR op = 'a' OR op = 'p' THEN
           IF cost > limit_in_force THEN retry_ms := -1;
-          ELSIF count + cost > limit_in_force THEN retry_ms := end_ms - now_ms;
+          ELSIF s.a + cost > limit_in_force THEN retry_ms := s.c - now_ms;
           END IF;
         ELSIF op = 'f' THEN
-          count := greatest(0, count - cost);
+          s.a := greatest(0, s.a - cost);
         ELSIF op = 'c' THEN
-          IF obs_reset_at_ms IS NOT NULL AND obs_reset_at_ms > now_ms THEN end_ms := obs_reset_at_ms; END IF;
-          IF obs_remaining IS NOT NULL THEN count := greatest(count, limit_in_force - obs_remaining); END IF;
+          IF obs_reset_at_ms IS NOT NULL AND obs_reset_at_ms > now_ms THEN s.c := obs_reset_at_ms; END IF;
+          IF obs_remaining IS NOT NULL THEN s.a := greatest(s.a, limit_in_force - obs_remaining); END IF;
         ELSIF op = 'l' THEN
           NULL;
         ELSIF op = 'r' THEN
           NULL;
         END IF;
-        -- With one policy (most limiters) the second pass goes on from these variables.
-        IF np > 1 THEN
-          s.a := count;
-          s.b := start_ms;
-          s.c := end_ms;
-          s.ll := learned_limit; s.lu := learned_limit_until_ms;
-          st[i] := s; limits[i] := limit_in_force; retries[i] := retry_ms; presents[i] := present;
-        END IF;
       WHEN 4 THEN
         policy_window_ms := in_policies[pb + 3];
         policy_precision_ms := in_policies[pb + 4];
-        slots := s.xs;
-        counts := s.ys;
         -- The oldest slot that still counts (numeric: floor, also before the epoch of a test clock).
         oldest_slot := floor((now_ms - policy_window_ms)::numeric / policy_precision_ms)::bigint;
-        IF NOT present OR slots IS NULL THEN
-          slots := '{}'; counts := '{}';
+        IF NOT present OR s.xs IS NULL THEN
+          s.xs := '{}'; s.ys := '{}';
         ELSE
           j := 1;
-          WHILE j <= cardinality(slots) AND slots[j] < oldest_slot LOOP j := j + 1; END LOOP;
-          IF j > 1 THEN slots := slots[j:]; counts := counts[j:]; END IF;
+          WHILE j <= cardinality(s.xs) AND s.xs[j] < oldest_slot LOOP j := j + 1; END LOOP;
+          IF j > 1 THEN s.xs := s.xs[j:]; s.ys := s.ys[j:]; END IF;
         END IF;
         IF op = 't' OR op = 'a' OR op = 'p' THEN
           IF cost > limit_in_force THEN retry_ms := -1;
           ELSE
             total := 0;
-            FOR j IN 1..cardinality(counts) LOOP total := total + counts[j]; END LOOP;
+            FOR j IN 1..cardinality(s.ys) LOOP total := total + s.ys[j]; END LOOP;
             IF total + cost > limit_in_force THEN
               -- Admitted once enough of the oldest slots stopped counting.
               excess := total + cost - limit_in_force;
               retry_ms := -1;
-              FOR j IN 1..cardinality(counts) LOOP
-                excess := excess - counts[j];
+              FOR j IN 1..cardinality(s.ys) LOOP
+                excess := excess - s.ys[j];
                 IF excess <= 0 THEN
-                  retry_ms := (slots[j] + 1) * policy_precision_ms + policy_window_ms - now_ms;
+                  retry_ms := (s.xs[j] + 1) * policy_precision_ms + policy_window_ms - now_ms;
                   EXIT;
                 END IF;
               END LOOP;
@@ -315,21 +274,21 @@ BEGIN
         ELSIF op = 'f' THEN
           -- Taken back from the newest slots first.
           excess := cost;
-          j := cardinality(slots);
+          j := cardinality(s.xs);
           WHILE j >= 1 AND excess > 0 LOOP
-            slot_count := least(excess, counts[j]);
-            counts[j] := counts[j] - slot_count;
+            slot_count := least(excess, s.ys[j]);
+            s.ys[j] := s.ys[j] - slot_count;
             excess := excess - slot_count;
-            IF counts[j] = 0 THEN
-              slots := slots[1:j - 1] || slots[j + 1:];
-              counts := counts[1:j - 1] || counts[j + 1:];
+            IF s.ys[j] = 0 THEN
+              s.xs := s.xs[1:j - 1] || s.xs[j + 1:];
+              s.ys := s.ys[1:j - 1] || s.ys[j + 1:];
             END IF;
             j := j - 1;
           END LOOP;
         ELSIF op = 'c' THEN
           IF obs_remaining IS NOT NULL THEN
             total := 0;
-            FOR j IN 1..cardinality(counts) LOOP total := total + counts[j]; END LOOP;
+            FOR j IN 1..cardinality(s.ys) LOOP total := total + s.ys[j]; END LOOP;
             slot_count := limit_in_force - obs_remaining - total;
             IF slot_count > 0 THEN
               -- Phantom admissions that stop counting at the server's reset (or after a window).
@@ -340,13 +299,13 @@ BEGIN
                   oldest_slot);
               END IF;
               -- slot_count more admissions in \`slot\`, keeping slots ascending.
-              j := cardinality(slots);
-              WHILE j >= 1 AND slots[j] > slot LOOP j := j - 1; END LOOP;
-              IF j >= 1 AND slots[j] = slot THEN
-                counts[j] := counts[j] + slot_count;
+              j := cardinality(s.xs);
+              WHILE j >= 1 AND s.xs[j] > slot LOOP j := j - 1; END LOOP;
+              IF j >= 1 AND s.xs[j] = slot THEN
+                s.ys[j] := s.ys[j] + slot_count;
               ELSE
-                slots := slots[1:j] || slot || slots[j + 1:];
-                counts := counts[1:j] || slot_count || counts[j + 1:];
+                s.xs := s.xs[1:j] || slot || s.xs[j + 1:];
+                s.ys := s.ys[1:j] || slot_count || s.ys[j + 1:];
               END IF;
             END IF;
           END IF;
@@ -355,37 +314,28 @@ BEGIN
         ELSIF op = 'r' THEN
           NULL;
         END IF;
-        -- With one policy (most limiters) the second pass goes on from these variables.
-        IF np > 1 THEN
-          s.xs := slots;
-          s.ys := counts;
-          s.ll := learned_limit; s.lu := learned_limit_until_ms;
-          st[i] := s; limits[i] := limit_in_force; retries[i] := retry_ms; presents[i] := present;
-        END IF;
       WHEN 5 THEN
         policy_lease_ttl_ms := in_policies[pb + 3];
-        lease_ids := s.ids;
-        lease_expiries := s.ys;
         lease := in_leases[q];
-        IF NOT present OR lease_ids IS NULL THEN
-          lease_ids := '{}'; lease_expiries := '{}';
+        IF NOT present OR s.ids IS NULL THEN
+          s.ids := '{}'; s.ys := '{}';
         ELSE
           kept_ids := '{}'; kept_expiries := '{}';
-          FOR j IN 1..cardinality(lease_ids) LOOP
-            IF lease_expiries[j] > now_ms THEN
-              kept_ids := array_append(kept_ids, lease_ids[j]);
-              kept_expiries := array_append(kept_expiries, lease_expiries[j]);
+          FOR j IN 1..cardinality(s.ids) LOOP
+            IF s.ys[j] > now_ms THEN
+              kept_ids := array_append(kept_ids, s.ids[j]);
+              kept_expiries := array_append(kept_expiries, s.ys[j]);
             END IF;
           END LOOP;
-          lease_ids := kept_ids; lease_expiries := kept_expiries;
+          s.ids := kept_ids; s.ys := kept_expiries;
         END IF;
         IF op = 't' OR op = 'a' OR op = 'p' THEN
           -- A plain take or a peek leaves slots alone.
-          IF op = 'a' AND cardinality(lease_ids) >= limit_in_force THEN
+          IF op = 'a' AND cardinality(s.ids) >= limit_in_force THEN
             -- Retry when the first lease expires.
             expiry_ms := NULL;
-            FOR j IN 1..cardinality(lease_expiries) LOOP
-              IF expiry_ms IS NULL OR lease_expiries[j] < expiry_ms THEN expiry_ms := lease_expiries[j]; END IF;
+            FOR j IN 1..cardinality(s.ys) LOOP
+              IF expiry_ms IS NULL OR s.ys[j] < expiry_ms THEN expiry_ms := s.ys[j]; END IF;
             END LOOP;
             retry_ms := greatest(1, coalesce(expiry_ms, 0) - now_ms);
           END IF;
@@ -394,24 +344,22 @@ BEGIN
         ELSIF op = 'c' THEN
           NULL;
         ELSIF op = 'l' THEN
-          j := array_position(lease_ids, lease);
+          j := array_position(s.ids, lease);
           IF j IS NOT NULL THEN
-            lease_ids := lease_ids[1:j - 1] || lease_ids[j + 1:];
-            lease_expiries := lease_expiries[1:j - 1] || lease_expiries[j + 1:];
+            s.ids := s.ids[1:j - 1] || s.ids[j + 1:];
+            s.ys := s.ys[1:j - 1] || s.ys[j + 1:];
           END IF;
         ELSIF op = 'r' THEN
           -- All or nothing: a lease missing from any slot is gone.
-          IF array_position(lease_ids, lease) IS NULL THEN allowed := 0; END IF;
-        END IF;
-        -- With one policy (most limiters) the second pass goes on from these variables.
-        IF np > 1 THEN
-          s.ids := lease_ids;
-          s.ys := lease_expiries;
-          s.ll := learned_limit; s.lu := learned_limit_until_ms;
-          st[i] := s; limits[i] := limit_in_force; retries[i] := retry_ms; presents[i] := present;
+          IF array_position(s.ids, lease) IS NULL THEN allowed := 0; END IF;
         END IF;
       END CASE;
       IF retry_ms <> 0 THEN allowed := 0; END IF;
+      -- With one policy (most limiters) the second pass goes on from these variables.
+      IF np > 1 THEN
+        s.ll := learned_limit; s.lu := learned_limit_until_ms;
+        st[i] := s; limits[i] := limit_in_force; retries[i] := retry_ms; presents[i] := present;
+      END IF;
     END LOOP;
 
     -- A refused take, a peek and a failed renew change nothing.
@@ -447,157 +395,125 @@ BEGIN
           policy_capacity := in_policies[pb + 2];
           policy_refill_tokens := in_policies[pb + 3];
           policy_refill_every_ms := in_policies[pb + 4];
-          level := s.a;
-          level_at_ms := s.b;
         END IF;
         IF do_write AND (op = 't' OR op = 'a') THEN
-          level := level - cost * policy_refill_every_ms;
+          s.a := s.a - cost * policy_refill_every_ms;
         ELSIF do_write AND op = 'r' THEN
           NULL;
         END IF;
         full_level := limit_in_force * policy_refill_every_ms;
-        remaining := level / policy_refill_every_ms;
-        IF level >= full_level THEN
-          reset_at_ms := greatest(now_ms, level_at_ms);
+        remaining := s.a / policy_refill_every_ms;
+        IF s.a >= full_level THEN
+          reset_at_ms := greatest(now_ms, s.b);
         ELSE
-          reset_at_ms := level_at_ms + (full_level - level + policy_refill_tokens - 1) / policy_refill_tokens;
+          reset_at_ms := s.b + (full_level - s.a + policy_refill_tokens - 1) / policy_refill_tokens;
         END IF;
-        idle := level >= full_level AND level_at_ms <= now_ms;
-        IF do_write THEN
-          IF learned_limit > 0 THEN
-            refill_span_ms := 0;
-            refill_span_ms := (policy_capacity * policy_refill_every_ms + policy_refill_tokens - 1) / policy_refill_tokens;
-          END IF;
-          s.a := level;
-          s.b := level_at_ms;
+        idle := s.a >= full_level AND s.b <= now_ms;
+        IF do_write AND learned_limit > 0 THEN
+          refill_span_ms := 0;
+          refill_span_ms := (policy_capacity * policy_refill_every_ms + policy_refill_tokens - 1) / policy_refill_tokens;
         END IF;
       WHEN 2 THEN
         IF np > 1 THEN
           policy_capacity := in_policies[pb + 2];
           policy_refill_tokens := in_policies[pb + 3];
           policy_refill_every_ms := in_policies[pb + 4];
-          level := s.a;
-          anchor_ms := s.b;
         END IF;
         IF do_write AND (op = 't' OR op = 'a') THEN
           -- A full pool starts counting refill steps at its first take.
-          IF level >= limit_in_force THEN anchor_ms := now_ms; END IF;
-          level := level - cost;
+          IF s.a >= limit_in_force THEN s.b := now_ms; END IF;
+          s.a := s.a - cost;
         ELSIF do_write AND op = 'r' THEN
           NULL;
         END IF;
-        remaining := level;
-        IF level >= limit_in_force THEN
+        remaining := s.a;
+        IF s.a >= limit_in_force THEN
           reset_at_ms := now_ms;
         ELSE
-          reset_at_ms := anchor_ms + ((limit_in_force - level + policy_refill_tokens - 1) / policy_refill_tokens) * policy_refill_every_ms;
+          reset_at_ms := s.b + ((limit_in_force - s.a + policy_refill_tokens - 1) / policy_refill_tokens) * policy_refill_every_ms;
         END IF;
-        idle := level >= limit_in_force;
-        IF do_write THEN
-          IF learned_limit > 0 THEN
-            refill_span_ms := 0;
-            refill_span_ms := ((policy_capacity + policy_refill_tokens - 1) / policy_refill_tokens) * policy_refill_every_ms;
-          END IF;
-          s.a := level;
-          s.b := anchor_ms;
+        idle := s.a >= limit_in_force;
+        IF do_write AND learned_limit > 0 THEN
+          refill_span_ms := 0;
+          refill_span_ms := ((policy_capacity + policy_refill_tokens - 1) / policy_refill_tokens) * policy_refill_every_ms;
         END IF;
       WHEN 3 THEN
         IF np > 1 THEN
           policy_window_ms := in_policies[pb + 3];
           policy_first_use := in_policies[pb + 4];
-          count := s.a;
-          start_ms := s.b;
-          end_ms := s.c;
         END IF;
         IF do_write AND (op = 't' OR op = 'a') THEN
-          count := count + cost;
+          s.a := s.a + cost;
         ELSIF do_write AND op = 'r' THEN
           NULL;
         END IF;
-        remaining := greatest(0, limit_in_force - count);
-        reset_at_ms := CASE WHEN count <= 0 THEN now_ms ELSE end_ms END;
-        idle := count <= 0;
-        IF do_write THEN
-          IF learned_limit > 0 THEN
-            refill_span_ms := 0;
-            NULL;
-          END IF;
-          s.a := count;
-          s.b := start_ms;
-          s.c := end_ms;
+        remaining := greatest(0, limit_in_force - s.a);
+        reset_at_ms := CASE WHEN s.a <= 0 THEN now_ms ELSE s.c END;
+        idle := s.a <= 0;
+        IF do_write AND learned_limit > 0 THEN
+          refill_span_ms := 0;
+          NULL;
         END IF;
       WHEN 4 THEN
         IF np > 1 THEN
           policy_window_ms := in_policies[pb + 3];
           policy_precision_ms := in_policies[pb + 4];
-          slots := s.xs;
-          counts := s.ys;
         END IF;
         IF do_write AND (op = 't' OR op = 'a') THEN
           slot := now_ms / policy_precision_ms;
           slot_count := cost;
           -- slot_count more admissions in \`slot\`, keeping slots ascending.
-          j := cardinality(slots);
-          WHILE j >= 1 AND slots[j] > slot LOOP j := j - 1; END LOOP;
-          IF j >= 1 AND slots[j] = slot THEN
-            counts[j] := counts[j] + slot_count;
+          j := cardinality(s.xs);
+          WHILE j >= 1 AND s.xs[j] > slot LOOP j := j - 1; END LOOP;
+          IF j >= 1 AND s.xs[j] = slot THEN
+            s.ys[j] := s.ys[j] + slot_count;
           ELSE
-            slots := slots[1:j] || slot || slots[j + 1:];
-            counts := counts[1:j] || slot_count || counts[j + 1:];
+            s.xs := s.xs[1:j] || slot || s.xs[j + 1:];
+            s.ys := s.ys[1:j] || slot_count || s.ys[j + 1:];
           END IF;
         ELSIF do_write AND op = 'r' THEN
           NULL;
         END IF;
         total := 0;
-        FOR j IN 1..cardinality(counts) LOOP total := total + counts[j]; END LOOP;
+        FOR j IN 1..cardinality(s.ys) LOOP total := total + s.ys[j]; END LOOP;
         remaining := greatest(0, limit_in_force - total);
-        idle := cardinality(slots) = 0;
+        idle := cardinality(s.xs) = 0;
         reset_at_ms := CASE WHEN idle THEN now_ms
-          ELSE (slots[cardinality(slots)] + 1) * policy_precision_ms + policy_window_ms END;
-        IF do_write THEN
-          IF learned_limit > 0 THEN
-            refill_span_ms := 0;
-            NULL;
-          END IF;
-          s.xs := slots;
-          s.ys := counts;
+          ELSE (s.xs[cardinality(s.xs)] + 1) * policy_precision_ms + policy_window_ms END;
+        IF do_write AND learned_limit > 0 THEN
+          refill_span_ms := 0;
+          NULL;
         END IF;
       WHEN 5 THEN
         IF np > 1 THEN
           policy_lease_ttl_ms := in_policies[pb + 3];
-          lease_ids := s.ids;
-          lease_expiries := s.ys;
         END IF;
         IF do_write AND (op = 't' OR op = 'a') THEN
           IF op = 'a' THEN
             expiry_ms := now_ms + policy_lease_ttl_ms;
-            j := array_position(lease_ids, lease);
+            j := array_position(s.ids, lease);
             IF j IS NULL THEN
-              lease_ids := array_append(lease_ids, lease);
-              lease_expiries := array_append(lease_expiries, expiry_ms);
+              s.ids := array_append(s.ids, lease);
+              s.ys := array_append(s.ys, expiry_ms);
             ELSE
-              lease_expiries[j] := expiry_ms;
+              s.ys[j] := expiry_ms;
             END IF;
             IF lease_expiry_ms = 0 OR expiry_ms < lease_expiry_ms THEN lease_expiry_ms := expiry_ms; END IF;
           END IF;
         ELSIF do_write AND op = 'r' THEN
           expiry_ms := now_ms + coalesce(in_renew_ttls[q], policy_lease_ttl_ms);
-          lease_expiries[array_position(lease_ids, lease)] := expiry_ms;
+          s.ys[array_position(s.ids, lease)] := expiry_ms;
           IF lease_expiry_ms = 0 OR expiry_ms < lease_expiry_ms THEN lease_expiry_ms := expiry_ms; END IF;
         END IF;
-        remaining := greatest(0, limit_in_force - cardinality(lease_ids));
+        remaining := greatest(0, limit_in_force - cardinality(s.ids));
         reset_at_ms := now_ms;
-        FOR j IN 1..cardinality(lease_expiries) LOOP
-          IF lease_expiries[j] > reset_at_ms THEN reset_at_ms := lease_expiries[j]; END IF;
+        FOR j IN 1..cardinality(s.ys) LOOP
+          IF s.ys[j] > reset_at_ms THEN reset_at_ms := s.ys[j]; END IF;
         END LOOP;
-        idle := cardinality(lease_ids) = 0;
-        IF do_write THEN
-          IF learned_limit > 0 THEN
-            refill_span_ms := 0;
-            NULL;
-          END IF;
-          s.ids := lease_ids;
-          s.ys := lease_expiries;
+        idle := cardinality(s.ids) = 0;
+        IF do_write AND learned_limit > 0 THEN
+          refill_span_ms := 0;
+          NULL;
         END IF;
       END CASE;
       res[rp + 1] := limit_in_force; res[rp + 2] := remaining; res[rp + 3] := reset_at_ms;

@@ -10,7 +10,6 @@ KIND_TAKE[1] = function(value, at, capacity, refillTokens, refillEveryMs, cost, 
   local dueMs, payloadLength, level, levelAtMs, learnedLimit, learnedLimitUntilMs, nextAt = sunpack('<dI4dddd', value, at)
   local remaining1, resetAt1, length1, entry1_1, entry1_2, entry1_3, entry1_4
   do
-    local level, levelAtMs = level, levelAtMs
     if payloadLength ~= 32 then return false end
     local found = dueMs >= now
     if found and learnedLimit ~= 0 then return false end
@@ -28,9 +27,8 @@ KIND_TAKE[1] = function(value, at, capacity, refillTokens, refillEveryMs, cost, 
     end
     local retryAfterMs
     do
-      local limit = capacity
       retryAfterMs = 0
-      if cost > limit then
+      if cost > capacity then
         retryAfterMs = -1
       elseif level < cost * refillEveryMs then
         retryAfterMs = levelAtMs - now + ceil((cost * refillEveryMs - level) / refillTokens)
@@ -67,14 +65,12 @@ KIND_TAKE[2] = function(value, at, capacity, refillTokens, refillEveryMs, cost, 
   local dueMs, payloadLength, level, anchorMs, learnedLimit, learnedLimitUntilMs, nextAt = sunpack('<dI4dddd', value, at)
   local remaining1, resetAt1, length1, entry1_1, entry1_2, entry1_3, entry1_4
   do
-    local level, anchorMs = level, anchorMs
     if payloadLength ~= 32 then return false end
     local found = dueMs >= now
     if found and learnedLimit ~= 0 then return false end
     do
-      local limit = capacity
-      if not found or level >= limit then
-        level, anchorMs = limit, 0
+      if not found or level >= capacity then
+        level, anchorMs = capacity, 0
       else
         if now >= anchorMs then
           local steps = (now - anchorMs) / refillEveryMs
@@ -82,14 +78,13 @@ KIND_TAKE[2] = function(value, at, capacity, refillTokens, refillEveryMs, cost, 
           level = level + steps * refillTokens
           anchorMs = anchorMs + steps * refillEveryMs
         end
-        if level >= limit then level, anchorMs = limit, 0 end
+        if level >= capacity then level, anchorMs = capacity, 0 end
       end
     end
     local retryAfterMs
     do
-      local limit = capacity
       retryAfterMs = 0
-      if cost > limit then
+      if cost > capacity then
         retryAfterMs = -1
       elseif level < cost then
         retryAfterMs = anchorMs + ceil((cost - level) / refillTokens) * refillEveryMs - now
@@ -97,20 +92,18 @@ KIND_TAKE[2] = function(value, at, capacity, refillTokens, refillEveryMs, cost, 
     end
     if retryAfterMs ~= 0 then return false end
     do
-      local limit = capacity
-      if level >= limit then anchorMs = now end
+      if level >= capacity then anchorMs = now end
       level = level - cost
     end
     local remaining, resetAt, idle
     do
-      local limit = capacity
       resetAt = now
-      if level < limit then
-        -- anchorMs + ceil((limit - level) / refillTokens) * refillEveryMs, rounded without a math call
-        local behind = (level - limit) / refillTokens
+      if level < capacity then
+        -- anchorMs + ceil((capacity - level) / refillTokens) * refillEveryMs, rounded without a math call
+        local behind = (level - capacity) / refillTokens
         resetAt = anchorMs - (behind - behind % 1) * refillEveryMs
       end
-      remaining, idle = level, level >= limit
+      remaining, idle = level, level >= capacity
     end
     if idle then return false end
     remaining1, resetAt1, length1, entry1_1, entry1_2, entry1_3, entry1_4 = remaining, resetAt, 32, level, anchorMs, 0, 0
@@ -124,7 +117,6 @@ KIND_TAKE[3] = function(value, at, limit, windowMs, firstUse, cost, policyIndex)
   local dueMs, payloadLength, count, startMs, endMs, learnedLimit, learnedLimitUntilMs, nextAt = sunpack('<dI4ddddd', value, at)
   local remaining1, resetAt1, length1, entry1_1, entry1_2, entry1_3, entry1_4, entry1_5
   do
-    local count, startMs, endMs = count, startMs, endMs
     if payloadLength ~= 40 then return false end
     local found = dueMs >= now
     if found and learnedLimit ~= 0 then return false end
@@ -173,7 +165,7 @@ KIND_TAKE[4] = function(value, at, limit, windowMs, precisionMs, cost, policyInd
   local dueMs, payloadLength, learnedLimit, learnedLimitUntilMs, slotCount, slotsAt = sunpack('<dI4ddI4', value, at)
   local remaining1, resetAt1, length1, entry1_1, entry1_2, entry1_3, entry1_4, entry1_5, entry1_6, entry1_7
   do
-    local slotCount, slotsAt = slotCount, slotsAt
+    local slotsAt = slotsAt
     local total, lastSlot, lastCount = 0, 0, 0
     if dueMs < now then
       slotCount = 0
@@ -213,8 +205,7 @@ KIND_TAKE[4] = function(value, at, limit, windowMs, precisionMs, cost, policyInd
     if excess ~= 0 then return false end
     local slot
     do
-      local atMs = now
-      slot = atMs / precisionMs
+      slot = now / precisionMs
       slot = slot - slot % 1
     end
     local kept, count
@@ -234,12 +225,11 @@ KIND_TAKE[4] = function(value, at, limit, windowMs, precisionMs, cost, policyInd
     total = total + cost
     local remaining, resetAt
     do
-      local slotCount, lastSlot = kept + 1, slot
+      local slotCount = kept + 1
       remaining, resetAt = limit - total, now
       if remaining < 0 then remaining = 0 end
       if slotCount > 0 then
         do
-          local slot = lastSlot
           resetAt = (slot + 1) * precisionMs + windowMs
         end
       end

@@ -50,53 +50,52 @@ fastTake = function()
   if head1 ~= q[10] then return false end
   local remaining1, resetAt1, length1, entry1_1, entry1_2, entry1_3, entry1_4
   do
-    local dueMs, payloadLength, level, levelAtMs, learnedLimit, learnedLimitUntilMs, capacity, refillTokens, refillEveryMs = dueMs1, payloadLength1, level1, levelAtMs1, learnedLimit1, learnedLimitUntilMs1, q[1], q[2], q[3]
-    if payloadLength ~= 32 then return false end
-    local found = dueMs >= now
-    if found and learnedLimit ~= 0 then return false end
+    local capacity, refillTokens, refillEveryMs = q[1], q[2], q[3]
+    if payloadLength1 ~= 32 then return false end
+    local found = dueMs1 >= now
+    if found and learnedLimit1 ~= 0 then return false end
     local fullLevel = capacity * refillEveryMs
     do
       if not found then
-        level, levelAtMs = fullLevel, now
+        level1, levelAtMs1 = fullLevel, now
       else
-        if levelAtMs < now then
-          level = level + (now - levelAtMs) * refillTokens
-          levelAtMs = now
+        if levelAtMs1 < now then
+          level1 = level1 + (now - levelAtMs1) * refillTokens
+          levelAtMs1 = now
         end
-        if level > fullLevel then level = fullLevel end
+        if level1 > fullLevel then level1 = fullLevel end
       end
     end
     local retryAfterMs
     do
-      local limit = capacity
       retryAfterMs = 0
-      if cost > limit then
+      if cost > capacity then
         retryAfterMs = -1
-      elseif level < cost * refillEveryMs then
-        retryAfterMs = levelAtMs - now + ceil((cost * refillEveryMs - level) / refillTokens)
+      elseif level1 < cost * refillEveryMs then
+        retryAfterMs = levelAtMs1 - now + ceil((cost * refillEveryMs - level1) / refillTokens)
       end
     end
     if retryAfterMs ~= 0 then return false end
     do
-      level = level - cost * refillEveryMs
+      level1 = level1 - cost * refillEveryMs
     end
     local remaining, resetAt, idle
     do
-      remaining = level / refillEveryMs
+      remaining = level1 / refillEveryMs
       remaining = remaining - remaining % 1
-      resetAt = levelAtMs
-      if level >= fullLevel then
+      resetAt = levelAtMs1
+      if level1 >= fullLevel then
         if resetAt < now then resetAt = now end
       else
-        -- levelAtMs + ceil((fullLevel - level) / refillTokens), rounded without a math call (exact)
-        local behind = (level - fullLevel) / refillTokens
-        resetAt = levelAtMs - (behind - behind % 1)
+        -- levelAtMs1 + ceil((fullLevel - level1) / refillTokens), rounded without a math call (exact)
+        local behind = (level1 - fullLevel) / refillTokens
+        resetAt = levelAtMs1 - (behind - behind % 1)
       end
-      idle = level >= fullLevel and levelAtMs <= now
+      idle = level1 >= fullLevel and levelAtMs1 <= now
     end
     -- Full again by now: the general path deletes the entry.
     if idle then return false end
-    remaining1, resetAt1, length1, entry1_1, entry1_2, entry1_3, entry1_4 = remaining, resetAt, 32, level, levelAtMs, 0, 0
+    remaining1, resetAt1, length1, entry1_1, entry1_2, entry1_3, entry1_4 = remaining, resetAt, 32, level1, levelAtMs1, 0, 0
   end
   if resetAt1 > due then due = resetAt1 end
   if dueMs1 > latest then latest = dueMs1 end
@@ -104,14 +103,14 @@ fastTake = function()
   if head2 ~= q[11] then return false end
   local remaining2, resetAt2, length2, entry2_1, entry2_2, entry2_3, entry2_4, entry2_5
   do
-    local dueMs, payloadLength, count, startMs, endMs, learnedLimit, learnedLimitUntilMs, limit, windowMs, firstUse, policyIndex = dueMs2, payloadLength2, count2, startMs2, endMs2, learnedLimit2, learnedLimitUntilMs2, q[4], q[5], q[6], 2
-    if payloadLength ~= 40 then return false end
-    local found = dueMs >= now
-    if found and learnedLimit ~= 0 then return false end
+    local limit, windowMs, firstUse, policyIndex = q[4], q[5], q[6], 2
+    if payloadLength2 ~= 40 then return false end
+    local found = dueMs2 >= now
+    if found and learnedLimit2 ~= 0 then return false end
     do
-      if not (found and count > 0 and now < endMs) then
+      if not (found and count2 > 0 and now < endMs2) then
         do
-          startMs, endMs = nil, nil
+          local startMs, endMs
           if firstUse == 1 then
             startMs, endMs = now, now + windowMs
           else
@@ -121,8 +120,9 @@ fastTake = function()
               endMs = startMs + windowMs
             end
           end
+          startMs2, endMs2 = startMs, endMs
         end
-        count = 0
+        count2 = 0
       end
     end
     local retryAfterMs
@@ -130,19 +130,19 @@ fastTake = function()
       retryAfterMs = 0
       if cost > limit then
         retryAfterMs = -1
-      elseif count + cost > limit then
-        retryAfterMs = endMs - now
+      elseif count2 + cost > limit then
+        retryAfterMs = endMs2 - now
       end
     end
     if retryAfterMs ~= 0 then return false end
-    count = count + cost
+    count2 = count2 + cost
     local remaining, resetAt
     do
-      remaining, resetAt = limit - count, endMs
+      remaining, resetAt = limit - count2, endMs2
       if remaining < 0 then remaining = 0 end
-      if count <= 0 then resetAt = now end
+      if count2 <= 0 then resetAt = now end
     end
-    remaining2, resetAt2, length2, entry2_1, entry2_2, entry2_3, entry2_4, entry2_5 = remaining, resetAt, 40, count, startMs, endMs, 0, 0
+    remaining2, resetAt2, length2, entry2_1, entry2_2, entry2_3, entry2_4, entry2_5 = remaining, resetAt, 40, count2, startMs2, endMs2, 0, 0
   end
   if resetAt2 > due then due = resetAt2 end
   if dueMs2 > latest then latest = dueMs2 end
@@ -150,14 +150,14 @@ fastTake = function()
   if head3 ~= q[12] then return false end
   local remaining3, resetAt3, length3, entry3_1, entry3_2, entry3_3, entry3_4, entry3_5
   do
-    local dueMs, payloadLength, count, startMs, endMs, learnedLimit, learnedLimitUntilMs, limit, windowMs, firstUse, policyIndex = dueMs3, payloadLength3, count3, startMs3, endMs3, learnedLimit3, learnedLimitUntilMs3, q[7], q[8], q[9], 3
-    if payloadLength ~= 40 then return false end
-    local found = dueMs >= now
-    if found and learnedLimit ~= 0 then return false end
+    local limit, windowMs, firstUse, policyIndex = q[7], q[8], q[9], 3
+    if payloadLength3 ~= 40 then return false end
+    local found = dueMs3 >= now
+    if found and learnedLimit3 ~= 0 then return false end
     do
-      if not (found and count > 0 and now < endMs) then
+      if not (found and count3 > 0 and now < endMs3) then
         do
-          startMs, endMs = nil, nil
+          local startMs, endMs
           if firstUse == 1 then
             startMs, endMs = now, now + windowMs
           else
@@ -167,8 +167,9 @@ fastTake = function()
               endMs = startMs + windowMs
             end
           end
+          startMs3, endMs3 = startMs, endMs
         end
-        count = 0
+        count3 = 0
       end
     end
     local retryAfterMs
@@ -176,19 +177,19 @@ fastTake = function()
       retryAfterMs = 0
       if cost > limit then
         retryAfterMs = -1
-      elseif count + cost > limit then
-        retryAfterMs = endMs - now
+      elseif count3 + cost > limit then
+        retryAfterMs = endMs3 - now
       end
     end
     if retryAfterMs ~= 0 then return false end
-    count = count + cost
+    count3 = count3 + cost
     local remaining, resetAt
     do
-      remaining, resetAt = limit - count, endMs
+      remaining, resetAt = limit - count3, endMs3
       if remaining < 0 then remaining = 0 end
-      if count <= 0 then resetAt = now end
+      if count3 <= 0 then resetAt = now end
     end
-    remaining3, resetAt3, length3, entry3_1, entry3_2, entry3_3, entry3_4, entry3_5 = remaining, resetAt, 40, count, startMs, endMs, 0, 0
+    remaining3, resetAt3, length3, entry3_1, entry3_2, entry3_3, entry3_4, entry3_5 = remaining, resetAt, 40, count3, startMs3, endMs3, 0, 0
   end
   if resetAt3 > due then due = resetAt3 end
   if dueMs3 > latest then latest = dueMs3 end

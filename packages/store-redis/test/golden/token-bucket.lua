@@ -36,7 +36,7 @@ fastTake = function()
   if head1 ~= q[4] then return false end
   local remaining1, resetAt1, length1, entry1_1, entry1_2, entry1_3, entry1_4
   do
-    local level, levelAtMs, capacity, refillTokens, refillEveryMs = level, levelAtMs, q[1], q[2], q[3]
+    local capacity, refillTokens, refillEveryMs = q[1], q[2], q[3]
     if payloadLength ~= 32 then return false end
     local found = dueMs >= now
     if found and learnedLimit ~= 0 then return false end
@@ -54,9 +54,8 @@ fastTake = function()
     end
     local retryAfterMs
     do
-      local limit = capacity
       retryAfterMs = 0
-      if cost > limit then
+      if cost > capacity then
         retryAfterMs = -1
       elseif level < cost * refillEveryMs then
         retryAfterMs = levelAtMs - now + ceil((cost * refillEveryMs - level) / refillTokens)

@@ -2,8 +2,6 @@
 -- lease counts while now < its expiry. Only a take that acquires (op 'a') checks and charges it.
 
 -- @section declare
-lease_ids text[];
-lease_expiries bigint[];
 kept_ids text[];
 kept_expiries bigint[];
 expiry_ms bigint;

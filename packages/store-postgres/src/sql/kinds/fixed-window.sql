@@ -3,9 +3,6 @@
 -- zone (a day) taken from the request's bounds.
 
 -- @section declare
-count bigint;
-start_ms bigint;
-end_ms bigint;
 bounds_count int;
 
 -- @section decode

@@ -2,8 +2,6 @@
 -- policy_refill_every_ms counted from `anchor_ms` (0 while full).
 
 -- @section declare
-level bigint;
-anchor_ms bigint;
 refill_steps bigint;
 
 -- @section decode

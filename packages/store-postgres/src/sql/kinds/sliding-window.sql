@@ -3,8 +3,6 @@
 -- `counts` parallel.
 
 -- @section declare
-slots bigint[];
-counts bigint[];
 oldest_slot bigint;
 slot bigint;
 slot_count bigint;

@@ -4,8 +4,6 @@
 -- holds refill back until the server's reset.
 
 -- @section declare
-level bigint;
-level_at_ms bigint;
 full_level bigint;
 need_level bigint;
 

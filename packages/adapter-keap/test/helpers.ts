@@ -1,0 +1,57 @@
+import { memoryStore } from "@sluice/store-memory";
+import {
+  createKeapClient,
+  type KeapClient,
+  type KeapClientEvents,
+  type KeapClientOptions,
+} from "../src/index.js";
+
+// Shared by the client tests: scripted answers instead of a server, for the 429 paths.
+
+export const PAT = { tenant: "ab103", token: "pat-1" };
+
+export const SPIKE_FAULT = JSON.stringify({
+  fault: {
+    faultstring:
+      "Spike arrest violation. Allowed rate : MessageRate{messagesPerPeriod=2, periodInMicroseconds=5000000, maxBurstMessageCount=1.0}",
+    detail: { errorcode: "policies.ratelimit.SpikeArrestViolation" },
+  },
+});
+export const BARE = JSON.stringify({
+  code: "429",
+  message: "Quota Exceeded",
+  status: "Request Throttled",
+  details: null,
+});
+
+/** A fetch that answers from a list (the last answer repeats) and records every call. */
+export function scripted(answers: (() => Response)[]) {
+  const calls: { at: number; url: string }[] = [];
+  const fn = (async (input: string | URL | Request) => {
+    calls.push({ at: Date.now(), url: String(input instanceof Request ? input.url : input) });
+    return answers[Math.min(calls.length - 1, answers.length - 1)]!();
+  }) as typeof fetch;
+  return { fetch: fn, calls };
+}
+export const ok =
+  (headers: Record<string, string> = {}) =>
+  () =>
+    new Response("{}", { status: 200, headers });
+export const throttled =
+  (body: string, headers: Record<string, string> = {}) =>
+  () =>
+    new Response(body, { status: 429, headers });
+
+/** A PAT client on a fresh memory store. */
+export function patClient(fetch: typeof globalThis.fetch, extra: Partial<KeapClientOptions> = {}) {
+  return createKeapClient({ profile: "pat", store: memoryStore(), identity: PAT, fetch, ...extra });
+}
+
+export function events<E extends keyof KeapClientEvents>(
+  client: KeapClient,
+  name: E,
+): KeapClientEvents[E][] {
+  const seen: KeapClientEvents[E][] = [];
+  client.on(name, (e) => seen.push(e));
+  return seen;
+}

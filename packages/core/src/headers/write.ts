@@ -1,0 +1,170 @@
+import type { Decision, PolicyState } from "../decision.js";
+import { ConfigError, type ConfigIssue, invalidArgument } from "../errors.js";
+import { closest } from "../policy/issues.js";
+import { sfString } from "./structured-fields.js";
+
+/** Which IETF rate-limit header draft to write; false writes none of them. */
+export type RateLimitStandard = "draft-8" | "draft-7" | "draft-6" | false;
+
+export interface RateLimitHeadersOptions {
+  /** Default "draft-8". */
+  standard?: RateLimitStandard;
+  /** Also write `X-RateLimit-Limit/Remaining/Reset` (default false). */
+  legacy?: boolean;
+  /** Epoch ms that resets are counted from (default `Date.now()`). */
+  nowMs?: number;
+}
+
+const OPTION_NAMES = ["standard", "legacy", "nowMs"] as const;
+const STANDARDS: readonly unknown[] = ["draft-8", "draft-7", "draft-6", false];
+/** Option objects already checked, so a middleware passing the same object pays once. */
+const checked = new WeakSet<object>();
+
+function checkOptions(options: RateLimitHeadersOptions): void {
+  if (checked.has(options)) return;
+  const issues: ConfigIssue[] = [];
+  for (const name of Object.keys(options)) {
+    if ((OPTION_NAMES as readonly string[]).includes(name)) continue;
+    const hint = closest(name, OPTION_NAMES);
+    issues.push({
+      path: name,
+      message: `unknown option${hint ? ` (did you mean "${hint}"?)` : ""}`,
+    });
+  }
+  if (options.standard !== undefined && !STANDARDS.includes(options.standard)) {
+    issues.push({
+      path: "standard",
+      message: `standard must be "draft-8", "draft-7", "draft-6" or false (got ${String(options.standard)})`,
+    });
+  }
+  if (options.legacy !== undefined && typeof options.legacy !== "boolean") {
+    issues.push({ path: "legacy", message: "legacy must be a boolean" });
+  }
+  if (options.nowMs !== undefined && !Number.isFinite(options.nowMs)) {
+    issues.push({ path: "nowMs", message: "nowMs must be a finite number of epoch ms" });
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
+  checked.add(options);
+}
+
+/** Whole seconds, rounded up, never negative. */
+function seconds(ms: number): number {
+  return ms <= 0 ? 0 : Math.ceil(ms / 1000);
+}
+
+function count(n: number): number {
+  return n <= 0 ? 0 : Math.floor(n);
+}
+
+function isRate(p: PolicyState): boolean {
+  return p.kind !== "concurrency";
+}
+
+/**
+ * The rate policy whose numbers a single-policy header shows: when refused, the blocking policy
+ * with the latest retry (its reset stands in for it: a blocked policy is usable again no later
+ * than then); otherwise the one with the fewest remaining relative to its limit.
+ */
+function bindingPolicy(decision: Decision): PolicyState | undefined {
+  const { policies } = decision;
+  let best: PolicyState | undefined;
+  if (!decision.allowed && decision.blockedBy.length > 0) {
+    for (let i = 0; i < policies.length; i++) {
+      const p = policies[i]!;
+      if (!isRate(p) || !decision.blockedBy.includes(p.name)) continue;
+      if (best === undefined || p.resetAtMs > best.resetAtMs) best = p;
+    }
+    if (best !== undefined) return best;
+  }
+  let bestRatio = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < policies.length; i++) {
+    const p = policies[i]!;
+    if (!isRate(p)) continue;
+    const ratio = p.limit > 0 ? p.remaining / p.limit : 0;
+    if (best === undefined || ratio < bestRatio) {
+      best = p;
+      bestRatio = ratio;
+    }
+  }
+  return best;
+}
+
+function windowParam(p: PolicyState): string {
+  return p.windowMs === undefined ? "" : `;w=${seconds(p.windowMs)}`;
+}
+
+/**
+ * Rate-limit response headers for a decision, for a server answering its clients.
+ * `draft-8`: `RateLimit-Policy` with one item per rate policy and `RateLimit` for the policy that
+ * binds; `draft-7`: `RateLimit` dictionary and `RateLimit-Policy`; `draft-6`:
+ * `RateLimit-Limit/Remaining/Reset`; `legacy` adds `X-RateLimit-*`. A refused decision adds
+ * `Retry-After`. A degraded decision (made without the store) writes the configured limits only:
+ * its remaining and reset are not known.
+ */
+export function rateLimitHeaders(
+  decision: Decision,
+  options: RateLimitHeadersOptions = {},
+): Record<string, string> {
+  if (typeof options !== "object" || options === null) {
+    throw new ConfigError([{ path: "", message: "options must be an object" }]);
+  }
+  checkOptions(options);
+  if (
+    typeof decision !== "object" ||
+    decision === null ||
+    !Array.isArray(decision.policies) ||
+    !Array.isArray(decision.blockedBy)
+  ) {
+    throw invalidArgument("rateLimitHeaders needs a Decision");
+  }
+  const standard = options.standard === undefined ? "draft-8" : options.standard;
+  const nowMs = options.nowMs ?? Date.now();
+  const out: Record<string, string> = {};
+  const known = decision.degraded !== true;
+  const bind = bindingPolicy(decision);
+
+  if (bind !== undefined) {
+    const reset = Number.isFinite(bind.resetAtMs) ? seconds(bind.resetAtMs - nowMs) : undefined;
+    const remaining = Number.isFinite(bind.remaining) ? count(bind.remaining) : undefined;
+    if (standard === "draft-8") {
+      let policy = "";
+      for (const p of decision.policies) {
+        if (!isRate(p)) continue;
+        policy += `${policy === "" ? "" : ", "}${sfString(p.name)};q=${count(p.limit)}${windowParam(p)}`;
+      }
+      out["RateLimit-Policy"] = policy;
+      if (known) {
+        let state = sfString(bind.name);
+        if (remaining !== undefined) state += `;r=${remaining}`;
+        if (reset !== undefined) state += `;t=${reset}`;
+        out.RateLimit = state;
+      }
+    } else if (standard === "draft-7") {
+      let policy = "";
+      for (const p of decision.policies) {
+        if (!isRate(p)) continue;
+        policy += `${policy === "" ? "" : ", "}${count(p.limit)}${windowParam(p)}`;
+      }
+      out["RateLimit-Policy"] = policy;
+      if (known) {
+        let state = `limit=${count(bind.limit)}`;
+        if (remaining !== undefined) state += `, remaining=${remaining}`;
+        if (reset !== undefined) state += `, reset=${reset}`;
+        out.RateLimit = state;
+      }
+    } else if (standard === "draft-6") {
+      out["RateLimit-Limit"] = String(count(bind.limit));
+      if (known && remaining !== undefined) out["RateLimit-Remaining"] = String(remaining);
+      if (known && reset !== undefined) out["RateLimit-Reset"] = String(reset);
+    }
+    if (options.legacy === true) {
+      out["X-RateLimit-Limit"] = String(count(bind.limit));
+      if (known && remaining !== undefined) out["X-RateLimit-Remaining"] = String(remaining);
+      if (known && reset !== undefined) out["X-RateLimit-Reset"] = String(reset);
+    }
+  }
+  if (!decision.allowed && Number.isFinite(decision.retryAfterMs)) {
+    out["Retry-After"] = String(seconds(decision.retryAfterMs));
+  }
+  return out;
+}
