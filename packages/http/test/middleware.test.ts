@@ -1,11 +1,6 @@
 import { request as httpRequest } from "node:http";
-import {
-  createLimiter,
-  type Limiter,
-  type Policy,
-  type Store,
-  type StoreRequest,
-} from "@sluice/core";
+import { createLimiter, type Limiter, type Policy, type Store } from "@sluice/core";
+import type { StoreRequest } from "@sluice/core/store";
 import { memoryStore } from "@sluice/store-memory";
 import { afterEach, describe, expect, it } from "vitest";
 import {

@@ -1,4 +1,4 @@
-import type { Observation } from "../limiter.js";
+import type { Observation } from "../limiter/index.js";
 import { parseSfList } from "./structured-fields.js";
 
 /**

@@ -1,4 +1,4 @@
-import type { Decision, PolicyState } from "../decision.js";
+import type { Decision, PolicyState } from "../limiter/index.js";
 import { ConfigError, type ConfigIssue, invalidArgument } from "../errors.js";
 import { closest } from "../policy/issues.js";
 import { sfString } from "./structured-fields.js";

@@ -109,9 +109,10 @@ BEGIN
         learned_limit := 0; learned_limit_until_ms := 0; limit_in_force := in_policies[pb + 2];
       END IF;
       IF op = 'c' THEN
-        obs_remaining := in_observations[obs_at + (i - 1) * 3];
-        obs_limit := in_observations[obs_at + (i - 1) * 3 + 1];
-        obs_reset_at_ms := in_observations[obs_at + (i - 1) * 3 + 2];
+        obs_remaining := in_observations[obs_at];
+        obs_limit := in_observations[obs_at + 1];
+        obs_reset_at_ms := in_observations[obs_at + 2];
+        obs_at := obs_at + 3;
         IF obs_limit IS NOT NULL THEN
           learned_limit := obs_limit; learned_limit_until_ms := now_ms + in_learned_ttls[q];
           limit_in_force := obs_limit;
@@ -543,7 +544,8 @@ BEGIN
     -- The header's third value, written before the policies' answers.
     IF lease_expiry_ms <> 0 THEN res[rp - 5 * np - 1] := lease_expiry_ms; END IF;
 
-    IF substr(in_ops, q, 1) = 'c' THEN obs_at := obs_at + np * 3; END IF;
+    -- A late reconcile (answered as a peek) read none of its observations: step over them.
+    IF late AND substr(in_ops, q, 1) = 'c' THEN obs_at := obs_at + np * 3; END IF;
     key_at := key_at + np;
   END LOOP;
 
