@@ -1,5 +1,12 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { createLimiter, type Policy } from "@sluice/core";
+import {
+  compilePolicies,
+  DeadlinePassedError,
+  KeyPlan,
+  readAnswer,
+  type StoreRequest,
+} from "@sluice/core/store";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { classifyError } from "../src/classify-error.js";
 import { postgresStore } from "../src/index.js";
@@ -33,6 +40,68 @@ describe.runIf(runPostgres)("PostgreSQL outages", () => {
     expect(after.degraded).toBeUndefined();
     expect(after.policies[0]!.remaining).toBe(997);
   }, 20_000);
+});
+
+describe.runIf(runPostgres)("late requests in one batch", () => {
+  const table = uniqueTable("late_batch");
+  const db = migratedStore(table);
+
+  it("skips exactly the late ones, and later reconciles still read their own observations", async () => {
+    const compiled = compilePolicies(policies);
+    const plan = new KeyPlan(`late${process.pid}`, compiled, undefined, false);
+    const now = Date.now();
+    const request = (key: string, op: "take" | "reconcile", deadlineMs: number): StoreRequest => {
+      const r = plan.resolve(key);
+      return {
+        op,
+        policies: compiled,
+        keys: r.keys,
+        partition: r.partition,
+        cost: op === "take" ? 1 : 0,
+        acquire: false,
+        leaseId: undefined,
+        leaseTtlMs: undefined,
+        observations: op === "reconcile" ? [{ remaining: key === "b" ? 5 : 7 }] : undefined,
+        learnedLimitTtlMs: 60_000,
+        windowBounds: undefined,
+        deadlineMs,
+      };
+    };
+    const past = now - 60_000;
+    const future = now + 60_000;
+    // Issued together: one call of the function.
+    const settled = await Promise.allSettled([
+      db.store.execute(request("a", "take", past)),
+      db.store.execute(request("b", "reconcile", past)),
+      db.store.execute(request("c", "reconcile", future)),
+      db.store.execute(request("d", "take", future)),
+    ]);
+    expect(settled[0]).toMatchObject({
+      status: "rejected",
+      reason: expect.any(DeadlinePassedError),
+    });
+    expect(settled[1]).toMatchObject({
+      status: "rejected",
+      reason: expect.any(DeadlinePassedError),
+    });
+    expect((settled[0] as PromiseRejectedResult).reason).toMatchObject({ code: "STORE_TIMEOUT" });
+    expect(settled[2]!.status).toBe("fulfilled");
+    expect(settled[3]!.status).toBe("fulfilled");
+    const peek = async (key: string) => {
+      const r = plan.resolve(key);
+      const out = await db.store.execute({
+        ...request(key, "take", 0),
+        keys: r.keys,
+        op: "peek",
+        cost: 0,
+      });
+      return readAnswer(out, 1).remaining(0);
+    };
+    expect(await peek("a")).toBe(1_000);
+    expect(await peek("b")).toBe(1_000);
+    expect(await peek("c")).toBe(7);
+    expect(await peek("d")).toBe(999);
+  });
 });
 
 describe.runIf(runPostgres)("PostgreSQL misconfiguration is loud", () => {
