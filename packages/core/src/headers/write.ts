@@ -1,5 +1,5 @@
-import type { Decision, PolicyState } from "../limiter/index.js";
 import { ConfigError, type ConfigIssue, invalidArgument } from "../errors.js";
+import type { Decision, PolicyState } from "../limiter/index.js";
 import { closest } from "../policy/issues.js";
 import { sfString } from "./structured-fields.js";
 

@@ -108,9 +108,22 @@ export class StoreGateway {
    * The deadline of a request sent now, on the store clock: when the caller stops waiting for
    * it. Undefined for in-process stores (they answer before anyone could stop waiting).
    */
-  deadlineMs(): number | undefined {
+  deadlineMs(waitMs = this.timeoutMs): number | undefined {
     if (this.store.capabilities.local) return undefined;
-    return Math.ceil(Date.now() + this.clockOffsetMs + this.timeoutMs);
+    return Math.ceil(Date.now() + this.clockOffsetMs + waitMs);
+  }
+
+  /**
+   * For a deadline refusal that came before the caller's own deadline (by the client's clock):
+   * learns the store clock from it and returns until when (client clock) the caller waits;
+   * undefined for any other failure.
+   */
+  private retarget(e: unknown, request: StoreRequest): number | undefined {
+    if (!(e instanceof DeadlinePassedError) || request.deadlineMs === undefined) return undefined;
+    const waitedUntil = request.deadlineMs - this.clockOffsetMs;
+    if (Date.now() >= waitedUntil) return undefined;
+    this.clockOffsetMs = e.storeNowMs - Date.now();
+    return waitedUntil;
   }
 
   /** The store's present as best known (the client clock corrected by the last offset seen). */
@@ -166,13 +179,27 @@ export class StoreGateway {
     }
     const probe = fallback !== undefined && this.fallbackActive;
     if (probe) this.probing = true;
+    let sent = request;
     try {
-      const out = callStore(this.store, request, this.timeoutMs);
-      const answer = this.answered(request, out instanceof Promise ? await out : out);
+      let out = callStore(this.store, sent, this.timeoutMs);
+      let r: StoreResult;
+      try {
+        r = out instanceof Promise ? await out : out;
+      } catch (e) {
+        // Refused at once for a deadline the store's clock had passed although the caller still
+        // waits: the store clock is ahead of the estimate (first call, a test clock moved on).
+        // Nothing was applied: learn the clock and send it once more, within the time left.
+        const waitedUntil = this.retarget(e, sent);
+        if (waitedUntil === undefined) throw e;
+        sent = { ...sent, deadlineMs: this.deadlineMs(waitedUntil - Date.now()) };
+        out = callStore(this.store, sent, Math.max(1, waitedUntil - Date.now()));
+        r = out instanceof Promise ? await out : out;
+      }
+      const answer = this.answered(sent, r);
       if (probe) this.fallbackOff();
       return answer;
     } catch (e) {
-      return this.failed(e, request, key, decision, strict);
+      return this.failed(e, sent, key, decision, strict);
     } finally {
       if (probe) this.probing = false;
     }
@@ -194,14 +221,6 @@ export class StoreGateway {
       throw e;
     }
     const error = toStoreError(e, this.store);
-    if (
-      error instanceof DeadlinePassedError &&
-      Date.now() < request.deadlineMs! - this.clockOffsetMs
-    ) {
-      // Refused before the caller gave up by the client's reckoning: the store clock is ahead of
-      // the estimate. Learn it, so the next deadlines are right.
-      this.clockOffsetMs = error.storeNowMs - Date.now();
-    }
     if (!error.retryable) {
       this.report(request, key, error, "throw");
       throw error;
