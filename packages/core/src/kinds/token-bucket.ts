@@ -57,8 +57,11 @@ export const tokenBucket: KindMath<CompiledTokenBucket, TokenBucketState> = {
     s.level = Math.min(limit * p.refillEveryMs, s.level + cost * p.refillEveryMs);
   },
   reconcile(s, p, _limit, obs, now) {
-    if (obs.remaining !== undefined) s.level = Math.min(s.level, obs.remaining * p.refillEveryMs);
-    // The server admits at most `remaining` until its reset: hold refill back until then.
+    // `remaining` is an upper bound. A report at or below the local level binds now: the server
+    // admits at most that many until its reset, so refill is held back until then. A report above
+    // the level leaves the bucket refilling at its own rate.
+    if (obs.remaining === undefined || obs.remaining * p.refillEveryMs > s.level) return;
+    s.level = obs.remaining * p.refillEveryMs;
     if (obs.resetAtMs !== undefined && obs.resetAtMs > now && obs.resetAtMs > s.levelAtMs) {
       s.levelAtMs = obs.resetAtMs;
     }

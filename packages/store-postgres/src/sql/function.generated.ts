@@ -154,13 +154,15 @@ BEGIN
           ELSE s.a := least(full_level, s.a + cost * policy_refill_every_ms);
           END IF;
         ELSIF op = 'c' THEN
-          -- remaining >= limit cannot lower a level that is at most full (and may overflow).
-          IF obs_remaining IS NOT NULL AND obs_remaining < limit_in_force THEN
-            s.a := least(s.a, obs_remaining * policy_refill_every_ms);
-          END IF;
-          -- The server admits at most \`remaining\` until its reset: hold refill back until then.
-          IF obs_reset_at_ms IS NOT NULL AND obs_reset_at_ms > now_ms AND obs_reset_at_ms > s.b THEN
-            s.b := obs_reset_at_ms;
+          -- \`remaining\` is an upper bound. A report at or below the level binds now: the server admits at
+          -- most that many until its reset, so refill is held back until then. A report above the level
+          -- leaves the bucket refilling at its own rate. (remaining <= level / every is remaining * every
+          -- <= level for whole numbers, without the product's overflow.)
+          IF obs_remaining IS NOT NULL AND obs_remaining <= s.a / policy_refill_every_ms THEN
+            s.a := obs_remaining * policy_refill_every_ms;
+            IF obs_reset_at_ms IS NOT NULL AND obs_reset_at_ms > now_ms AND obs_reset_at_ms > s.b THEN
+              s.b := obs_reset_at_ms;
+            END IF;
           END IF;
         ELSIF op = 'l' THEN
           NULL;

@@ -39,6 +39,23 @@ export function refundsReconcileReset(ctx: ConformanceContext): void {
       expect(learned.remaining(0)).toBe(0); // 5 counted under a limit of 5
     });
 
+    it("keeps refilling a token bucket that a server reports fuller than it is", async (t) => {
+      if (!ctx.supports("tokenBucket")) return t.skip();
+      const f = ctx.limiter([
+        { kind: "tokenBucket", name: "b", capacity: 1, refill: { tokens: 1, every: "200ms" } },
+      ]);
+      const model = ctx.model();
+      expect((await model.apply(f, { op: "take", cost: 1 })).allowed).toBe(true);
+      // `remaining` is an upper bound: 99 says nothing about a bucket holding less.
+      await model.apply(f, {
+        op: "reconcile",
+        observations: [{ remaining: 99, limit: 100, resetAtMs: ctx.time.now() + 60_000 }],
+      });
+      const next = await model.apply(f, { op: "take", cost: 1 });
+      expect(next.allowed).toBe(false);
+      expect(next.retryAfterMs(0)).toBeLessThanOrEqual(200);
+    });
+
     it("forgets a key on reset, leases included", async (t) => {
       if (!ctx.supports("fixedWindow")) return t.skip();
       const leases = ctx.supports("concurrency");

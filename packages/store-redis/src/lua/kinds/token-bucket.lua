@@ -20,6 +20,7 @@ local function tokenBucketToNow(found, level, levelAtMs, fullLevel, refillTokens
 end
 
 -- 0 when `cost` tokens can be taken; else ms until they can (-1: never, more than the limit).
+-- @nonzero-branches: each branch's value is never 0 (levelAtMs >= now once brought to now, and the ceil is >= 1).
 local function tokenBucketRetryAfter(level, levelAtMs, limit, cost, refillTokens, refillEveryMs)
   local retryAfterMs = 0
   if cost > limit then
@@ -91,8 +92,11 @@ function tokenBucket.refund(i, policy, limit, cost)
 end
 
 function tokenBucket.reconcile(i, policy, _, remaining, resetAtMs)
-  if remaining then bucketLevel[i] = min(bucketLevel[i], remaining * policy.refillEveryMs) end
-  -- The server admits at most `remaining` until its reset: refill is held back until then.
+  -- `remaining` is an upper bound. A report at or below the level binds now: the server admits
+  -- at most that many until its reset, so refill is held back until then. A report above the
+  -- level leaves the bucket refilling at its own rate.
+  if not remaining or remaining * policy.refillEveryMs > bucketLevel[i] then return end
+  bucketLevel[i] = remaining * policy.refillEveryMs
   if resetAtMs and resetAtMs > now and resetAtMs > bucketLevelAtMs[i] then bucketLevelAtMs[i] = resetAtMs end
 end
 
