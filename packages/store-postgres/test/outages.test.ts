@@ -61,7 +61,10 @@ describe.runIf(runPostgres)("late requests in one batch", () => {
         acquire: false,
         leaseId: undefined,
         leaseTtlMs: undefined,
-        observations: op === "reconcile" ? [{ remaining: key === "b" ? 5 : 7 }] : undefined,
+        observations:
+          op === "reconcile"
+            ? [{ remaining: key === "b" ? 5 : 7, limit: undefined, resetAtMs: undefined }]
+            : undefined,
         learnedLimitTtlMs: 60_000,
         windowBounds: undefined,
         deadlineMs,
