@@ -1,10 +1,11 @@
 // npm run bench:keap: keap.fetch against the Keap simulator's spike models (0-4 ms jitter), with
 // 16 workers in one process and 4 processes x 4 workers sharing one Redis store, and the naive
-// client of the forum threads (4 processes, sleep 1 s between calls). Scenarios run in groups, the
-// scenarios of a group side by side; the groups one after the other (so fewer processes share the
-// cores at once). Writes bench/results/keap.json.
+// client of the forum threads (4 processes, sleep 1 s between calls). Scenarios run one after the
+// other (the naive one beside the first), so that few processes share the cores at once; clients
+// run at nice -5 and simulators at -10 where permitted. Writes bench/results/keap.json.
 // KEAP_BENCH_SECONDS sets each scenario's length (default 60); KEAP_BENCH_ONLY (a regular
-// expression) runs only the scenarios whose name matches.
+// expression) runs only the scenarios whose name matches; KEAP_DEBUG=1 prints every pacing change
+// of every client.
 import { mkdirSync, writeFileSync } from "node:fs";
 import type { KeapSpikeModel } from "@sluice/adapter-keap/simulator";
 import { allowedRequests } from "./keap/load.js";
@@ -60,7 +61,7 @@ const paced = (
 
 const all: BenchScenario[] = [
   paced(1, "pat", "sliding", false),
-  paced(1, "pat", "sliding", true),
+  paced(2, "pat", "sliding", true),
   {
     group: 1,
     model: "bucket",
@@ -76,11 +77,11 @@ const all: BenchScenario[] = [
     })),
     limits: LIMITS.pat,
   },
-  paced(2, "oauth", "sliding", false),
-  paced(2, "oauth", "sliding", true),
-  paced(3, "oauth", "bucket", false),
-  paced(3, "oauth", "bucket", true),
-  paced(4, "oauth", "perProcessor", false),
+  paced(3, "oauth", "sliding", false),
+  paced(4, "oauth", "sliding", true),
+  paced(5, "oauth", "bucket", false),
+  paced(6, "oauth", "bucket", true),
+  paced(7, "oauth", "perProcessor", false),
 ];
 const scenarios = all.filter((s) => only === undefined || only.test(s.name));
 

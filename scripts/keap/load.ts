@@ -49,6 +49,14 @@ export async function pacedLoad(o: PacedLoad): Promise<LoadResult> {
     ...(o.prefix === undefined ? {} : { prefix: o.prefix }),
   });
   const result: LoadResult = { ok: 0, throttled: 0, failed: 0 };
+  if (process.env.KEAP_DEBUG) {
+    const t0 = Date.now();
+    keap.on("pacing", (e) =>
+      process.stderr.write(
+        `${Date.now() - t0} ${e.reason} ${e.spacingMs} catchUp=${String((keap as unknown as { catchUp: boolean }).catchUp)}\n`,
+      ),
+    );
+  }
   const stop = AbortSignal.timeout(o.durationMs);
   setMaxListeners(o.workers * 4 + 10, stop);
   const auth = { authorization: `Bearer ${o.identity.token ?? o.identity.app}` };

@@ -85,11 +85,12 @@ export async function runScenarios(
         const outs = await Promise.all(
           s.processes.map(async (p) => {
             const spec: LoadSpec = { ...p, url: sims[i]!.url, startAt };
-            const { stdout } = await run(
+            const { stdout, stderr } = await run(
               process.execPath,
               ["--import", "tsx", CHILD, JSON.stringify(spec)],
               { cwd: ROOT, timeout: p.durationMs + 60_000, env: process.env },
             );
+            if (process.env.KEAP_DEBUG) process.stderr.write(stderr);
             return JSON.parse(stdout.trim().split("\n").pop()!) as LoadResult;
           }),
         );

@@ -6,7 +6,7 @@ import { startKeapSimulator } from "@sluice/adapter-keap/simulator";
 
 try {
   // Ahead of the load generators on a machine with few cores (allowed when run as root).
-  setPriority(-5);
+  setPriority(-10);
 } catch {
   // Not permitted: run at normal priority.
 }

@@ -191,8 +191,10 @@ const COLD_AFTER_MS = 4_000;
 const COLD_HOLD_MS = 250;
 /** An admitted request that leaves this much later moves the next spike slot (see holdSpikeIfLate). */
 const LATE_SEND_MS = 2;
-/** The bucket is refilled at most this share of a spacing sooner to make up for late admissions. */
-const MAX_LATE_SHARE = 0.2;
+/** Quiet time after a spike 429 before pacing catches up on late admissions again. */
+const CATCH_UP_AFTER_MS = 30_000;
+/** Traffic after a cold start before pacing catches up. */
+const COLD_CATCH_UP_MS = 2_000;
 
 /** Builds a Keap client: see docs/keap.md "The client". */
 export function createKeapClient(options: KeapClientOptions): KeapClient {
@@ -217,28 +219,22 @@ class KeapClientImpl implements KeapClient {
   private readonly spikeIndex: number;
   /** Adaptive spike pacing; undefined for profiles without a spike policy. */
   private readonly pacing: SpikePacing | undefined;
-  /** The spike spacing the limiter's policies carry (ms, fractional), and the intended one. */
+  /** The spike spacing the limiter's policies carry (ms, fractional). */
   private spikeMs = 0;
-  private targetMs = 0;
   private readonly leaseTtlMs: number | undefined;
   private lastAdmitAt = Number.NEGATIVE_INFINITY;
   /**
-   * How late admissions come after their spike slot, smoothed (ms): a timer fires a little after
-   * its time and a busy event loop adds more, so a bucket refilled every S ms admits every S + late
-   * ms. The bucket is refilled that much sooner, so that requests leave at the intended spacing.
+   * Catching up: the spike bucket holds two slots instead of one, so an admission that a late timer
+   * or a busy event loop delayed is followed by the next on schedule, not one spacing after the
+   * late one (a scheduler's "theoretical arrival time" with one spacing of tolerance). Requests
+   * then leave at the intended rate on average, and a sliding count does not mind; a gateway that
+   * counts gaps (a bucket of one) does: after a spike 429 the bucket holds one slot until
+   * CATCH_UP_AFTER_MS pass without another.
    */
-  private lateMs = 0;
-  /**
-   * The share of a spacing the bucket may be refilled sooner. Making up for lateness spreads the
-   * gaps (an on-time admission after a late one leaves less than a spacing), which a gateway
-   * counting gaps (a bucket of one) refuses: each spike 429 halves the share, and it grows back by
-   * a point per 2 s without one.
-   */
-  private lateShare = MAX_LATE_SHARE;
-  private lateShareAfterSpike = MAX_LATE_SHARE;
+  private catchUp = false;
+  /** Not before then: a cold start's first requests keep to one slot (see `admit`). */
+  private catchUpFromMs = 0;
   private lastSpikeAtMs = Number.NEGATIVE_INFINITY;
-  /** The gap after this process's last admission is not lateness: a hold, or a backoff. */
-  private held = false;
   private readonly gate = new ProbeGate();
   /** When the current run of throttled answers began (no answer went through since). */
   private streakSinceMs: number | undefined;
@@ -307,8 +303,13 @@ class KeapClientImpl implements KeapClient {
           ? undefined
           : (1000 * spike.refill.tokens) / Math.max(1, everyMs(spike.refill.every));
       const nominal = overriddenRate ?? SPIKE_RATE[profile];
-      this.pacing = new SpikePacing(nominal, margin, strict, Date.now());
-      this.spikeMs = this.targetMs = this.pacing.spacingMs;
+      const throttle = this.basePolicies.find((p) => p.name === "throttle");
+      const throttleSpacing =
+        throttle?.kind === "slidingWindow" || throttle?.kind === "fixedWindow"
+          ? everyMs(throttle.window) / throttle.limit
+          : 0;
+      this.pacing = new SpikePacing(nominal, margin, strict, Date.now(), throttleSpacing);
+      this.spikeMs = this.pacing.spacingMs;
     }
     const concurrent = this.basePolicies.find((p) => p.kind === "concurrency");
     this.leaseTtlMs =
@@ -349,7 +350,7 @@ class KeapClientImpl implements KeapClient {
     return {
       ...this.counts,
       byCause: { ...this.counts.byCause },
-      spacingMs: this.pacing === undefined ? 0 : Math.round(this.targetMs * 1000) / 1000,
+      spacingMs: this.pacing === undefined ? 0 : Math.round(this.spikeMs * 1000) / 1000,
     };
   }
 
@@ -389,6 +390,7 @@ class KeapClientImpl implements KeapClient {
         if (admitted instanceof Response) return this.giveUp(admitted);
         if (!this.gate.tryPass(caller)) {
           // A window went empty while this call waited: give the charge back, wait for the probe.
+          await admitted.lease?.release().catch(() => {});
           await this.refund(url);
           attempt--;
           continue;
@@ -414,8 +416,6 @@ class KeapClientImpl implements KeapClient {
         }
 
         last = res;
-        // The retry's gap is a backoff, not lateness.
-        this.held = true;
         const classified = classify429(body, headers.observations);
         // The server did not count this request: give its charges back first, then let the
         // windows it reports decide (a window reported empty stays empty until it frees).
@@ -426,7 +426,11 @@ class KeapClientImpl implements KeapClient {
         this.runCause = cause;
         this.counts.throttled++;
         this.counts.byCause[cause]++;
-        if (cause === "spike") this.slowDown(classified.messageRate, now);
+        // One slow-down per event: a request admitted before the last one was paced too fast
+        // already, and its 429 says nothing new.
+        if (cause === "spike" && admitted.atMs >= this.lastSpikeAtMs) {
+          this.slowDown(classified.messageRate, now);
+        }
         // A window reported (or, without headers, possibly) empty: this call probes it alone.
         if (cause !== "spike") this.gate.close(caller);
         if (cause === "quota" || cause === "tenantDay") {
@@ -491,8 +495,15 @@ class KeapClientImpl implements KeapClient {
     if (this.pacing === undefined) return;
     const others = this.pacing.others;
     const changed = this.pacing.tick(nowMs);
-    const quietSteps = Math.floor((nowMs - this.lastSpikeAtMs) / 2_000);
-    this.lateShare = Math.min(MAX_LATE_SHARE, this.lateShareAfterSpike + quietSteps * 0.01);
+    if (
+      !this.catchUp &&
+      this.pacing.adapts &&
+      nowMs >= this.catchUpFromMs &&
+      nowMs - this.lastSpikeAtMs >= CATCH_UP_AFTER_MS
+    ) {
+      this.catchUp = true;
+      this.limiter.updatePolicies(this.currentPolicies());
+    }
     this.applySpacing(changed ? (this.pacing.others > others ? "others" : "recovered") : undefined);
   }
 
@@ -525,6 +536,15 @@ class KeapClientImpl implements KeapClient {
   > {
     const timeoutMs = Math.max(0, deadline - Date.now());
     const opts = signal ? { signal, timeoutMs } : { timeoutMs };
+    if (this.spikeIndex >= 0 && Date.now() - this.lastAdmitAt > COLD_AFTER_MS) {
+      // After a quiet spell the bucket is full: with two slots, a cold request and the next would
+      // leave back to back. Keep to one slot until traffic has flowed for a couple of seconds.
+      this.catchUpFromMs = Date.now() + COLD_CATCH_UP_MS;
+      if (this.catchUp) {
+        this.catchUp = false;
+        this.limiter.updatePolicies(this.currentPolicies());
+      }
+    }
     try {
       if (this.leaseTtlMs !== undefined) {
         const lease = await this.limiter.acquire(this.key, opts);
@@ -533,9 +553,6 @@ class KeapClientImpl implements KeapClient {
       const decision = await this.limiter.wait(this.key, opts);
       const now = Date.now();
       const cold = this.spikeIndex >= 0 && now - this.lastAdmitAt > COLD_AFTER_MS;
-      // A gap that a hold lengthened on purpose says nothing about lateness.
-      if (!cold && !this.held) this.noteGap(now - this.lastAdmitAt);
-      this.held = cold;
       this.lastAdmitAt = now;
       if (cold) {
         await this.holdSpike(Date.now() + Math.max(this.spikeMs, COLD_HOLD_MS));
@@ -551,21 +568,6 @@ class KeapClientImpl implements KeapClient {
       if (last429) return last429;
       throw e;
     }
-  }
-
-  /**
-   * Learns `lateMs` from the gap since this process's previous admission: k spike slots (other
-   * processes on the store may have taken those between) plus k times the lateness.
-   */
-  private noteGap(gapMs: number): void {
-    const slot = this.spikeMs;
-    if (this.pacing === undefined || slot <= 0 || gapMs < slot / 2 || gapMs > slot * 8) return;
-    const k = Math.max(1, Math.round(gapMs / (slot + this.lateMs)));
-    const late = Math.min(
-      slot * MAX_LATE_SHARE,
-      Math.max(-slot * MAX_LATE_SHARE, gapMs / k - slot),
-    );
-    this.lateMs = this.lateMs * 0.9 + late * 0.1;
   }
 
   /** A daily window with nothing left that resets after `deadline`, as the error to throw. */
@@ -585,10 +587,10 @@ class KeapClientImpl implements KeapClient {
    * back until one interval after this request actually leaves. Costs a store call only then.
    */
   private holdSpikeIfLate(admittedAtMs: number): void {
-    if (this.spikeIndex < 0) return;
+    // While catching up, the schedule (not the send) sets the next slot.
+    if (this.spikeIndex < 0 || this.catchUp) return;
     const now = Date.now();
     if (now - admittedAtMs < LATE_SEND_MS) return;
-    this.held = true;
     void this.holdSpike(now + 1);
   }
 
@@ -674,26 +676,22 @@ class KeapClientImpl implements KeapClient {
   private slowDown(rate: Parameters<SpikePacing["onSpike"]>[0], nowMs: number): void {
     if (this.pacing === undefined) return;
     this.pacing.onSpike(rate, nowMs);
-    this.lateShare = this.lateShareAfterSpike = this.lateShare / 2;
+    this.catchUp = false;
     this.lastSpikeAtMs = nowMs;
+    this.limiter.updatePolicies(this.currentPolicies());
     this.applySpacing("spike");
   }
 
-  /**
-   * Puts the pacing's spacing into the spike policy (the store state is kept), refilled sooner by
-   * the lateness of admissions. Emits `pacing` when the intended spacing changed.
-   */
+  /** Puts the pacing's spacing into the spike policy (the store state is kept). */
   private applySpacing(reason: KeapClientEvents["pacing"]["reason"] | undefined): void {
     if (this.pacing === undefined) return;
     const target = this.pacing.spacingMs;
-    const bucket = target - Math.min(Math.max(0, this.lateMs), target * this.lateShare);
-    if (reason !== undefined && Math.abs(target - this.targetMs) >= 0.001) {
-      this.targetMs = target;
+    if (Math.abs(target - this.spikeMs) < 0.001) return;
+    this.spikeMs = target;
+    this.limiter.updatePolicies(this.currentPolicies());
+    if (reason !== undefined) {
       this.emit("pacing", { spacingMs: Math.round(target * 1000) / 1000, reason });
     }
-    if (Math.abs(bucket - this.spikeMs) < 0.05) return;
-    this.spikeMs = bucket;
-    this.limiter.updatePolicies(this.currentPolicies());
   }
 
   private currentPolicies(): Policy[] {
@@ -701,6 +699,8 @@ class KeapClientImpl implements KeapClient {
       i === this.spikeIndex && p.kind === "tokenBucket"
         ? {
             ...p,
+            // One slot of tolerance while catching up (see `catchUp`), unless overridden.
+            capacity: this.catchUp && p.capacity === 1 ? 2 : p.capacity,
             refill: {
               tokens: SPIKE_UNITS_PER_MS,
               every: Math.max(1, Math.round(this.spikeMs * SPIKE_UNITS_PER_MS)),

@@ -5,7 +5,8 @@ import type { KeapMessageRate } from "./causes.js";
  * multiplicative decrease on a spike 429, as KEAP.md "Settled 2026-12" asks:
  * - start `startMargin` below the nominal rate (about 10%);
  * - every 2 s without a spike 429, shorten the spacing by 0.5%, down to a floor 2% below the
- *   nominal rate (`strict`: never below the start);
+ *   nominal rate, or the per-minute throttle's spacing when longer (`strict`: never below the
+ *   start);
  * - on a spike 429, lengthen it by 10% (at least to the fault's `MessageRate`), at most 8 times
  *   the start;
  * - other senders seen in `x-keap-product-throttle-available` (requests the server counted that
@@ -25,7 +26,18 @@ export class SpikePacing {
   private foreign = 0;
   private foreignSinceMs: number;
 
-  constructor(nominalPerSecond: number, startMargin: number, strict: boolean, nowMs: number) {
+  /**
+   * `minSpacingMs`: the spacing of the per-minute throttle (a minute over its limit). Pacing the
+   * spike faster than that gains nothing over a minute, so the floor never goes below it (for
+   * PAT/SAK, 240 per minute is 250 ms: pacing stays at its start).
+   */
+  constructor(
+    nominalPerSecond: number,
+    startMargin: number,
+    strict: boolean,
+    nowMs: number,
+    private readonly minSpacingMs = 0,
+  ) {
     this.nominal = nominalPerSecond;
     this.startMargin = startMargin;
     this.strict = strict;
@@ -38,6 +50,14 @@ export class SpikePacing {
   get spacingMs(): number {
     const share = Math.max(this.nominal - this.othersPerSecond, this.nominal * MIN_SHARE);
     return this.aimdMs * (this.nominal / share);
+  }
+
+  /**
+   * True when pacing may go faster than its start: the spike rate, not the per-minute throttle,
+   * binds, and `strict` is off. Only then is catching up on late admissions worth a short gap.
+   */
+  get adapts(): boolean {
+    return this.floorMs() < this.startMs() - 1e-9;
   }
 
   /** True once a spike 429 has slowed pacing to its slowest. */
@@ -64,7 +84,7 @@ export class SpikePacing {
     const steps = Math.floor((nowMs - this.lastEventMs) / STEP_MS);
     if (steps > 0) {
       this.lastEventMs += steps * STEP_MS;
-      const floor = this.strict ? this.startMs() : this.floorMs();
+      const floor = this.floorMs();
       if (this.aimdMs > floor) this.aimdMs = Math.max(floor, this.aimdMs * FASTER ** steps);
     }
     const spanMs = nowMs - this.foreignSinceMs;
@@ -94,7 +114,9 @@ export class SpikePacing {
   }
 
   private floorMs(): number {
-    return Math.min(this.startMs(), 1000 / (this.nominal * (1 - FLOOR_MARGIN)));
+    if (this.strict) return this.startMs();
+    const floor = Math.max(1000 / (this.nominal * (1 - FLOOR_MARGIN)), this.minSpacingMs);
+    return Math.min(this.startMs(), floor);
   }
 
   private slowestMs(): number {

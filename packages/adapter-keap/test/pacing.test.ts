@@ -16,6 +16,20 @@ describe("adaptive spike pacing (AIMD)", () => {
     expect(round(p.spacingMs)).toBe(round(1000 / (25 * 0.98))); // 40.816 ms
   });
 
+  it("never paces the spike faster than the per-minute throttle lets requests through", () => {
+    // PAT: 5 per second, but 240 per minute is one per 250 ms: pacing stays at its 220 ms start.
+    const pat = new SpikePacing(5, 0.1, false, 0, 250);
+    pat.tick(600_000);
+    expect(round(pat.spacingMs)).toBe(220);
+    expect(pat.adapts).toBe(false); // so it never catches up on late admissions either
+    // OAuth: 1,500 per minute is one per 40 ms, under the 2% floor of 40.816 ms.
+    const oauth = new SpikePacing(25, 0.1, false, 0, 40);
+    oauth.tick(600_000);
+    expect(round(oauth.spacingMs)).toBe(40.816);
+    expect(oauth.adapts).toBe(true);
+    expect(new SpikePacing(25, 0.1, true, 0, 40).adapts).toBe(false); // strict
+  });
+
   it("lengthens by 10% on a spike 429, at most 8 times the start", () => {
     const p = new SpikePacing(25, 0.1, false, 0);
     p.onSpike(undefined, 100);
