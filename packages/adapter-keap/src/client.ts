@@ -854,7 +854,9 @@ async function peekBody(res: Response, limit = MAX_429_BODY): Promise<string> {
       chunks.push(value);
       size += value.byteLength;
       if (size >= limit) {
-        await reader.cancel().catch(() => {});
+        // Not awaited: cancelling one branch of a cloned body settles only once the other branch
+        // (the response the caller gets, or discards later) is cancelled or read too.
+        reader.cancel().catch(() => {});
         break;
       }
     }

@@ -35,6 +35,12 @@ interface LuaFunction {
   readonly body: readonly string[];
   /** The final return's expressions. */
   readonly results: readonly string[];
+  /**
+   * For a function tagged `@nonzero-branches` of the form `local x = 0`, `if C1 then x = E1
+   * elseif C2 then x = E2 ... end`, `return x`: C1, C2, ... (its result is 0 exactly when none
+   * holds, so `if x ~= 0 then return false end` folds into `if C1 or C2 ... then`).
+   */
+  readonly branches?: readonly string[];
 }
 
 interface KindTake {
@@ -114,11 +120,22 @@ function fixedBytes(format: string): number {
   return bytes;
 }
 
+/**
+ * A Lua string literal of what follows an entry's head when the entry reads as default: due 0
+ * (past), its fixed part's length, zeros. A take reads a past-due entry as default whatever its
+ * payload, so a key that does not exist is taken as the heads of its layout with these.
+ */
+function emptyEntryLua(t: KindTake): string {
+  const bytes = fixedBytes(t.entry);
+  const length = [0, 1, 2, 3].map((k) => (bytes >> (8 * k)) & 255);
+  return `'${[...Array(8).fill(0), ...length, ...Array(bytes).fill(0)].map((b) => `\\${b}`).join("")}'`;
+}
+
 /** The functions defined at column 0 of a Lua module that can be inlined. */
 export function luaFunctions(source: string): Map<string, LuaFunction> {
   const functions = new Map<string, LuaFunction>();
-  for (const [, name, params, text] of source.matchAll(
-    /^local function (\w+)\(([^)]*)\)\n([\s\S]*?)\nend$/gm,
+  for (const [, tag, name, params, text] of source.matchAll(
+    /^(-- @nonzero-branches\b.*\n)?local function (\w+)\(([^)]*)\)\n([\s\S]*?)\nend$/gm,
   )) {
     const lines = text!.split("\n");
     const last = lines.at(-1)!.trim();
@@ -134,9 +151,33 @@ export function luaFunctions(source: string): Map<string, LuaFunction> {
         .filter(Boolean),
       body,
       results: returns ? splitTopLevel(last.slice("return ".length)) : [],
+      ...(tag === undefined ? {} : { branches: nonzeroBranches(name!, body, last) }),
     });
   }
   return functions;
+}
+
+/** The branch conditions of a function tagged `@nonzero-branches` (see LuaFunction.branches). */
+function nonzeroBranches(name: string, body: readonly string[], last: string): string[] {
+  const x = /^ {2}local (\w+) = 0$/.exec(body[0] ?? "")?.[1];
+  const conditions: string[] = [];
+  const shape =
+    x !== undefined &&
+    last === `return ${x}` &&
+    body.at(-1) === "  end" &&
+    body.slice(1, -1).every((line, k) => {
+      if (k % 2 === 1) return new RegExp(`^ {4}${x} = .+$`).test(line);
+      const branch = (k === 0 ? /^ {2}if (.+) then$/ : /^ {2}elseif (.+) then$/).exec(line);
+      if (branch !== null) conditions.push(branch[1]!);
+      return branch !== null;
+    }) &&
+    body.length % 2 === 0;
+  if (!shape || conditions.length === 0) {
+    throw new Error(
+      `${name} is tagged @nonzero-branches but is not local x = 0, if/elseif x = ..., return x`,
+    );
+  }
+  return conditions;
 }
 
 /** Splits a Lua expression list at its top-level commas. */
@@ -168,16 +209,26 @@ const CALL =
 /**
  * `lines` with every call statement of a function in `functions` replaced by its body, in a
  * do-block that binds the parameters to the arguments and the results to the targets.
+ *
+ * Lua in Redis pays for every instruction, so the body keeps no name the caller does not need:
+ * a local it returns becomes the target it goes to; a result only tested by the next statement
+ * (`if t then return false end`, or `if t ~= 0 ...` of a function tagged `@nonzero-branches`)
+ * is folded into that test; and with `aliases`, a target whose result is a number or a name the
+ * caller sees is not assigned at all: `aliases` maps it to that result, for the caller to use.
  */
 function inline(
   lines: readonly string[],
   functions: ReadonlyMap<string, LuaFunction>,
   depth = 0,
   consumed: ReadonlySet<string> = new Set(),
+  aliases?: Map<string, string>,
 ): string[] {
   if (depth > 8) throw new Error("inlining does not end");
   const out: string[] = [];
-  for (const line of lines) {
+  const skipped = new Set<number>();
+  for (let idx = 0; idx < lines.length; idx++) {
+    if (skipped.has(idx)) continue;
+    const line = lines[idx]!;
     const m = CALL.exec(line);
     const f = m === null ? undefined : functions.get(m[4]!);
     if (m === null || f === undefined) {
@@ -195,20 +246,118 @@ function inline(
       if (shadowed !== undefined) {
         throw new Error(`cannot inline ${line.trim()}: ${shadowed} is declared and read at once`);
       }
-      out.push(`${indent}local ${targets.join(", ")}`);
     }
-    // A local the body returns in the place of a target of its own name can be that target.
-    const body = f.body.map((bodyLine) => {
-      const local = /^ {2}local ([\w, ]+?)( = .*)?$/.exec(bodyLine);
-      if (local === null) return bodyLine;
-      const names = local[1]!.split(",").map((n) => n.trim());
-      const returned = names.every((n) => {
-        const at = f.results.indexOf(n);
-        return at >= 0 && targets[at] === n && !f.params.includes(n);
-      });
-      if (!returned) return bodyLine;
-      return `  ${names.join(", ")} = ${local[2] === undefined ? names.map(() => "nil").join(", ") : local[2].slice(3)}`;
+    // A target only tested for a refusal by the next statement, declared here or on the line
+    // before, and read nowhere else: the test takes its result's place.
+    let guard:
+      | { at: number; target: string; nonzero: boolean; indent: string; declaredBefore: boolean }
+      | undefined;
+    let nextAt = idx + 1;
+    while (nextAt < lines.length && /^\s*(--.*)?$/.test(lines[nextAt]!)) nextAt++;
+    const test = /^(\s*)if (\w+)( ~= 0)? then return false end$/.exec(lines[nextAt] ?? "");
+    if (test !== null && targets.includes(test[2]!)) {
+      const t = test[2]!;
+      const declaredBefore = local === undefined && out.at(-1) === `${indent}local ${t}`;
+      const word = new RegExp(`(?<![\\w.:])${t}(?!\\w)`);
+      const readElsewhere = lines.some(
+        (l, k) => k !== idx && k !== nextAt && !(declaredBefore && k === idx - 1) && word.test(l),
+      );
+      const nonzero = test[3] !== undefined;
+      if (
+        (local !== undefined || declaredBefore) &&
+        !readElsewhere &&
+        (!nonzero || (f.branches !== undefined && targets.length === 1))
+      ) {
+        guard = { at: nextAt, target: t, nonzero, indent: test[1]!, declaredBefore };
+      }
+    }
+    if (guard?.nonzero) {
+      // The branch conditions, on the arguments (names or numbers: each may be read twice).
+      if (args.every((a) => /^([A-Za-z_]\w*|-?\d+)$/.test(a))) {
+        const byParam = new Map(f.params.map((p, k) => [p, args[k]!]));
+        const on = (text: string) =>
+          text.replace(/(?<![\w.:])[A-Za-z_]\w*(?!\w)/g, (name) => byParam.get(name) ?? name);
+        if (guard.declaredBefore) out.pop();
+        out.push(
+          `${guard.indent}if ${f.branches!.map((c) => `(${on(c)})`).join(" or ")} then return false end`,
+        );
+        skipped.add(guard.at);
+        continue;
+      }
+      guard = undefined;
+    }
+    // A local the body returns is the target it goes to, unless that name means something else
+    // in the body (or its arguments).
+    const declaredOnce = (name: string) =>
+      f.body.filter((l) => declaredNames([l]).has(name)).length === 1 &&
+      f.body.some((l) => /^ {2}local /.test(l) && declaredNames([l]).has(name));
+    const toTarget = new Map<string, string>();
+    f.results.forEach((r, k) => {
+      const t = targets[k];
+      if (t === undefined || t === guard?.target || !/^[A-Za-z_]\w*$/.test(r)) return;
+      if (f.params.includes(r) || f.results.indexOf(r) !== k || !declaredOnce(r)) return;
+      const word = new RegExp(`(?<![\\w.:])${t}(?!\\w)`);
+      if (
+        t !== r &&
+        (f.body.some((l) => word.test(l)) || f.params.includes(t) || args.some((a) => word.test(a)))
+      )
+        return;
+      toTarget.set(r, t);
     });
+    const retarget = (text: string) =>
+      toTarget.size === 0
+        ? text
+        : text.replace(
+            new RegExp(`(?<![\\w.:])(${[...toTarget.keys()].join("|")})(?!\\w)`, "g"),
+            (name) => toTarget.get(name)!,
+          );
+    // A local holding a comparison of names the body never assigns: the comparison itself, where
+    // the local is read (a test costs the same, and no boolean is made).
+    let source = f.body;
+    for (const line of f.body) {
+      const pure = /^ {2}local (\w+) = ([\w\s]+ (?:[<>]=?|==|~=) [\w\s]+)$/.exec(line);
+      if (pure === null || f.results.some((r) => new RegExp(`\\b${pure[1]}\\b`).test(r))) continue;
+      const names = pure[2]!.match(/[A-Za-z_]\w*/g) ?? [];
+      if ([pure[1]!, ...names].some((n) => assigns(f.body, n))) continue;
+      const read = new RegExp(`(?<![\\w.:])${pure[1]}(?!\\w)`, "g");
+      source = source.filter((l) => l !== line).map((l) => l.replace(read, `(${pure[2]})`));
+    }
+    const body: string[] = [];
+    for (const bodyLine of source) {
+      const decl = /^ {2}local ([\w, ]+?)( = .*)?$/.exec(bodyLine);
+      if (decl === null || toTarget.size === 0) {
+        body.push(retarget(bodyLine));
+        continue;
+      }
+      const names = decl[1]!.split(",").map((n) => n.trim());
+      const kept = names.filter((n) => !toTarget.has(n));
+      if (kept.length === names.length) {
+        body.push(retarget(bodyLine));
+        continue;
+      }
+      // The names it declares that are targets now: assigned, not declared.
+      const values = decl[2] === undefined ? [] : splitTopLevel(decl[2].slice(3));
+      if (
+        kept.length > 0 &&
+        values.length === names.length &&
+        values.every((v) => !v.includes("("))
+      ) {
+        // Value by value: the kept locals declared with theirs, the targets assigned theirs.
+        const value = (n: string) => retarget(values[names.indexOf(n)]!);
+        body.push(`  local ${kept.join(", ")} = ${kept.map(value).join(", ")}`);
+        const moved = names.filter((n) => toTarget.has(n));
+        body.push(
+          `  ${moved.map((n) => toTarget.get(n)!).join(", ")} = ${moved.map(value).join(", ")}`,
+        );
+        continue;
+      }
+      if (kept.length > 0) body.push(`  local ${kept.join(", ")}`);
+      const assigned = names.map((n) => toTarget.get(n) ?? n);
+      body.push(
+        `  ${assigned.join(", ")} = ${decl[2] === undefined ? names.map(() => "nil").join(", ") : retarget(decl[2].slice(3))}`,
+      );
+    }
+    const fResults = f.results.map(retarget);
     // A parameter passed a variable needs no local of its own when the body can use that
     // variable under the parameter's name: when the body leaves it alone, when the variable is
     // where the parameter's final value goes, or when the caller has no further use for it
@@ -217,15 +366,30 @@ function inline(
     const renames = new Map<string, string>();
     const bound: string[] = [];
     const values: string[] = [];
+    const word = (name: string) => new RegExp(`(?<![\\w.:])${name}(?!\\w)`, "g");
+    const uses = (name: string) =>
+      [...body, ...fResults].reduce((n, l) => n + (l.match(word(name))?.length ?? 0), 0);
     f.params.forEach((param, k) => {
       const arg = args[k]!;
+      // A number, a comparison (a test costs the same as testing a boolean local), or a read of
+      // a table element used at most once, written where the parameter is read.
+      const table = /^([A-Za-z_]\w*)\[\d+\]$/.exec(arg);
+      if (
+        !assigns(body, param) &&
+        (/^-?\d+$/.test(arg) ||
+          /^\([\w\s]+ (?:[<>]=?|==|~=) [\w\s]+\)$/.test(arg) ||
+          (table !== null && !bodyNames.has(table[1]!) && uses(param) <= 1))
+      ) {
+        renames.set(param, arg);
+        return;
+      }
       const usable =
         /^[A-Za-z_]\w*$/.test(arg) &&
         args.indexOf(arg) === args.lastIndexOf(arg) &&
         !bodyNames.has(arg) &&
         (arg === param || !f.params.includes(arg));
       if (usable) {
-        const at = f.results.indexOf(param);
+        const at = fResults.indexOf(param);
         if (!assigns(body, param) || (at >= 0 && targets[at] === arg) || consumed.has(arg)) {
           if (arg !== param) renames.set(param, arg);
           return;
@@ -242,14 +406,42 @@ function inline(
             (name) => renames.get(name)!,
           );
     const renamedBody = body.map(rename);
-    const results = f.results.map(rename);
+    const results = fResults.map(rename);
     const declared = declaredNames(renamedBody);
     const shadowing = new Set([...declared, ...bound]);
+    // Whether a result is still what it says after the block (no name of the block's own).
+    const visible = (r: string) =>
+      [...r.replace(/'[^']*'|"[^"]*"/g, "").matchAll(/(?<![\w.:])[A-Za-z_]\w*/g)].every(
+        ([name]) => !shadowing.has(name),
+      );
+    let guardLine: string | undefined;
+    if (guard !== undefined) {
+      const r = results[targets.indexOf(guard.target)];
+      if (r !== undefined && visible(r)) {
+        guardLine = `${guard.indent}if ${r} then return false end`;
+        skipped.add(guard.at);
+        if (guard.declaredBefore) out.pop();
+      }
+    }
+    const folded = guardLine === undefined ? undefined : guard!.target;
+    if (aliases !== undefined) {
+      targets.forEach((t, k) => {
+        const r = results[k];
+        if (r === undefined || r === t || t === folded) return;
+        if (/^-?\d+$/.test(r) || (/^[A-Za-z_]\w*$/.test(r) && !shadowing.has(r))) aliases.set(t, r);
+      });
+    }
+    const assigned = targets.filter((t) => t !== folded && !aliases?.has(t));
+    if (local !== undefined && assigned.length > 0)
+      out.push(`${indent}local ${assigned.join(", ")}`);
     // The results, minus those already in place.
     const pairs = targets
       .map((t, k) => [t, results[k]] as const)
-      .filter(([t, r]) => r !== undefined && !(r === t && !shadowing.has(t)));
-    const direct = !targets.some((t) => shadowing.has(t));
+      .filter(
+        ([t, r]) =>
+          r !== undefined && t !== folded && !aliases?.has(t) && !(r === t && !shadowing.has(t)),
+      );
+    const direct = !targets.some((t) => t !== folded && shadowing.has(t));
     const inner = direct ? `${indent}  ` : `${indent}    `;
     out.push(`${indent}do`);
     let temps: string[] = [];
@@ -273,6 +465,7 @@ function inline(
         out.push(`${indent}  ${pairs.map(([t]) => t).join(", ")} = ${temps.join(", ")}`);
     }
     out.push(`${indent}end`);
+    if (guardLine !== undefined) out.push(guardLine);
   }
   return out;
 }
@@ -302,7 +495,8 @@ function assigns(body: readonly string[], name: string): boolean {
  * The inlined take of kind `t` for policy i: from the unpacked `dueMs<sfx>`,
  * `payloadLength<sfx>` and fields (`<field><sfx>`; a suffix only where entries read together
  * would share names, since a parameter bound to a variable of its own name costs nothing) into
- * `remaining<i>`, `resetAt<i>`, `length<i>`, `entry<i>_<k>`.
+ * `remaining<i>`, `resetAt<i>`, `length<i>`, `entry<i>_<k>`; those whose value is a number or
+ * a variable of the caller's are not assigned but put in `aliases`, to be written in their place.
  */
 function takeCall(
   t: KindTake,
@@ -311,6 +505,7 @@ function takeCall(
   params: readonly string[],
   policyIndex: string,
   sfx: string,
+  aliases: Map<string, string>,
 ): string[] {
   const fields = fieldCount(t.entry);
   const args = [
@@ -333,6 +528,7 @@ function takeCall(
     t.functions,
     0,
     read,
+    aliases,
   );
 }
 
@@ -348,7 +544,9 @@ export function commonTakeLoopLua(): string {
 -- which reads one entry after its head and answers remaining, resetAt, its due as read, where
 -- the next entry starts and the entry to write after the head (in up to three parts); false:
 -- the general path decides.
-local KIND_TAKE, FL, FBUF = {}, {}, {}`);
+-- KIND_EMPTY[code]: what follows the head of an entry that reads as default (past due), for a
+-- key that does not exist.
+local KIND_TAKE, KIND_EMPTY, FL, FBUF = {}, {}, {}, {}`);
   for (const spec of kinds) {
     const t = kindTake(spec.code)!;
     const fields = t.take.params.slice(2, 2 + fieldCount(t.entry));
@@ -357,29 +555,38 @@ local KIND_TAKE, FL, FBUF = {}, {}, {}`);
     const next = t.tail ? "slotsAt" : "nextAt";
     lines.push(`
 -- ${spec.kind}
+KIND_EMPTY[${spec.code}] = ${emptyEntryLua(t)}
 KIND_TAKE[${spec.code}] = function(value, at, ${[...params, "cost", "policyIndex"].join(", ")})
   if at + ${11 + fixedBytes(t.entry)} > #value then return false end
+  -- The clock's reading as a local (an upvalue costs an instruction per read).
+  local now = now
   local dueMs, payloadLength, ${fields.join(", ")}, ${next} = sunpack('<dI4${t.entry}', value, at)`);
-    lines.push(...takeCall(t, 1, "value", params, "policyIndex", ""));
+    const aliases = new Map<string, string>();
+    lines.push(...takeCall(t, 1, "value", params, "policyIndex", "", aliases));
+    const as = (name: string) => aliases.get(name) ?? name;
     const end = t.tail ? `slotsAt - ${fixedBytes(t.entry)} + payloadLength` : "nextAt";
     // A string field (c0) is passed on as it is: packing it into the entry would copy it (Redis'
     // Lua hashes every byte of every new string).
     const [before, after] = t.written.split("c0");
     const parts =
       after === undefined
-        ? `spack('<dI4${t.written}', resetAt1, length1, ${written.join(", ")})`
+        ? `spack('<dI4${t.written}', ${as("resetAt1")}, ${as("length1")}, ${written.map(as).join(", ")})`
         : [
-            `spack('<dI4${before}', resetAt1, length1, ${written.slice(0, fieldCount(before!)).join(", ")})`,
-            written[fieldCount(before!)]!,
-            `spack('<${after}', ${written.slice(fieldCount(before!) + 1).join(", ")})`,
+            `spack('<dI4${before}', ${as("resetAt1")}, ${as("length1")}, ${written.slice(0, fieldCount(before!)).map(as).join(", ")})`,
+            as(written[fieldCount(before!)]!),
+            `spack('<${after}', ${written
+              .slice(fieldCount(before!) + 1)
+              .map(as)
+              .join(", ")})`,
           ].join(", ");
-    lines.push(`  return remaining1, resetAt1, dueMs, ${end}, ${parts}
+    lines.push(`  return ${as("remaining1")}, ${as("resetAt1")}, dueMs, ${end}, ${parts}
 end`);
   }
   lines.push(`
--- FL[L]: layout L's takes, parameters and entry heads; false: a kind without a take.
+-- FL[L]: layout L's takes, parameters, entry heads and the value its key holds when every entry
+-- reads as default; false: a kind without a take.
 local function fastLayout()
-  local take, first, second, third, head = {}, {}, {}, {}, {}
+  local take, first, second, third, head, empty = {}, {}, {}, {}, {}, {}
   local q = Lat[L] + 2
   for i = 1, Ln[L] do
     local code, name = tonumber(ARGV[q]), ARGV[q + 4]
@@ -390,9 +597,10 @@ local function fastLayout()
     end
     first[i], second[i], third[i] = tonumber(ARGV[q + 1]), tonumber(ARGV[q + 2]), tonumber(ARGV[q + 3])
     head[i] = spack('<I4c0B', #name, name, code)
+    empty[i] = head[i] .. KIND_EMPTY[code]
     q = q + 6
   end
-  local f = { take, first, second, third, head }
+  local f = { take, first, second, third, head, concat(empty) }
   FL[L] = f
   return f
 end
@@ -403,8 +611,8 @@ fastTake = function()
   if not f then return false end
   local take, first, second, third, head = f[1], f[2], f[3], f[4], f[5]
   local key = KEYS[kb + 1]
-  local v = call('GET', key)
-  if not v then return false end
+  -- No key: every entry reads as default, as when past due.
+  local v = call('GET', key) or f[6]
   local pos, due, latest, r, fb = 1, 0, 0, oc + 2, 0
   for i = 1, Ln[L] do
     local h = head[i]
@@ -459,8 +667,9 @@ export function commonTakeLua(kinds: readonly number[]): string {
   const lines: string[] = [];
   lines.push(`-- Generated by common-take.ts for the kinds ${names} (${kinds.join(", ")}): each kind's
 -- take inlined from its module, one unpack per run of entries, one pack.
--- FQ[L]: layout L's parameters (q[3i-2..3i]), entry heads (q[${3 * n}+i]), and per run of
--- entries its unpack format and byte count (from q[${4 * n + 1}]); false: not of these kinds.
+-- FQ[L]: layout L's parameters (q[3i-2..3i]), entry heads (q[${3 * n}+i]), per run of entries
+-- its unpack format and byte count (from q[${4 * n + 1}]), then the value its key holds when every
+-- entry reads as default; false: not of these kinds.
 local FQ = {}
 local function fastLayout()
   local q, at = {}, Lat[L] + 2
@@ -484,6 +693,7 @@ local function fastLayout()
     lines.push(`  q[${4 * n + 2 * s + 1}] = '<' .. ${format.join(" .. ")}`);
     lines.push(`  q[${4 * n + 2 * s + 2}] = ${bytes.join(" + ")}`);
   });
+  const emptyAt = 4 * n + 2 * runs.length + 1;
   lines.push(`  FQ[L] = q
   return q
 end
@@ -494,8 +704,20 @@ fastTake = function()
   if not q then return false end
   local key = KEYS[kb + 1]
   local v = call('GET', key)
-  if not v then return false end
-  local len, due, latest = #v, 0, 0`);
+  if not v then
+    -- No key: every entry reads as default, as when past due (made once per layout and call).
+    v = q[${emptyAt}]
+    if not v then
+      v = ${kinds.map((_, idx) => `${head(idx + 1)} .. ${emptyEntryLua(takes[idx]!)}`).join(" .. ")}
+      q[${emptyAt}] = v
+    end
+  end
+  -- The clock's reading and the cost as locals: the takes read them often, and reading an
+  -- upvalue costs Lua an instruction each time.
+  local now = now
+  local cost, len, due, latest = cost, #v, 0, 0`);
+  const aliases = new Map<string, string>();
+  const as = (name: string) => aliases.get(name) ?? name;
   let pos = "1";
   const body: string[] = [];
   runs.forEach((run, s) => {
@@ -531,30 +753,38 @@ fastTake = function()
           [`q[${3 * i - 2}]`, `q[${3 * i - 1}]`, `q[${3 * i}]`],
           String(i),
           n === 1 ? "" : String(i),
+          aliases,
         ),
       );
-      body.push(`  if resetAt${i} > due then due = resetAt${i} end
-  if dueMs${n === 1 ? "" : i} > latest then latest = dueMs${n === 1 ? "" : i} end`);
+      const dueMs = `dueMs${n === 1 ? "" : i}`;
+      // (Dues are never negative: the first policy's are the first maximum.)
+      body.push(
+        i === 1
+          ? `  due, latest = ${as("resetAt1")}, ${dueMs}`
+          : `  if ${as(`resetAt${i}`)} > due then due = ${as(`resetAt${i}`)} end
+  if ${dueMs} > latest then latest = ${dueMs} end`,
+      );
     }
     const t = takes[last - 1]!;
     pos = t.tail
       ? `(slotsAt${lastSfx} - ${fixedBytes(t.entry)} + payloadLength${lastSfx})`
       : `at${s + 1}`;
   });
-  lines.push(...body);
+  // The value's length is a local already.
+  lines.push(...body.map((line) => line.replace(/#v\b/g, "len")));
   lines.push(`  -- No entry of another limiter after these.
   if ${pos} ~= len + 1 then return false end`);
   const format = `<${takes.map((t) => `c0dI4${t.written}`).join("")}`;
   const values = takes.map((t, idx) => {
     const i = idx + 1;
     const written = Array.from({ length: fieldCount(t.written) }, (_, k) => `entry${i}_${k + 1}`);
-    return `${head(i)}, resetAt${i}, length${i}, ${written.join(", ")}`;
+    return `${head(i)}, ${as(`resetAt${i}`)}, ${as(`length${i}`)}, ${written.map(as).join(", ")}`;
   });
   lines.push(`  store(key, true, spack('${format}',
     ${values.join(",\n    ")}), due, latest)
-  local o = oc
+  local o, out = oc, out
   out[o + 1] = 2
-${kinds.map((_, idx) => `  out[o + ${2 * idx + 2}], out[o + ${2 * idx + 3}] = remaining${idx + 1}, resetAt${idx + 1} - now`).join("\n")}
+${kinds.map((_, idx) => `  out[o + ${2 * idx + 2}], out[o + ${2 * idx + 3}] = ${as(`remaining${idx + 1}`)}, ${as(`resetAt${idx + 1}`)} - now`).join("\n")}
   oc = o + ${1 + 2 * n}
   return true
 end

@@ -37,6 +37,8 @@ describe.skipIf(!reachable && !process.env.CI)("redis store: scripts per sequenc
   let client: Redis;
   /** SHA1 of every EVALSHA the store sent, in order. */
   const sent: string[] = [];
+  /** Every EVALSHA's reply, in order. */
+  const replies: unknown[] = [];
   beforeAll(() => {
     client = new Redis(REDIS_URL);
     // ioredis has evalshaBuffer at runtime; its typings omit it.
@@ -44,8 +46,19 @@ describe.skipIf(!reachable && !process.env.CI)("redis store: scripts per sequenc
     const real = buffers.evalshaBuffer.bind(client);
     buffers.evalshaBuffer = (sha, ...rest) => {
       sent.push(String(sha));
-      return real(sha, ...rest);
+      return real(sha, ...rest).then((reply) => {
+        replies.push(reply);
+        return reply;
+      });
     };
+    // After a NOSCRIPT the store sends the text once.
+    const withText = client as unknown as { evalBuffer: Eval };
+    const realEval = withText.evalBuffer.bind(client);
+    withText.evalBuffer = (...args) =>
+      realEval(...args).then((reply) => {
+        replies.push(reply);
+        return reply;
+      });
   });
   const prefixes: string[] = [];
   const prefix = (tag: string) => {
@@ -117,6 +130,31 @@ describe.skipIf(!reachable && !process.env.CI)("redis store: scripts per sequenc
     await client.script("FLUSH");
     await store.migrate();
     expect(await client.script("EXISTS", DECIDE_SHA, sha)).toEqual([1, 1]);
+  });
+
+  it("answers usual takes by the common take, on a key that does not exist too", async () => {
+    const pool: Policy = {
+      kind: "pool",
+      name: "p",
+      capacity: 5,
+      refill: { tokens: 1, every: "1h" },
+    };
+    // The first number of a decision's answer: 2 for an admitted common take (the short form),
+    // 0 or 1 from the general path.
+    const form = () => (replies.at(-1) as Buffer[])[0]!.readDoubleLE(8);
+    for (const specializedScripts of [16, 0]) {
+      const store = new RedisStore({ client, prefix: prefix("form"), specializedScripts });
+      const layouts = [[tb("a")], [tb("a"), fw("b"), sw("c")], [pool], [sw("c"), tb("a")]];
+      for (const [n, policies] of layouts.entries()) {
+        const limiter = createLimiter({ store, policies, onStoreError: "throw" });
+        const forms: number[] = [];
+        for (let k = 0; k < 3; k++) {
+          expect((await limiter.take(`u${n}`)).allowed).toBe(true);
+          forms.push(form());
+        }
+        expect([specializedScripts, n, forms]).toEqual([specializedScripts, n, [2, 2, 2]]);
+      }
+    }
   });
 
   it("compiles the generated code for the longest layouts of every kind", async () => {

@@ -70,7 +70,10 @@ export interface RequestExtras {
   readonly observations?: StoreRequest["observations"];
 }
 
-/** A new request; `storeNowMs` places the time-zone bounds (ignored without zoned windows). */
+/**
+ * A new request; `storeNowMs` places the time-zone bounds (ignored without zoned windows);
+ * `deadlineMs`: when the caller stops waiting, on the store clock (undefined: none).
+ */
 export function storeRequest(
   config: Config,
   op: StoreOp,
@@ -78,6 +81,7 @@ export function storeRequest(
   cost: number,
   storeNowMs: number,
   extras?: RequestExtras,
+  deadlineMs?: number,
 ): StoreRequest {
   return {
     op,
@@ -91,5 +95,6 @@ export function storeRequest(
     observations: extras?.observations,
     learnedLimitTtlMs: config.learnedLimitTtlMs,
     windowBounds: config.zones?.at(storeNowMs),
+    deadlineMs,
   };
 }

@@ -2,20 +2,24 @@
 -- which reads one entry after its head and answers remaining, resetAt, its due as read, where
 -- the next entry starts and the entry to write after the head (in up to three parts); false:
 -- the general path decides.
-local KIND_TAKE, FL, FBUF = {}, {}, {}
+-- KIND_EMPTY[code]: what follows the head of an entry that reads as default (past due), for a
+-- key that does not exist.
+local KIND_TAKE, KIND_EMPTY, FL, FBUF = {}, {}, {}, {}
 
 -- tokenBucket
+KIND_EMPTY[1] = '\0\0\0\0\0\0\0\0\32\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0'
 KIND_TAKE[1] = function(value, at, capacity, refillTokens, refillEveryMs, cost, policyIndex)
   if at + 43 > #value then return false end
+  -- The clock's reading as a local (an upvalue costs an instruction per read).
+  local now = now
   local dueMs, payloadLength, level, levelAtMs, learnedLimit, learnedLimitUntilMs, nextAt = sunpack('<dI4dddd', value, at)
-  local remaining1, resetAt1, length1, entry1_1, entry1_2, entry1_3, entry1_4
+  local remaining1, resetAt1
   do
     if payloadLength ~= 32 then return false end
-    local found = dueMs >= now
-    if found and learnedLimit ~= 0 then return false end
+    if (dueMs >= now) and learnedLimit ~= 0 then return false end
     local fullLevel = capacity * refillEveryMs
     do
-      if not found then
+      if not (dueMs >= now) then
         level, levelAtMs = fullLevel, now
       else
         if levelAtMs < now then
@@ -25,51 +29,41 @@ KIND_TAKE[1] = function(value, at, capacity, refillTokens, refillEveryMs, cost, 
         if level > fullLevel then level = fullLevel end
       end
     end
-    local retryAfterMs
-    do
-      retryAfterMs = 0
-      if cost > capacity then
-        retryAfterMs = -1
-      elseif level < cost * refillEveryMs then
-        retryAfterMs = levelAtMs - now + ceil((cost * refillEveryMs - level) / refillTokens)
-      end
-    end
-    if retryAfterMs ~= 0 then return false end
+    if (cost > capacity) or (level < cost * refillEveryMs) then return false end
     do
       level = level - cost * refillEveryMs
     end
-    local remaining, resetAt, idle
     do
-      remaining = level / refillEveryMs
-      remaining = remaining - remaining % 1
-      resetAt = levelAtMs
+      remaining1 = level / refillEveryMs
+      remaining1 = remaining1 - remaining1 % 1
+      resetAt1 = levelAtMs
       if level >= fullLevel then
-        if resetAt < now then resetAt = now end
+        if resetAt1 < now then resetAt1 = now end
       else
         -- levelAtMs + ceil((fullLevel - level) / refillTokens), rounded without a math call (exact)
         local behind = (level - fullLevel) / refillTokens
-        resetAt = levelAtMs - (behind - behind % 1)
+        resetAt1 = levelAtMs - (behind - behind % 1)
       end
-      idle = level >= fullLevel and levelAtMs <= now
     end
+    if level >= fullLevel and levelAtMs <= now then return false end
     -- Full again by now: the general path deletes the entry.
-    if idle then return false end
-    remaining1, resetAt1, length1, entry1_1, entry1_2, entry1_3, entry1_4 = remaining, resetAt, 32, level, levelAtMs, 0, 0
   end
-  return remaining1, resetAt1, dueMs, nextAt, spack('<dI4dddd', resetAt1, length1, entry1_1, entry1_2, entry1_3, entry1_4)
+  return remaining1, resetAt1, dueMs, nextAt, spack('<dI4dddd', resetAt1, 32, level, levelAtMs, 0, 0)
 end
 
 -- pool
+KIND_EMPTY[2] = '\0\0\0\0\0\0\0\0\32\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0'
 KIND_TAKE[2] = function(value, at, capacity, refillTokens, refillEveryMs, cost, policyIndex)
   if at + 43 > #value then return false end
+  -- The clock's reading as a local (an upvalue costs an instruction per read).
+  local now = now
   local dueMs, payloadLength, level, anchorMs, learnedLimit, learnedLimitUntilMs, nextAt = sunpack('<dI4dddd', value, at)
-  local remaining1, resetAt1, length1, entry1_1, entry1_2, entry1_3, entry1_4
+  local remaining1, resetAt1
   do
     if payloadLength ~= 32 then return false end
-    local found = dueMs >= now
-    if found and learnedLimit ~= 0 then return false end
+    if (dueMs >= now) and learnedLimit ~= 0 then return false end
     do
-      if not found or level >= capacity then
+      if not (dueMs >= now) or level >= capacity then
         level, anchorMs = capacity, 0
       else
         if now >= anchorMs then
@@ -81,47 +75,38 @@ KIND_TAKE[2] = function(value, at, capacity, refillTokens, refillEveryMs, cost, 
         if level >= capacity then level, anchorMs = capacity, 0 end
       end
     end
-    local retryAfterMs
-    do
-      retryAfterMs = 0
-      if cost > capacity then
-        retryAfterMs = -1
-      elseif level < cost then
-        retryAfterMs = anchorMs + ceil((cost - level) / refillTokens) * refillEveryMs - now
-      end
-    end
-    if retryAfterMs ~= 0 then return false end
+    if (cost > capacity) or (level < cost) then return false end
     do
       if level >= capacity then anchorMs = now end
       level = level - cost
     end
-    local remaining, resetAt, idle
     do
-      resetAt = now
+      resetAt1 = now
       if level < capacity then
         -- anchorMs + ceil((capacity - level) / refillTokens) * refillEveryMs, rounded without a math call
         local behind = (level - capacity) / refillTokens
-        resetAt = anchorMs - (behind - behind % 1) * refillEveryMs
+        resetAt1 = anchorMs - (behind - behind % 1) * refillEveryMs
       end
-      remaining, idle = level, level >= capacity
+      remaining1 = level
     end
-    if idle then return false end
-    remaining1, resetAt1, length1, entry1_1, entry1_2, entry1_3, entry1_4 = remaining, resetAt, 32, level, anchorMs, 0, 0
+    if level >= capacity then return false end
   end
-  return remaining1, resetAt1, dueMs, nextAt, spack('<dI4dddd', resetAt1, length1, entry1_1, entry1_2, entry1_3, entry1_4)
+  return remaining1, resetAt1, dueMs, nextAt, spack('<dI4dddd', resetAt1, 32, level, anchorMs, 0, 0)
 end
 
 -- fixedWindow
+KIND_EMPTY[3] = '\0\0\0\0\0\0\0\0\40\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0'
 KIND_TAKE[3] = function(value, at, limit, windowMs, firstUse, cost, policyIndex)
   if at + 51 > #value then return false end
+  -- The clock's reading as a local (an upvalue costs an instruction per read).
+  local now = now
   local dueMs, payloadLength, count, startMs, endMs, learnedLimit, learnedLimitUntilMs, nextAt = sunpack('<dI4ddddd', value, at)
-  local remaining1, resetAt1, length1, entry1_1, entry1_2, entry1_3, entry1_4, entry1_5
+  local remaining1, resetAt1
   do
     if payloadLength ~= 40 then return false end
-    local found = dueMs >= now
-    if found and learnedLimit ~= 0 then return false end
+    if (dueMs >= now) and learnedLimit ~= 0 then return false end
     do
-      if not (found and count > 0 and now < endMs) then
+      if not ((dueMs >= now) and count > 0 and now < endMs) then
         do
           startMs, endMs = nil, nil
           if firstUse == 1 then
@@ -137,113 +122,95 @@ KIND_TAKE[3] = function(value, at, limit, windowMs, firstUse, cost, policyIndex)
         count = 0
       end
     end
-    local retryAfterMs
-    do
-      retryAfterMs = 0
-      if cost > limit then
-        retryAfterMs = -1
-      elseif count + cost > limit then
-        retryAfterMs = endMs - now
-      end
-    end
-    if retryAfterMs ~= 0 then return false end
+    if (cost > limit) or (count + cost > limit) then return false end
     count = count + cost
-    local remaining, resetAt
     do
-      remaining, resetAt = limit - count, endMs
-      if remaining < 0 then remaining = 0 end
-      if count <= 0 then resetAt = now end
+      remaining1, resetAt1 = limit - count, endMs
+      if remaining1 < 0 then remaining1 = 0 end
+      if count <= 0 then resetAt1 = now end
     end
-    remaining1, resetAt1, length1, entry1_1, entry1_2, entry1_3, entry1_4, entry1_5 = remaining, resetAt, 40, count, startMs, endMs, 0, 0
   end
-  return remaining1, resetAt1, dueMs, nextAt, spack('<dI4ddddd', resetAt1, length1, entry1_1, entry1_2, entry1_3, entry1_4, entry1_5)
+  return remaining1, resetAt1, dueMs, nextAt, spack('<dI4ddddd', resetAt1, 40, count, startMs, endMs, 0, 0)
 end
 
 -- slidingWindow
+KIND_EMPTY[4] = '\0\0\0\0\0\0\0\0\20\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0'
 KIND_TAKE[4] = function(value, at, limit, windowMs, precisionMs, cost, policyIndex)
   if at + 31 > #value then return false end
+  -- The clock's reading as a local (an upvalue costs an instruction per read).
+  local now = now
   local dueMs, payloadLength, learnedLimit, learnedLimitUntilMs, slotCount, slotsAt = sunpack('<dI4ddI4', value, at)
-  local remaining1, resetAt1, length1, entry1_1, entry1_2, entry1_3, entry1_4, entry1_5, entry1_6, entry1_7
+  local remaining1, resetAt1, length1, entry1_3, entry1_4, entry1_5, entry1_6, entry1_7
   do
     local slotsAt = slotsAt
-    local total, lastSlot, lastCount = 0, 0, 0
+    local lastSlot, lastCount = 0, 0
+    entry1_7 = 0
     if dueMs < now then
       slotCount = 0
     else
       if learnedLimit ~= 0 or slotCount == 0 or payloadLength ~= 28 + 16 * slotCount then return false end
       if slotsAt + payloadLength - 21 > #value then return false end
-      -- The latest pair and the total, which follows it.
-      lastSlot, lastCount, total = sunpack('<ddd', value, slotsAt + 16 * (slotCount - 1))
+      -- The latest pair and the entry1_7, which follows it.
+      lastSlot, lastCount, entry1_7 = sunpack('<ddd', value, slotsAt + 16 * (slotCount - 1))
       local oldestSlot
       do
-        local slot = (now - windowMs) / precisionMs
-        slot = slot - slot % 1
-        oldestSlot = slot
+        oldestSlot = (now - windowMs) / precisionMs
+        oldestSlot = oldestSlot - oldestSlot % 1
       end
       if slotCount == 1 then
         -- The one pair is the latest, read already.
-        if lastSlot < oldestSlot then total, slotCount = total - lastCount, 0 end
+        if lastSlot < oldestSlot then entry1_7, slotCount = entry1_7 - lastCount, 0 end
       else
         do
           while slotCount > 0 do
             local slot, count = sunpack('<dd', value, slotsAt)
             if slot >= oldestSlot then break end
-            total, slotsAt, slotCount = total - count, slotsAt + 16, slotCount - 1
+            entry1_7, slotsAt, slotCount = entry1_7 - count, slotsAt + 16, slotCount - 1
           end
         end
       end
     end
-    local excess
+    if (cost > limit) or (entry1_7 + cost > limit) then return false end
     do
-      excess = 0
-      if cost > limit then
-        excess = -1
-      elseif total + cost > limit then
-        excess = total + cost - limit
-      end
+      entry1_5 = now / precisionMs
+      entry1_5 = entry1_5 - entry1_5 % 1
     end
-    if excess ~= 0 then return false end
-    local slot
-    do
-      slot = now / precisionMs
-      slot = slot - slot % 1
-    end
-    local kept, count
+    local kept
     do
       local slotCount = slotCount
-      count = cost
+      entry1_6 = cost
       if slotCount > 0 then
-        if lastSlot == slot then
+        if lastSlot == entry1_5 then
           slotCount = slotCount - 1
-          count = lastCount + cost
-        elseif lastSlot > slot then
+          entry1_6 = lastCount + cost
+        elseif lastSlot > entry1_5 then
           return false
         end
       end
       kept = slotCount
     end
-    total = total + cost
-    local remaining, resetAt
+    entry1_7 = entry1_7 + cost
     do
       local slotCount = kept + 1
-      remaining, resetAt = limit - total, now
-      if remaining < 0 then remaining = 0 end
+      remaining1, resetAt1 = limit - entry1_7, now
+      if remaining1 < 0 then remaining1 = 0 end
       if slotCount > 0 then
         do
-          resetAt = (slot + 1) * precisionMs + windowMs
+          resetAt1 = (entry1_5 + 1) * precisionMs + windowMs
         end
       end
     end
-    local keptPairs = ''
-    if kept > 0 then keptPairs = value:sub(slotsAt, slotsAt + 16 * kept - 1) end
-    remaining1, resetAt1, length1, entry1_1, entry1_2, entry1_3, entry1_4, entry1_5, entry1_6, entry1_7 = remaining, resetAt, 44 + 16 * kept, 0, 0, kept + 1, keptPairs, slot, count, total
+    entry1_4 = ''
+    if kept > 0 then entry1_4 = value:sub(slotsAt, slotsAt + 16 * kept - 1) end
+    length1, entry1_3 = 44 + 16 * kept, kept + 1
   end
-  return remaining1, resetAt1, dueMs, slotsAt - 20 + payloadLength, spack('<dI4ddI4', resetAt1, length1, entry1_1, entry1_2, entry1_3), entry1_4, spack('<ddd', entry1_5, entry1_6, entry1_7)
+  return remaining1, resetAt1, dueMs, slotsAt - 20 + payloadLength, spack('<dI4ddI4', resetAt1, length1, 0, 0, entry1_3), entry1_4, spack('<ddd', entry1_5, entry1_6, entry1_7)
 end
 
--- FL[L]: layout L's takes, parameters and entry heads; false: a kind without a take.
+-- FL[L]: layout L's takes, parameters, entry heads and the value its key holds when every entry
+-- reads as default; false: a kind without a take.
 local function fastLayout()
-  local take, first, second, third, head = {}, {}, {}, {}, {}
+  local take, first, second, third, head, empty = {}, {}, {}, {}, {}, {}
   local q = Lat[L] + 2
   for i = 1, Ln[L] do
     local code, name = tonumber(ARGV[q]), ARGV[q + 4]
@@ -254,9 +221,10 @@ local function fastLayout()
     end
     first[i], second[i], third[i] = tonumber(ARGV[q + 1]), tonumber(ARGV[q + 2]), tonumber(ARGV[q + 3])
     head[i] = spack('<I4c0B', #name, name, code)
+    empty[i] = head[i] .. KIND_EMPTY[code]
     q = q + 6
   end
-  local f = { take, first, second, third, head }
+  local f = { take, first, second, third, head, concat(empty) }
   FL[L] = f
   return f
 end
@@ -267,8 +235,8 @@ fastTake = function()
   if not f then return false end
   local take, first, second, third, head = f[1], f[2], f[3], f[4], f[5]
   local key = KEYS[kb + 1]
-  local v = call('GET', key)
-  if not v then return false end
+  -- No key: every entry reads as default, as when past due.
+  local v = call('GET', key) or f[6]
   local pos, due, latest, r, fb = 1, 0, 0, oc + 2, 0
   for i = 1, Ln[L] do
     local h = head[i]

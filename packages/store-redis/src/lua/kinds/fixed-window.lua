@@ -30,6 +30,7 @@ local function fixedWindowToNow(found, count, startMs, endMs, policyIndex, windo
 end
 
 -- 0 when `cost` fits in the window; else ms until the window ends (-1: never, over the limit).
+-- @nonzero-branches: each branch's value is never 0 (a window brought to now ends after now).
 local function fixedWindowRetryAfter(count, endMs, limit, cost)
   local retryAfterMs = 0
   if cost > limit then

@@ -21,6 +21,7 @@ local function poolToNow(found, level, anchorMs, limit, refillTokens, refillEver
 end
 
 -- 0 when `cost` tokens can be taken; else ms until they can (-1: never, more than the limit).
+-- @nonzero-branches: each branch's value is never 0 (a pool brought to now has its next step after now).
 local function poolRetryAfter(level, anchorMs, limit, cost, refillTokens, refillEveryMs)
   local retryAfterMs = 0
   if cost > limit then

@@ -28,6 +28,7 @@ end
 
 -- 0 when `cost` fits beside `total`; -1 when it never can (over the limit); else how many
 -- counted admissions must leave the window first.
+-- @nonzero-branches: each branch's value is never 0 (the excess is positive in its branch).
 local function slidingWindowExcess(total, limit, cost)
   local excess = 0
   if cost > limit then
