@@ -162,6 +162,38 @@ function renderSvg(
   return `${out.join("\n")}\n`;
 }
 
+/** One bar per row, longest first as given; used for the benchmark results of the docs site. */
+export function renderBarChart(
+  title: string,
+  unit: string,
+  rows: readonly { name: string; value: number; highlight?: boolean }[],
+): string {
+  const rowH = 26;
+  const left = 330;
+  const right = 110;
+  const top = 44;
+  const h = top + rows.length * rowH + 16;
+  const max = Math.max(...rows.map((r) => r.value), 1);
+  const pw = W - left - right;
+  const out: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${h}" viewBox="0 0 ${W} ${h}" font-family="Helvetica, Arial, sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${h}" fill="#ffffff"/>`,
+    `<text x="${W / 2}" y="24" text-anchor="middle" font-size="15" font-weight="bold">${esc(title)}</text>`,
+  ];
+  rows.forEach((r, i) => {
+    const y = top + i * rowH;
+    const bw = Math.max(1, (r.value / max) * pw);
+    const label = r.name.length > 52 ? `${r.name.slice(0, 51)}…` : r.name;
+    out.push(
+      `<text x="${left - 8}" y="${fmt(y + 16)}" text-anchor="end">${esc(label)}</text>`,
+      `<rect x="${left}" y="${y + 4}" width="${fmt(bw)}" height="${rowH - 8}" fill="${r.highlight ? "#2563eb" : "#9ca3af"}"/>`,
+      `<text x="${fmt(left + bw + 6)}" y="${fmt(y + 16)}">${esc(`${r.value.toLocaleString("en")} ${unit}`)}</text>`,
+    );
+  });
+  out.push("</svg>");
+  return `${out.join("\n")}\n`;
+}
+
 // ---- charts -----------------------------------------------------------------------------------
 
 async function tokenBucketChart(): Promise<string> {

@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 
-const SUITES = ["memory", "redis", "postgres"];
+const SUITES = ["import", "memory", "redis", "postgres"];
 const only = process.argv.slice(2);
 const results = [];
 const NAME_WIDTH = 66;
@@ -22,11 +22,20 @@ console.log(
 
 function print(r) {
   for (const row of r.rows) {
-    console.log(
-      `${row.name.padEnd(NAME_WIDTH)} ${row.opsPerSec.toLocaleString("en").padStart(12)} ops/s`,
-    );
+    const figure =
+      row.ms === undefined
+        ? `${row.opsPerSec.toLocaleString("en").padStart(12)} ops/s`
+        : `${row.ms.toFixed(1).padStart(12)} ms`;
+    console.log(`${row.name.padEnd(NAME_WIDTH)} ${figure}`);
   }
   for (const ratio of r.ratios) {
+    if (ratio.max !== undefined) {
+      const verdict = ratio.value <= ratio.max ? " (met)" : " (missed)";
+      console.log(
+        `${ratio.name.padEnd(NAME_WIDTH)} ${ratio.value.toFixed(2).padStart(12)} x   target <= ${ratio.max}${verdict}`,
+      );
+      continue;
+    }
     const target = ratio.target === undefined ? "" : `   target >= ${ratio.target}`;
     const verdict =
       ratio.target === undefined ? "" : ratio.value >= ratio.target ? " (met)" : " (missed)";
@@ -40,6 +49,12 @@ function print(r) {
     const verdict = target === undefined ? "" : bytes <= target ? " (met)" : " (missed)";
     console.log(
       `${"bytes per live key, 1 policy".padEnd(NAME_WIDTH)} ${String(bytes).padStart(12)} B${target === undefined ? "" : `   target <= ${target}`}${verdict}`,
+    );
+  }
+  for (const s of r.sizes ?? []) {
+    const kb = (n) => `${(n / 1024).toFixed(1)} kB`;
+    console.log(
+      `${`size ${s.name}`.padEnd(NAME_WIDTH)} ${kb(s.size).padStart(12)} packed, ${kb(s.unpackedSize)} unpacked, ${s.files} files, dependencies ${kb(s.dependencyBytes)}`,
     );
   }
   for (const note of r.notes ?? []) console.log(`  - ${note}`);
@@ -69,6 +84,12 @@ const stamp = report.date.slice(0, 19).replace(/[:T]/g, "-");
 const json = `${JSON.stringify(report, null, 2)}\n`;
 writeFileSync(new URL(`${stamp}.json`, dir), json);
 writeFileSync(new URL("latest.json", dir), json);
+// The import suite also keeps its latest figures apart, for docs/benchmarks.md.
+const imports = results.find((r) => r.suite === "import" && r.error === undefined);
+if (imports !== undefined) {
+  const own = { date: report.date, machine, results: [imports] };
+  writeFileSync(new URL("import.json", dir), `${JSON.stringify(own, null, 2)}\n`);
+}
 console.log(`\nwritten to bench/results/${stamp}.json and bench/results/latest.json`);
 // Suites may leave client sockets or timers behind; the run is over.
 process.exit(0);

@@ -24,7 +24,9 @@ export async function withRedis(url: string, key: string): Promise<number> {
 }
 
 export async function withPostgres(url: string, key: string): Promise<number> {
-  const pool = new pg.Pool({ connectionString: url });
+  const pool = new pg.Pool({ connectionString: url, connectionTimeoutMillis: 1_000 });
+  // Without a listener, an idle client whose server goes away takes the process down.
+  pool.on("error", () => {});
   try {
     const store = postgresStore({ pool });
     await store.migrate(); // idempotent: creates the table and function if missing

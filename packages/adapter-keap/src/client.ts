@@ -41,9 +41,13 @@ export interface KeapIdentity {
 /**
  * The function `keap.fetch` sends with: `globalThis.fetch` or any function of its shape, such as
  * undici's `fetch` (whose own `Request`/`RequestInit` types differ from the global ones). Input and
- * init are passed through as given; the response is read as a WHATWG `Response`.
+ * init are passed through as given; the response is read as a WHATWG `Response`. Its type is
+ * checked only for `status`: undici's `Response` type differs from the DOM typings' (no `bytes()`).
  */
-export type KeapFetchFunction = (input: never, init?: never) => Promise<Response>;
+export type KeapFetchFunction = (
+  input: never,
+  init?: never,
+) => Promise<{ readonly status: number }>;
 
 export interface KeapClientOptions {
   profile: KeapClientProfile | KeapProfileName;
@@ -850,7 +854,9 @@ async function peekBody(res: Response, limit = MAX_429_BODY): Promise<string> {
       chunks.push(value);
       size += value.byteLength;
       if (size >= limit) {
-        await reader.cancel().catch(() => {});
+        // Not awaited: cancelling one branch of a cloned body settles only once the other branch
+        // (the response the caller gets, or discards later) is cancelled or read too.
+        reader.cancel().catch(() => {});
         break;
       }
     }

@@ -23,6 +23,14 @@ export interface SluiceErrorOptions {
   retryable?: boolean;
 }
 
+/**
+ * Marks every SluiceError, whichever copy of this module made it: an application that loads both
+ * the ESM and the CJS build (one through `import`, a dependency through `require`) has two
+ * SluiceError classes, and `instanceof` only knows its own.
+ */
+const BRAND = Symbol.for("@sluice/core:SluiceError");
+
+/** Every error sluice throws: a stable `code`, and whether trying again can help (`retryable`). */
 export class SluiceError extends Error {
   readonly code: SluiceErrorCode;
   readonly retryable: boolean;
@@ -73,6 +81,14 @@ export function invalidArgument(message: string): SluiceError {
   return new SluiceError("INVALID_ARGUMENT", message);
 }
 
+Object.defineProperty(SluiceError.prototype, BRAND, { value: true });
+
+/** Whether `value` is a SluiceError, from this build of @sluice/core or another (ESM or CJS). */
 export function isSluiceError(value: unknown): value is SluiceError {
-  return value instanceof SluiceError;
+  return (
+    value instanceof SluiceError ||
+    (typeof value === "object" &&
+      value !== null &&
+      (value as Record<symbol, unknown>)[BRAND] === true)
+  );
 }

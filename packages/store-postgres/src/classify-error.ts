@@ -31,6 +31,8 @@ export function classifyError(error: unknown): SluiceError {
       case "57P02": // crash_shutdown
       case "57P03": // cannot_connect_now (server starting up)
         return fail("STORE_UNAVAILABLE", true, "server shutting down or starting");
+      case "42P05": // duplicate_prepared_statement: one connection's statement cache, not the schema
+        return fail("STORE_UNAVAILABLE", true, "prepared statement name in use on this connection");
       case "42P01": // undefined_table
       case "42883": // undefined_function
       case "3F000": // invalid_schema_name

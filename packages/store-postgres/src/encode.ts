@@ -150,3 +150,10 @@ export function batchValues(requests: readonly StoreRequest[]): unknown[] {
     numberArray(bounds),
   ];
 }
+
+/** Each request's deadline (epoch ms on the store clock, 0: none), as decide.sql reads them. */
+export function deadlineValues(requests: readonly StoreRequest[]): string {
+  const deadlines = new Array<number>(requests.length);
+  for (let i = 0; i < requests.length; i++) deadlines[i] = requests[i]!.deadlineMs ?? 0;
+  return numberArray(deadlines);
+}

@@ -1,5 +1,6 @@
 import { SluiceError } from "@sluice/core";
 import {
+  DeadlinePassedError,
   RESULT_HEADER,
   RESULT_STRIDE,
   type Store,
@@ -9,7 +10,7 @@ import {
 } from "@sluice/core/store";
 import type { Pool, PoolClient, QueryArrayConfig } from "pg";
 import { classifyError, isRequestError, isTransientConflict } from "./classify-error.js";
-import { batchValues } from "./encode.js";
+import { batchValues, deadlineValues } from "./encode.js";
 import { migrationStatements, sweepSql } from "./sql/migrate.js";
 import { type SqlNames, sqlNames } from "./sql/names.js";
 
@@ -109,7 +110,7 @@ export class PostgresStore implements Store {
     // Named: each connection parses and plans the call once.
     this.executeQuery = {
       name: `${this.names.statementPrefix}:execute`,
-      text: `SELECT ${this.names.executeFn}($1::bigint[], $2::int[], $3::int[], $4::text[], $5::int[], $6::text, $7::bigint[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::boolean)`,
+      text: `SELECT ${this.names.executeFn}($1::bigint[], $2::int[], $3::int[], $4::text[], $5::int[], $6::text, $7::bigint[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::boolean, $14::bigint[])`,
       rowMode: "array",
     };
     this.sweepName = `${this.names.statementPrefix}:sweep`;
@@ -247,7 +248,7 @@ export class PostgresStore implements Store {
 
   private async runRequests(requests: readonly StoreRequest[]): Promise<string> {
     const values = batchValues(requests);
-    values.push(this.durable);
+    values.push(this.durable, deadlineValues(requests));
     try {
       return await this.call(values);
     } catch (e) {
@@ -325,16 +326,17 @@ export class PostgresStore implements Store {
   }
 }
 
-function split(text: string, requests: readonly StoreRequest[]): StoreResult[] {
+function split(text: string, requests: readonly StoreRequest[]): (StoreResult | SluiceError)[] {
   const flat = text.split(",");
-  const out = new Array<StoreResult>(requests.length);
+  const out = new Array<StoreResult | SluiceError>(requests.length);
   let at = 0;
   for (let i = 0; i < requests.length; i++) {
     const len = RESULT_HEADER + RESULT_STRIDE * requests[i]!.policies.length;
     const r = new Array<number>(len);
     for (let j = 0; j < len; j++) r[j] = Number(flat[at + j]);
     at += len;
-    out[i] = r;
+    // -1: it reached the store after its deadline and was not applied (decide.sql).
+    out[i] = r[0] === -1 ? new DeadlinePassedError("postgres", r[1]!, requests[i]!.deadlineMs!) : r;
   }
   if (at !== flat.length) throw new Error("the execute function returned a malformed result");
   return out;

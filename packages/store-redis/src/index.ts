@@ -225,7 +225,7 @@ export class RedisStore implements Store {
         process.nextTick(this.flushAll);
       }
     }
-    const promise = batch.add(ks, args);
+    const promise = batch.add(ks, args, request.deadlineMs);
     if (batch.size >= this.maxBatch) {
       this.pending.delete(group);
       this.send(batch);
@@ -415,13 +415,27 @@ class Batch {
   /** Each decision's layout, to cut the answer. */
   private readonly decisions: Layout[] = [];
   private readonly resolvers: ((r: StoreResult) => void)[] = [];
+  /** The earliest deadline of its decisions (0: none); the script applies nothing after it. */
+  private deadline = 0;
   private readonly rejecters: ((e: SluiceError) => void)[] = [];
 
   get size(): number {
     return this.resolvers.length;
   }
 
-  add(enc: EncodedKeys, args: readonly (string | number)[]): Promise<StoreResult> {
+  add(
+    enc: EncodedKeys,
+    args: readonly (string | number)[],
+    deadlineMs: number | undefined,
+  ): Promise<StoreResult> {
+    // Decisions of one batch are issued within one tick: their deadlines all but agree.
+    if (
+      deadlineMs !== undefined &&
+      deadlineMs > 0 &&
+      (this.deadline === 0 || deadlineMs < this.deadline)
+    ) {
+      this.deadline = deadlineMs;
+    }
     const keys = enc.keys;
     for (let i = 0; i < keys.length; i++) this.keys.push(keys[i]!);
     const layout = enc.layout;
@@ -448,7 +462,7 @@ class Batch {
   callArgs(binary: boolean): (string | number)[] {
     const nk = this.keys.length;
     const nl = this.layoutArgv.length;
-    const out = new Array<string | number>(5 + nk + nl + this.argv.length);
+    const out = new Array<string | number>(6 + nk + nl + this.argv.length);
     out[0] = this.script.sha;
     out[1] = nk;
     for (let i = 0; i < nk; i++) out[2 + i] = this.keys[i]!;
@@ -456,6 +470,7 @@ class Batch {
     out[at++] = this.resolvers.length;
     out[at++] = this.layouts.size;
     out[at++] = binary ? "b" : "i";
+    out[at++] = this.deadline;
     for (let i = 0; i < nl; i++) out[at++] = this.layoutArgv[i]!;
     for (let i = 0; i < this.argv.length; i++) out[at++] = this.argv[i]!;
     return out;

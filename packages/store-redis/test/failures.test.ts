@@ -44,7 +44,7 @@ describe("classifyError", () => {
       "a script error",
       replyError("ERR user_script:12: attempt to compare nil with number"),
       "STORE_UNAVAILABLE",
-      true,
+      false,
     ],
     [
       "a busy server",
@@ -95,18 +95,20 @@ function failingClient(error: Error): Redis {
 describe("redis store failures", () => {
   it("rejects every call with the classified error of a failing client", async () => {
     const keys = keysFor(policies, "f");
-    for (const [error, code] of [
-      [new Error("Command timed out"), "STORE_TIMEOUT"],
+    for (const [error, code, retryable] of [
+      [new Error("Command timed out"), "STORE_TIMEOUT", true],
       [
         Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" }),
         "STORE_UNAVAILABLE",
+        true,
       ],
-      [replyError("ERR Error running script"), "STORE_UNAVAILABLE"],
+      // A script error is a misconfiguration: it rejects whatever onStoreError says.
+      [replyError("ERR Error running script"), "STORE_UNAVAILABLE", false],
     ] as const) {
       const store = new RedisStore({ client: failingClient(error) });
       await expect(store.execute(request(policies, keys, "take"))).rejects.toMatchObject({
         code,
-        retryable: true,
+        retryable,
       });
       await expect(store.migrate()).rejects.toMatchObject({ code });
     }

@@ -79,7 +79,10 @@ export interface RequestExtras {
   readonly observations?: StoreRequest["observations"];
 }
 
-/** A new request; `storeNowMs` places the time-zone bounds (ignored without zoned windows). */
+/**
+ * A new request; `storeNowMs` places the time-zone bounds (ignored without zoned windows);
+ * `deadlineMs`: when the caller stops waiting, on the store clock (undefined: none).
+ */
 export function storeRequest(
   config: Config,
   op: StoreOp,
@@ -87,6 +90,7 @@ export function storeRequest(
   cost: number,
   storeNowMs: number,
   extras?: RequestExtras,
+  deadlineMs?: number,
 ): StoreRequest {
   return {
     op,
@@ -100,5 +104,6 @@ export function storeRequest(
     observations: extras?.observations,
     learnedLimitTtlMs: config.learnedLimitTtlMs,
     windowBounds: config.zones?.at(storeNowMs),
+    deadlineMs,
   };
 }

@@ -323,7 +323,7 @@ export class LimiterEngine {
     extras?: RequestExtras,
   ): StoreRequest {
     const storeNowMs = config.zones === undefined ? 0 : this.gateway.storeNowMs();
-    return storeRequest(config, op, resolved, cost, storeNowMs, extras);
+    return storeRequest(config, op, resolved, cost, storeNowMs, extras, this.gateway.deadlineMs());
   }
 
   private async send(

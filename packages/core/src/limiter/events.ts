@@ -20,6 +20,13 @@ export interface LimiterEvents {
   observationIgnored: { key: Key; observation: Observation; reason: string };
   /** The fallback store took over, or the primary answered again. */
   fallback: { active: boolean; store: string };
+  /**
+   * The breaker opened: the store failed `failures` times in a row (`error`: the last failure).
+   * Until `storeUp`, decisions follow onStoreError without calling the store.
+   */
+  storeDown: { store: string; failures: number; error: SluiceError };
+  /** The breaker closed: a probe (or a call) succeeded after `downMs` ms. */
+  storeUp: { store: string; downMs: number };
 }
 
 export type LimiterEventName = keyof LimiterEvents;
@@ -31,6 +38,8 @@ export const channels = {
   storeError: channel("sluice:store-error"),
   observationIgnored: channel("sluice:observation-ignored"),
   fallback: channel("sluice:fallback"),
+  storeDown: channel("sluice:store-down"),
+  storeUp: channel("sluice:store-up"),
 } as const satisfies Record<LimiterEventName, unknown>;
 
 /** A small typed emitter. `wants(event)` costs one property read when nobody listens. */

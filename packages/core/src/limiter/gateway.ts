@@ -1,22 +1,19 @@
 import { SluiceError } from "../errors.js";
 import type { Key } from "../keys.js";
 import {
+  DeadlinePassedError,
   readAnswer,
   type Store,
   type StoreAnswer,
   type StoreRequest,
   type StoreResult,
 } from "../store/index.js";
-import type { Emitter } from "./events.js";
+import { Breaker } from "./breaker.js";
+import type { Emitter, LimiterEvents } from "./events.js";
 import type { Settings, StoreErrorMode } from "./options.js";
 
 /** How long the fallback store decides before the primary is probed again (at least timeoutMs). */
 const FALLBACK_PROBE_MS = 1_000;
-
-/** Errors that go through `onStoreError`; anything else a store throws is the caller's bug. */
-export function isStoreFailure(e: unknown): e is SluiceError {
-  return e instanceof SluiceError && (e.code === "STORE_UNAVAILABLE" || e.code === "STORE_TIMEOUT");
-}
 
 /** Normalises whatever a store threw: coded errors pass, anything else is STORE_UNAVAILABLE. */
 export function toStoreError(e: unknown, store: Store): SluiceError {
@@ -79,8 +76,16 @@ export class StoreGateway {
   private fallbackActive = false;
   private probing = false;
   private readonly degraded = new WeakSet<StoreAnswer>();
-  /** Store clock minus client clock, from the last answer to a request with zoned windows. */
+  /**
+   * Store clock minus client clock, from the last answer of the primary to a request with zoned
+   * windows or a deadline. Measured when the answer arrives, so it errs low by the trip back:
+   * deadlines built from it fall a little early on the store's clock, never late.
+   */
   private clockOffsetMs = 0;
+  /** Undefined: `breaker: false`. */
+  private readonly breaker: Breaker | undefined;
+  private readonly breakerFailures: number;
+  private downSinceMs = 0;
 
   constructor(
     settings: Settings,
@@ -90,11 +95,35 @@ export class StoreGateway {
     this.fallback = settings.fallback;
     this.mode = settings.mode;
     this.timeoutMs = settings.timeoutMs;
+    this.breaker = settings.breaker === undefined ? undefined : new Breaker(settings.breaker);
+    this.breakerFailures = settings.breaker?.failures ?? 0;
   }
 
   /** The primary is in-process and in charge: it may be called synchronously, without `send`. */
   get direct(): boolean {
-    return this.store.capabilities.local && !this.fallbackActive;
+    return this.store.capabilities.local && !this.fallbackActive && !this.breaker?.open;
+  }
+
+  /**
+   * The deadline of a request sent now, on the store clock: when the caller stops waiting for
+   * it. Undefined for in-process stores (they answer before anyone could stop waiting).
+   */
+  deadlineMs(waitMs = this.timeoutMs): number | undefined {
+    if (this.store.capabilities.local) return undefined;
+    return Math.ceil(Date.now() + this.clockOffsetMs + waitMs);
+  }
+
+  /**
+   * For a deadline refusal that came before the caller's own deadline (by the client's clock):
+   * learns the store clock from it and returns until when (client clock) the caller waits;
+   * undefined for any other failure.
+   */
+  private retarget(e: unknown, request: StoreRequest): number | undefined {
+    if (!(e instanceof DeadlinePassedError) || request.deadlineMs === undefined) return undefined;
+    const waitedUntil = request.deadlineMs - this.clockOffsetMs;
+    if (Date.now() >= waitedUntil) return undefined;
+    this.clockOffsetMs = e.storeNowMs - Date.now();
+    return waitedUntil;
   }
 
   /** The store's present as best known (the client clock corrected by the last offset seen). */
@@ -109,8 +138,12 @@ export class StoreGateway {
 
   /** Learns the store clock from an answer of the primary. */
   heard(request: StoreRequest, answer: StoreAnswer): StoreAnswer {
-    // Only zoned windows depend on the store's present being known ahead of a request.
-    if (request.windowBounds !== undefined) this.clockOffsetMs = answer.nowMs - Date.now();
+    // Zoned windows and deadlines depend on the store's present being known ahead of a request.
+    if (request.windowBounds !== undefined || request.deadlineMs !== undefined) {
+      this.clockOffsetMs = answer.nowMs - Date.now();
+    }
+    const breaker = this.breaker;
+    if (breaker !== undefined && !breaker.quiet && breaker.succeeded()) this.storeUp();
     return answer;
   }
 
@@ -131,6 +164,12 @@ export class StoreGateway {
     strict = false,
   ): Promise<StoreAnswer | undefined> {
     const fallback = this.fallback;
+    const breaker = this.breaker;
+    if (breaker?.open && !strict) {
+      // Fail fast: answer without the store; one probe per probeMs, which nobody waits for.
+      if (breaker.probeDue(Date.now())) this.probe(request);
+      return this.without(request, key, decision);
+    }
     if (
       fallback !== undefined &&
       this.fallbackActive &&
@@ -140,22 +179,37 @@ export class StoreGateway {
     }
     const probe = fallback !== undefined && this.fallbackActive;
     if (probe) this.probing = true;
+    let sent = request;
     try {
-      const out = callStore(this.store, request, this.timeoutMs);
-      const answer = this.answered(request, out instanceof Promise ? await out : out);
-      if (probe) {
-        this.fallbackActive = false;
-        this.emitFallback(false);
+      let out = callStore(this.store, sent, this.timeoutMs);
+      let r: StoreResult;
+      try {
+        r = out instanceof Promise ? await out : out;
+      } catch (e) {
+        // Refused at once for a deadline the store's clock had passed although the caller still
+        // waits: the store clock is ahead of the estimate (first call, a test clock moved on).
+        // Nothing was applied: learn the clock and send it once more, within the time left.
+        const waitedUntil = this.retarget(e, sent);
+        if (waitedUntil === undefined) throw e;
+        sent = { ...sent, deadlineMs: this.deadlineMs(waitedUntil - Date.now()) };
+        out = callStore(this.store, sent, Math.max(1, waitedUntil - Date.now()));
+        r = out instanceof Promise ? await out : out;
       }
+      const answer = this.answered(sent, r);
+      if (probe) this.fallbackOff();
       return answer;
     } catch (e) {
-      return this.failed(e, request, key, decision, strict);
+      return this.failed(e, sent, key, decision, strict);
     } finally {
       if (probe) this.probing = false;
     }
   }
 
-  /** Applies `onStoreError` to a failed primary-store call. */
+  /**
+   * Applies `onStoreError` to a failed primary-store call. A non-retryable store error rejects
+   * whatever `onStoreError` says: it is a misconfiguration nobody should learn of from a
+   * degraded refusal.
+   */
   async failed(
     e: unknown,
     request: StoreRequest,
@@ -163,9 +217,40 @@ export class StoreGateway {
     decision: boolean,
     strict: boolean,
   ): Promise<StoreAnswer | undefined> {
-    const fallback = this.fallback;
-    if (!isStoreFailure(e) && e instanceof SluiceError) throw e;
+    if (e instanceof SluiceError && e.code !== "STORE_UNAVAILABLE" && e.code !== "STORE_TIMEOUT") {
+      throw e;
+    }
     const error = toStoreError(e, this.store);
+    if (!error.retryable) {
+      this.report(request, key, error, "throw");
+      throw error;
+    }
+    const breaker = this.breaker;
+    if (breaker?.failed(Date.now(), false)) this.storeDown(error);
+    return this.handle(error, request, key, decision, strict);
+  }
+
+  /** `onStoreError` for a call the open breaker kept from the store. */
+  private without(
+    request: StoreRequest,
+    key: Key | undefined,
+    decision: boolean,
+  ): Promise<StoreAnswer | undefined> {
+    const error = new SluiceError(
+      "STORE_UNAVAILABLE",
+      `${this.store.capabilities.name} store is down (breaker open since ${this.downSinceMs}); not called`,
+    );
+    return this.handle(error, request, key, decision, false);
+  }
+
+  private handle(
+    error: SluiceError,
+    request: StoreRequest,
+    key: Key | undefined,
+    decision: boolean,
+    strict: boolean,
+  ): Promise<StoreAnswer | undefined> {
+    const fallback = this.fallback;
     const handling =
       strict || this.mode === "throw"
         ? "throw"
@@ -174,6 +259,25 @@ export class StoreGateway {
           : decision
             ? this.mode
             : "ignored";
+    this.report(request, key, error, handling);
+    if (handling === "throw") return Promise.reject(error);
+    if (handling === "fallback" && fallback !== undefined) {
+      this.fallbackUntil = Date.now() + Math.max(FALLBACK_PROBE_MS, this.timeoutMs);
+      if (!this.fallbackActive) {
+        this.fallbackActive = true;
+        this.emitFallback(true);
+      }
+      return this.onFallback(fallback, request);
+    }
+    return Promise.resolve(undefined);
+  }
+
+  private report(
+    request: StoreRequest,
+    key: Key | undefined,
+    error: SluiceError,
+    handling: LimiterEvents["storeError"]["handling"],
+  ): void {
     if (this.emitter.wants("storeError")) {
       this.emitter.emit("storeError", {
         op: request.op,
@@ -183,16 +287,64 @@ export class StoreGateway {
         handling,
       });
     }
-    if (handling === "throw") throw error;
-    if (handling === "fallback" && fallback !== undefined) {
-      this.fallbackUntil = Date.now() + Math.max(FALLBACK_PROBE_MS, this.timeoutMs);
-      if (!this.fallbackActive) {
-        this.fallbackActive = true;
-        this.emitFallback(true);
-      }
-      return this.onFallback(fallback, request);
+  }
+
+  /**
+   * The open breaker's probe: a peek of the key at hand (it charges nothing, so a late answer
+   * harms nobody), sent in the background; its outcome closes the breaker or waits a period.
+   */
+  private probe(request: StoreRequest): void {
+    const peek: StoreRequest = {
+      ...request,
+      op: "peek",
+      cost: 0,
+      acquire: false,
+      leaseId: undefined,
+      leaseTtlMs: undefined,
+      observations: undefined,
+      deadlineMs: this.deadlineMs(),
+    };
+    let out: StoreResult | Promise<StoreResult>;
+    try {
+      out = callStore(this.store, peek, this.timeoutMs);
+    } catch (e) {
+      out = Promise.reject(e);
     }
-    return undefined;
+    Promise.resolve(out)
+      .then((r) => {
+        this.answered(peek, r);
+        if (this.fallbackActive) this.fallbackOff();
+      })
+      .then(undefined, (e: unknown) => {
+        const error = toStoreError(e, this.store);
+        if (error.retryable) this.breaker!.failed(Date.now(), true);
+        else this.breaker!.released(Date.now());
+      });
+  }
+
+  private storeDown(error: SluiceError): void {
+    this.downSinceMs = Date.now();
+    if (this.emitter.wants("storeDown")) {
+      this.emitter.emit("storeDown", {
+        store: this.store.capabilities.name,
+        failures: this.breakerFailures,
+        error,
+      });
+    }
+  }
+
+  private storeUp(): void {
+    if (this.emitter.wants("storeUp")) {
+      this.emitter.emit("storeUp", {
+        store: this.store.capabilities.name,
+        downMs: Date.now() - this.downSinceMs,
+      });
+    }
+  }
+
+  private fallbackOff(): void {
+    this.fallbackActive = false;
+    this.emitFallback(false);
   }
 
   private async onFallback(fallback: Store, request: StoreRequest): Promise<StoreAnswer> {

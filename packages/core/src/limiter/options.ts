@@ -2,6 +2,7 @@ import { ConfigError, type ConfigIssue, invalidArgument } from "../errors.js";
 import { type CompiledPolicy, compilePolicies } from "../policy/compile.js";
 import type { Policy } from "../policy/schema.js";
 import type { Store } from "../store/index.js";
+import { type BreakerOptions, type BreakerSettings, readBreaker } from "./breaker.js";
 
 export type OnStoreError = "deny" | "allow" | "throw" | { fallback: Store };
 
@@ -18,6 +19,12 @@ export interface LimiterOptions {
   timeoutMs?: number;
   /** How long a limit learned through reconcile is kept (default 24 h). */
   learnedLimitTtlMs?: number;
+  /**
+   * Stop calling a failing store (default `{ failures: 5, probeMs: 1000 }`): after `failures`
+   * retryable failures or timeouts in a row, decisions follow `onStoreError` at once and one
+   * probe per `probeMs` checks whether the store is back. `false`: call the store every time.
+   */
+  breaker?: BreakerOptions | false;
 }
 
 export interface TakeOptions {
@@ -44,6 +51,8 @@ export interface Settings {
   readonly timeoutMs: number;
   readonly learnedLimitTtlMs: number;
   readonly policies: readonly CompiledPolicy[];
+  /** Undefined: no breaker. */
+  readonly breaker: BreakerSettings | undefined;
 }
 
 const DAY_MS = 86_400_000;
@@ -109,6 +118,7 @@ export function readOptions(options: LimiterOptions): Settings {
       message: "learnedLimitTtlMs must be a positive integer of milliseconds",
     });
   }
+  const breaker = readBreaker(options.breaker, issues);
   let compiled: readonly CompiledPolicy[] = [];
   try {
     compiled = compilePolicies(policies);
@@ -126,6 +136,7 @@ export function readOptions(options: LimiterOptions): Settings {
     timeoutMs,
     learnedLimitTtlMs,
     policies: compiled,
+    breaker,
   };
 }
 

@@ -40,9 +40,9 @@ export interface WaitOutcome {
 interface Waiter extends WaitRequest {
   deadline: number;
   done: boolean;
-  attempting: boolean;
-  deadlinePassed: boolean;
   slotPolls: number;
+  /** Attempts in a row answered without the store (onStoreError): the next one backs off. */
+  storeMisses: number;
   timer: ReturnType<typeof setTimeout> | undefined;
   onAbort: (() => void) | undefined;
   resolve(value: WaitOutcome): void;
@@ -64,6 +64,8 @@ interface Queue {
 // A slot can free at any moment (another process releases), so slot waits poll, backing off.
 const SLOT_POLL_MIN_MS = 10;
 const SLOT_POLL_MAX_MS = 500;
+// Longest pause between attempts while the store fails.
+const STORE_RETRY_MAX_MS = 2_000;
 
 /** In-process FIFO per key for wait() and acquire(). */
 export class WaitQueues {
@@ -115,9 +117,8 @@ export class WaitQueues {
         ...req,
         deadline,
         done: false,
-        attempting: false,
-        deadlinePassed: false,
         slotPolls: 0,
+        storeMisses: 0,
         timer: undefined,
         onAbort: undefined,
         resolve,
@@ -125,10 +126,9 @@ export class WaitQueues {
       };
       const queue = q;
       if (Number.isFinite(req.timeoutMs)) {
-        w.timer = setTimeout(() => {
-          if (w.attempting) w.deadlinePassed = true;
-          else this.timeOut(queue, w);
-        }, req.timeoutMs);
+        // At the deadline, whatever is in flight: an attempt on a slow or failing store may take
+        // up to the limiter's timeoutMs, and an admission it brings later is given back.
+        w.timer = setTimeout(() => this.timeOut(queue, w), req.timeoutMs);
       }
       if (signal) {
         w.onAbort = () => this.finish(queue, w, signal.reason);
@@ -222,18 +222,15 @@ export class WaitQueues {
 
   /** One try for the head waiter; returns how long to sleep before the next (0: move on). */
   private async attempt(q: Queue, w: Waiter): Promise<number> {
-    w.attempting = true;
     let outcome: Attempt;
     try {
       outcome = w.acquire
         ? await this.driver.attemptAcquire(w.key, w.cost)
         : await this.driver.attemptTake(w.key, w.cost);
     } catch (error) {
-      w.attempting = false;
       this.finish(q, w, error);
       return 0;
     }
-    w.attempting = false;
     const { decision, lease } = outcome;
     if (decision.allowed) {
       if (w.done)
@@ -244,7 +241,13 @@ export class WaitQueues {
     if (w.done) return 0;
     const now = Date.now();
     let delay = decision.retryAfterMs;
-    if (outcome.answer !== undefined) {
+    if (outcome.answer === undefined) {
+      // The store is failing (an open breaker answers at once): back off, so a wait without a
+      // timeout polls the store ever less often instead of spinning, and resolves once it is back.
+      w.storeMisses++;
+      delay = Math.min(STORE_RETRY_MAX_MS, delay * 2 ** Math.min(w.storeMisses - 1, 6));
+    } else {
+      w.storeMisses = 0;
       const b = blockers(outcome.policies, outcome.answer);
       if (b.rateRetryMs === Number.POSITIVE_INFINITY) {
         this.finish(
@@ -271,10 +274,6 @@ export class WaitQueues {
         const poll = Math.min(SLOT_POLL_MAX_MS, SLOT_POLL_MIN_MS * 2 ** Math.min(w.slotPolls, 6));
         delay = Math.max(delay, Math.min(b.slotRetryMs, poll));
       }
-    }
-    if (w.deadlinePassed) {
-      this.timeOut(q, w);
-      return 0;
     }
     return Math.max(1, Math.min(delay, w.deadline - now));
   }

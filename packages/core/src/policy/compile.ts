@@ -144,6 +144,13 @@ export function compilePolicies(
   for (const d of duplicateNames(input)) {
     issues.push({ path: formatPath([...pathPrefix, d.index, "name"]), message: d.message });
   }
+  // A limiter without a policy would admit everything: almost certainly a mistake in the config.
+  if (Array.isArray(input) && input.length === 0) {
+    issues.push({
+      path: formatPath(pathPrefix),
+      message: "policies must name at least one policy",
+    });
+  }
   if (!parsed.success || issues.length > 0) throw new ConfigError(issues);
   return Object.freeze(parsed.data.map(compileValidPolicy));
 }

@@ -1,5 +1,5 @@
-import type { z } from "zod";
 import type { ConfigIssue } from "../errors.js";
+import type { SchemaIssue } from "./validate.js";
 
 const IDENT = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 
@@ -46,11 +46,11 @@ export function closest(word: string, candidates: Iterable<string>): string | un
 }
 
 /**
- * Turns zod issues into path + message pairs. `knownKeys` gives, for an object at a path, the
+ * Turns schema issues into path + message pairs. `knownKeys` gives, for an object at a path, the
  * fields it accepts, so unknown fields get a "did you mean" hint.
  */
 export function toConfigIssues(
-  issues: readonly z.core.$ZodIssue[],
+  issues: readonly SchemaIssue[],
   prefix: readonly PropertyKey[],
   knownKeys?: (path: readonly PropertyKey[], input: unknown) => readonly string[] | undefined,
   root?: unknown,
@@ -59,7 +59,7 @@ export function toConfigIssues(
   for (const issue of issues) {
     const path = [...prefix, ...issue.path];
     if (issue.code === "unrecognized_keys") {
-      for (const key of issue.keys) {
+      for (const key of issue.keys ?? []) {
         const known = knownKeys?.(issue.path, valueAt(root, issue.path));
         const hint = known ? closest(key, known) : undefined;
         out.push({

@@ -84,4 +84,12 @@ export interface StoreRequest {
    * `windowMs`. (Stores carry no time-zone database; the engine computes these.)
    */
   readonly windowBounds: readonly (readonly number[] | undefined)[] | undefined;
+  /**
+   * When the caller stops waiting, on the store's clock (epoch ms; absent or 0: no deadline). A
+   * remote store whose clock is past it when the request would be applied applies nothing and
+   * rejects with `DeadlinePassedError`: a request answered without the store (a timeout, the
+   * breaker) is never charged later, e.g. when a client's offline queue replays it. The engine
+   * sends its estimate of the store clock plus `timeoutMs`. In-process stores may ignore it.
+   */
+  readonly deadlineMs?: number | undefined;
 }

@@ -62,5 +62,6 @@ export type {
   StoreOp,
   StoreRequest,
 } from "./contract.js";
+export { DeadlinePassedError } from "./deadline.js";
 export { type Evaluation, evaluate, limitInForce, type PolicyStateRecord } from "./evaluate.js";
 export { OP_CODES, type OpCode, opCode } from "./ops.js";

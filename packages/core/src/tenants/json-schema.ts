@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { tenantConfigSchema } from "./schema.js";
+import { tenantConfigSchema } from "./zod-spec.js";
 
 /** The published `@sluice/core/tenants.schema.json`, as text (generated from the zod schema). */
 export function tenantConfigJsonSchemaText(): string {

@@ -16,6 +16,7 @@ export const EXECUTE_ARGUMENT_TYPES = [
   "bigint[]",
   "bigint[]",
   "boolean",
+  "bigint[]",
 ] as const;
 
 /**

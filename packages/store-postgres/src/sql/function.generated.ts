@@ -5,7 +5,8 @@
 export const DECIDE_FUNCTION_TEMPLATE = `CREATE OR REPLACE FUNCTION {{execute}}(
   in_policies bigint[], in_policy_at int[], in_policy_count int[], in_keys text[],
   in_key_index int[], in_ops text, in_costs bigint[], in_leases text[], in_renew_ttls bigint[],
-  in_learned_ttls bigint[], in_observations bigint[], in_bounds bigint[], in_durable boolean
+  in_learned_ttls bigint[], in_observations bigint[], in_bounds bigint[], in_durable boolean,
+  in_deadlines bigint[]
 ) RETURNS text
 LANGUAGE plpgsql
 -- Plans of the statements below are cached per connection, often while the table is still empty;
@@ -28,7 +29,7 @@ DECLARE
   key_at int := 0;
   obs_at int := 1;
   bounds_at int := 1;
-  op "char"; cost bigint; lease text; now_ms bigint;
+  op "char"; cost bigint; lease text; now_ms bigint; late boolean;
   allowed bigint; lease_expiry_ms bigint; do_write boolean;
   limit_in_force bigint;
   learned_limit bigint; learned_limit_until_ms bigint;
@@ -87,6 +88,8 @@ BEGIN
     op := substr(in_ops, q, 1);
     np := in_policy_count[q];
     now_ms := {{now}}();
+    late := coalesce(in_deadlines[q] > 0 AND now_ms > in_deadlines[q], false);
+    IF late THEN op := 'p'; END IF;
     cost := CASE WHEN op = 'p' THEN 1 ELSE in_costs[q] END;
     allowed := 1;
     lease_expiry_ms := 0;
@@ -365,7 +368,8 @@ BEGIN
     -- A refused take, a peek and a failed renew change nothing.
     do_write := allowed = 1 AND op <> 'p';
     -- Element assignment grows the (expanded) array in place; || would copy it every time.
-    res[rp + 1] := allowed; res[rp + 2] := now_ms; res[rp + 3] := 0; res[rp + 4] := 0;
+    res[rp + 1] := CASE WHEN late THEN -1 ELSE allowed END;
+    res[rp + 2] := now_ms; res[rp + 3] := 0; res[rp + 4] := 0;
     rp := rp + 4;
 
     -- Second pass: a take's charge or a renew (all or nothing, so after every check), then the
@@ -542,6 +546,8 @@ BEGIN
     -- The header's third value, written before the policies' answers.
     IF lease_expiry_ms <> 0 THEN res[rp - 5 * np - 1] := lease_expiry_ms; END IF;
 
+    -- A late reconcile (answered as a peek) read none of its observations: step over them.
+    IF late AND substr(in_ops, q, 1) = 'c' THEN obs_at := obs_at + np * 3; END IF;
     key_at := key_at + np;
   END LOOP;
 

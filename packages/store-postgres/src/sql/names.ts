@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { SluiceError } from "@sluice/core";
 
 /**
@@ -51,6 +52,21 @@ export function sqlNames(schema: unknown, table: unknown): SqlNames {
     executeFnName: `${t}_execute`,
     nowFn: `${quote(s)}.${quote(`${t}_now`)}`,
     dueIndex: quote(`${t}_due_idx`),
-    statementPrefix: `sluice:${s}.${t}`,
+    statementPrefix: statementPrefix(s, t),
   };
+}
+
+// The longest statement name suffix the store appends (":execute", ":sweep").
+const LONGEST_STATEMENT_SUFFIX = ":execute".length;
+
+/**
+ * `sluice:<schema>.<table>` when that leaves room for every suffix within 63 bytes; otherwise
+ * a readable head and a hash of the whole. PostgreSQL truncates a longer name, so two long
+ * table names sharing a head would share one prepared statement per connection (and fail).
+ */
+function statementPrefix(schema: string, table: string): string {
+  const full = `sluice:${schema}.${table}`;
+  if (full.length + LONGEST_STATEMENT_SUFFIX <= MAX_IDENTIFIER) return full;
+  const hash = createHash("sha256").update(full).digest("hex").slice(0, 16);
+  return `${full.slice(0, MAX_IDENTIFIER - LONGEST_STATEMENT_SUFFIX - hash.length - 1)}~${hash}`;
 }

@@ -17,6 +17,7 @@
 -- An entry of another kind under a policy's name is stale: that policy starts from default.
 --
 -- ARGV[1] decision count, ARGV[2] layout count, ARGV[3] answer form ('b' binary, 'i' integers),
+-- ARGV[4] the batch's deadline (epoch ms on this clock, the earliest of its decisions'; 0: none),
 -- then the layouts, then the decisions.
 -- A layout (shared by every decision of one limiter and key shape): n, u (scope keys), then per
 -- policy: kind code, its parameters in the kinds table's order (three places, unused ones 0),
@@ -50,7 +51,7 @@ local find = string.find
 -- What every decision needs: Ln[L] policies, Lnk[L] keys of a decision, Lat[L] where layout L
 -- starts in ARGV. The rest is read by the common take and the general path when they first run.
 local Ln, Lnk, Lat = {}, {}, {}
-local p = 4
+local p = 5
 for L = 1, tonumber(ARGV[2]) do
   local n, nk = tonumber(ARGV[p]), tonumber(ARGV[p + 1])
   Lat[L] = p
@@ -399,6 +400,8 @@ end
 -- Each decision runs under pcall: a failing one (another program's value at one of its keys)
 -- reports its own error and leaves the rest of the batch decided.
 local kAt, high, errs = 0, 1, {}
+local deadline = tonumber(ARGV[4])
+local late = deadline > 0 and now > deadline and ('SLUICE_DEADLINE ' .. now .. ' ' .. deadline)
 for _ = 1, tonumber(ARGV[1]) do
   -- a: -L (the common take), or the decision's argument count.
   local a = tonumber(ARGV[p])
@@ -418,7 +421,14 @@ for _ = 1, tonumber(ARGV[1]) do
     p = p + 1 + a
   end
   local start = oc
-  local ok, res = pcall(decide)
+  local ok, res
+  if late then
+    -- The callers stopped waiting (a timeout, a client replaying its queue after a restart):
+    -- apply nothing, so nobody is charged for a decision already answered without us.
+    ok, res = false, late
+  else
+    ok, res = pcall(decide)
+  end
   if not ok then
     -- It may have written part of its answer: those places are cleared below.
     local wrote = start + 2 + 4 * (Ln[L] or 0)

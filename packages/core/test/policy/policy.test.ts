@@ -1,0 +1,105 @@
+import { ConfigError } from "@sluice/core";
+import { compilePolicies } from "@sluice/core/store";
+import { describe, expect, it } from "vitest";
+
+function issuesOf(input: unknown): { path: string; message: string }[] {
+  try {
+    compilePolicies(input);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    expect((e as ConfigError).code).toBe("CONFIG_INVALID");
+    return [...(e as ConfigError).issues];
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("policy validation", () => {
+  it("compiles durations to milliseconds and defaults the sliding precision to window/60", () => {
+    const [bucket, window, sliding] = compilePolicies([
+      { kind: "tokenBucket", name: "b", capacity: 10, refill: { tokens: 2, every: "1s" } },
+      { kind: "fixedWindow", name: "w", limit: 5, window: "1d", timeZone: "America/New_York" },
+      { kind: "slidingWindow", name: "s", limit: 5, window: "1m" },
+    ]);
+    expect(bucket).toMatchObject({ refillTokens: 2, refillEveryMs: 1000 });
+    expect(window).toMatchObject({ windowMs: 86_400_000, align: "calendar" });
+    expect(sliding).toMatchObject({ windowMs: 60_000, precisionMs: 1000 });
+  });
+
+  it("refuses an empty policy list", () => {
+    expect(issuesOf([])).toEqual([
+      { path: "policies", message: "policies must name at least one policy" },
+    ]);
+  });
+
+  it("says a field of the wrong type is wrong, and a missing one is required", () => {
+    const issues = issuesOf([
+      { kind: "tokenBucket", name: "b", capacity: "10", refill: { tokens: 1 } },
+    ]);
+    expect(issues).toContainEqual({
+      path: "policies[0].capacity",
+      message: "capacity must be a number",
+    });
+    expect(issues).toContainEqual({
+      path: "policies[0].refill.every",
+      message:
+        'must be a positive integer of milliseconds or a duration string like "500ms", "30s", "1m", "1h", "1d"',
+    });
+    const missing = issuesOf([{ kind: "pool", name: "p", refill: { tokens: 1, every: 1 } }]);
+    expect(missing).toContainEqual({
+      path: "policies[0].capacity",
+      message: "capacity is required",
+    });
+  });
+
+  it("names the field path of a bad value", () => {
+    const issues = issuesOf([
+      { kind: "pool", name: "p", capacity: 0, refill: { tokens: 1, every: "1s" } },
+      { kind: "tokenBucket", name: "b", capacity: 3, refill: { tokens: 1, every: "soon" } },
+    ]);
+    const paths = issues.map((i) => i.path);
+    expect(paths).toContain("policies[0].capacity");
+    expect(paths).toContain("policies[1].refill.every");
+  });
+
+  it("suggests the intended name of an unknown field", () => {
+    const issues = issuesOf([{ kind: "fixedWindow", name: "w", limt: 5, window: "1m" }]);
+    const typo = issues.find((i) => i.path === "policies[0].limt");
+    expect(typo?.message).toContain('did you mean "limit"');
+  });
+
+  it("refuses an unknown time zone", () => {
+    const issues = issuesOf([
+      { kind: "fixedWindow", name: "w", limit: 5, window: "1d", timeZone: "Mars/Olympus" },
+    ]);
+    expect(issues.map((i) => i.path)).toContain("policies[0].timeZone");
+  });
+
+  it("refuses a time zone on a window that is not whole days or aligned to first use", () => {
+    const hours = issuesOf([
+      { kind: "fixedWindow", name: "w", limit: 5, window: "5h", timeZone: "Europe/London" },
+    ]);
+    expect(hours.map((i) => i.path).join(" ")).toMatch(/policies\[0\]\.(window|timeZone)/);
+    const firstUse = issuesOf([
+      {
+        kind: "fixedWindow",
+        name: "w",
+        limit: 5,
+        window: "1d",
+        timeZone: "Europe/London",
+        align: "firstUse",
+      },
+    ]);
+    expect(firstUse.some((i) => i.path.startsWith("policies[0]"))).toBe(true);
+  });
+
+  it("refuses duplicate names and unknown kinds, listing every problem at once", () => {
+    const issues = issuesOf([
+      { kind: "concurrency", name: "c", limit: 1, leaseTtl: "1s" },
+      { kind: "concurrency", name: "c", limit: 1, leaseTtl: "1s" },
+      { kind: "leakyBucket", name: "x" },
+    ]);
+    const paths = issues.map((i) => i.path);
+    expect(paths).toContain("policies[1].name");
+    expect(paths.some((p) => p.startsWith("policies[2]"))).toBe(true);
+  });
+});

@@ -1,0 +1,39 @@
+// What a TypeScript user writes against the published packages, compiled under every module
+// resolution the consumer test names (node16, nodenext, bundler, node10), without esModuleInterop.
+
+import { createKeapClient, keapProfiles, parseKeapHeaders } from "@sluice/adapter-keap";
+import { startKeapSimulator } from "@sluice/adapter-keap/simulator";
+import {
+  ConfigError,
+  createLimiter,
+  type Decision,
+  isSluiceError,
+  type Policy,
+  parseTenantConfig,
+} from "@sluice/core";
+import { memoryStore } from "@sluice/store-memory";
+import { postgresStore } from "@sluice/store-postgres";
+import { redisStore } from "@sluice/store-redis";
+import { Redis } from "ioredis";
+import { Pool } from "pg";
+
+const policies: Policy[] = [
+  { kind: "tokenBucket", name: "api", capacity: 10, refill: { tokens: 5, every: "1s" } },
+];
+export const limiter = createLimiter({ store: memoryStore(), policies });
+export async function check(key: string): Promise<number> {
+  const d: Decision = await limiter.take(key, { cost: 1 });
+  return d.allowed ? 0 : d.retryAfterMs;
+}
+export const onRedis = () => redisStore({ client: new Redis({ lazyConnect: true }) });
+export const onPostgres = () => postgresStore({ pool: new Pool() });
+export const keap = () =>
+  createKeapClient({ profile: "pat", store: memoryStore(), identity: { tenant: "t", token: "p" } });
+export const profiles = Object.keys(keapProfiles);
+export const observations = parseKeapHeaders(new Headers());
+export const simulator = startKeapSimulator;
+export const config = () => parseTenantConfig({ tenants: {} }, { profiles: keapProfiles });
+export function describeError(e: unknown): string {
+  if (e instanceof ConfigError) return e.issues.map((i) => `${i.path}: ${i.message}`).join("\n");
+  return isSluiceError(e) ? e.code : String(e);
+}
