@@ -91,8 +91,8 @@ export class MemoryStore implements Store {
       throw invalidArgument(`decideNow decides takes and peeks without a lease, not ${request.op}`);
     }
     const now = Math.floor(this.clock());
-    const { keys } = request;
-    const n = keys.length;
+    const keys = request.keys;
+    const n = request.policies.length;
     // The handles become the state found for each key: what `execute` looks up.
     const stored = handles as (PolicyStateRecord | undefined)[];
     for (let i = 0; i < n; i++) {

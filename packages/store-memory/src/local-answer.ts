@@ -1,48 +1,54 @@
 import type { StoreAnswer } from "@sluice/core/store";
 
-const STRIDE = 4;
-
 /**
  * The answer of the in-process fast path: the store fills it in place for every take, and the
  * engine reads it before the store's next call, so no answer is built per decision.
+ *
+ * Per policy i, `values` holds limit, remaining, resetAtMs and retryAfterMs at 4 * i + 0..3. The
+ * stride is written out as a literal: a bundler turns a module constant into a `var`, which V8
+ * then reads from the module context on every access.
  */
 export class LocalAnswer implements StoreAnswer {
   allowed = false;
   nowMs = 0;
   readonly leaseExpiresAtMs = 0;
   policyCount = 0;
-  /** limit, remaining, resetAtMs, retryAfterMs per policy, in one block. */
-  private values = new Float64Array(4 * STRIDE);
+  private values = new Float64Array(16);
 
   /** Makes room for `n` policies and starts a new answer. */
   start(n: number, nowMs: number): void {
-    if (n * STRIDE > this.values.length) this.values = new Float64Array(n * STRIDE);
+    if (4 * n > this.values.length) this.values = new Float64Array(4 * n);
     this.policyCount = n;
     this.nowMs = nowMs;
   }
 
-  set(i: number, limit: number, remaining: number, resetAtMs: number, retryAfterMs: number): void {
-    const o = i * STRIDE;
+  /** What the check found: the limit in force and the retry (0: this policy admits). */
+  setCheck(i: number, limit: number, retryAfterMs: number): void {
     const v = this.values;
-    v[o] = limit;
-    v[o + 1] = remaining;
-    v[o + 2] = resetAtMs;
-    v[o + 3] = retryAfterMs;
+    v[4 * i] = limit;
+    v[4 * i + 3] = retryAfterMs;
+  }
+
+  /** The policy's state after the decision. */
+  setState(i: number, remaining: number, resetAtMs: number): void {
+    const v = this.values;
+    v[4 * i + 1] = remaining;
+    v[4 * i + 2] = resetAtMs;
   }
 
   limit(i: number): number {
-    return this.values[i * STRIDE]!;
+    return this.values[4 * i]!;
   }
   remaining(i: number): number {
-    return this.values[i * STRIDE + 1]!;
+    return this.values[4 * i + 1]!;
   }
   resetAtMs(i: number): number {
-    return this.values[i * STRIDE + 2]!;
+    return this.values[4 * i + 2]!;
   }
   retryAfterMs(i: number): number {
-    return this.values[i * STRIDE + 3]!;
+    return this.values[4 * i + 3]!;
   }
   blocked(i: number): boolean {
-    return this.values[i * STRIDE + 3] !== 0;
+    return this.values[4 * i + 3] !== 0;
   }
 }

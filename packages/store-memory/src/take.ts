@@ -132,7 +132,7 @@ export function decideTake(
     }
     states[i] = s;
     if (retry !== 0) allowed = false;
-    answer.set(i, limit, 0, 0, retry);
+    answer.setCheck(i, limit, retry);
   }
   answer.allowed = allowed;
   const write = allowed && !peek;
@@ -184,7 +184,7 @@ export function decideTake(
         break;
       }
     }
-    answer.set(i, limit, remaining, resetAtMs, answer.retryAfterMs(i));
+    answer.setState(i, remaining, resetAtMs);
     if (write) {
       if (idle && s.learnedLimit === 0) states[i] = undefined;
       else {
