@@ -1,7 +1,9 @@
 // Every TypeScript code block of the guides compiles against the built packages (node_modules/
-// @sluice/* -> packages/*/dist, as a user resolves them), in strict mode. A block may leave out
-// its imports of sluice names and use the usual variables (`limiter`, `store`, `key`, ...): a
-// header supplies both, unless the block declares them itself. `npm run build` must have run.
+// @sluice/* -> packages/*/dist, as a user resolves them), in strict mode, with the third-party
+// libraries the guides show (express, fastify, hono, ioredis, pg, undici, ky, axios, got) as
+// installed in the workspace. A block may leave out its imports of sluice names and use the
+// usual variables (`limiter`, `store`, `key`, ...): a header supplies both, unless the block
+// imports or declares them itself. `npm run build` must have run.
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -26,19 +28,21 @@ const CONTEXT: Record<string, string> = {
   init: "declare const init: RequestInit;",
   scheduleRetry: "declare function scheduleRetry(ms?: number): void;",
 };
-/** Third-party modules a guide shows for interoperation, not installed here. */
-const AMBIENT = `declare module "undici" { export const fetch: typeof globalThis.fetch; export const Agent: any; }
-declare module "ky" { const ky: any; export default ky; }
-declare module "axios" { const axios: any; export default axios; }
-declare module "got" {
-  type Hook = (res: { headers: Record<string, string | string[] | undefined> }) => unknown;
-  const got: { extend(o: { hooks: { beforeRequest?: (() => unknown)[]; afterResponse?: Hook[] } }): unknown };
-  export default got;
-}
-`;
 
-/** Names each built entry point exports (values and types), read from its declarations. */
-function exportsOf(specs: string[]): Map<string, string> {
+/**
+ * The store authors' entry point. Its plain lowercase names (`pool`, `concurrency`, `evaluate`:
+ * the kinds' math and the reference) are also what a guide calls its own variables (a pg
+ * `pool`), so they are supplied only to a block that imports from this entry point itself;
+ * its other names (`StoreRequest`, `readAnswer`, `KINDS`) can only mean the export.
+ */
+const STORE_ENTRY = "@sluice/core/store";
+
+/**
+ * Names each built entry point exports (values and types), read from its declarations, with the
+ * entry point a block gets each from. A name that entry points export with different meanings
+ * (`rateLimit` from each `@sluice/http/<framework>`) maps to `null`: the block imports it.
+ */
+function exportsOf(specs: string[]): Map<string, string | null> {
   const file = join(dir, "exports-probe.ts");
   writeFileSync(file, specs.map((s, i) => `export * as m${i} from "${s}";`).join("\n"));
   const program = ts.createProgram([file], {
@@ -47,41 +51,77 @@ function exportsOf(specs: string[]): Map<string, string> {
     noEmit: true,
   });
   const checker = program.getTypeChecker();
-  const byName = new Map<string, string>();
+  const probe = checker.getSymbolAtLocation(program.getSourceFile(file)!)!;
+  const original = (s: ts.Symbol) => (s.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(s) : s);
+  const byName = new Map<string, { spec: string | null; symbol: ts.Symbol }>();
   specs.forEach((spec, i) => {
-    const probe = checker.getSymbolAtLocation(program.getSourceFile(file)!)!;
     const ns = checker.getExportsOfModule(probe).find((s) => s.name === `m${i}`)!;
-    const target = checker.getAliasedSymbol(ns);
-    for (const s of checker.getExportsOfModule(target)) {
-      if (!byName.has(s.name)) byName.set(s.name, spec);
+    for (const s of checker.getExportsOfModule(checker.getAliasedSymbol(ns))) {
+      if (s.name === "default") continue;
+      const seen = byName.get(s.name);
+      // The same declaration through two entry points (`Store`) comes from the first.
+      if (seen === undefined) byName.set(s.name, { spec, symbol: original(s) });
+      else if (seen.symbol !== original(s)) seen.spec = null;
     }
   });
-  return byName;
+  return new Map([...byName].map(([name, { spec }]) => [name, spec]));
 }
 
-/** Names a block imports or declares itself. */
-function declared(code: string): Set<string> {
-  const names = new Set<string>();
-  const list = (text: string) => {
-    for (const part of text.split(",")) {
-      const name = part
-        .trim()
-        .replace(/^type\s+/, "")
-        .split(/\s+as\s+|\s*:\s*/)
-        .pop()!
-        .trim();
-      if (/^[\w$]+$/.test(name)) names.add(name);
-    }
+/** What a block imports and declares at its top level, what it refers to, and its imports' sources. */
+function namesOf(code: string): { own: Set<string>; used: Set<string>; from: Set<string> } {
+  const source = ts.createSourceFile("block.ts", code, ts.ScriptTarget.ES2022, true);
+  const own = new Set<string>();
+  const used = new Set<string>();
+  const from = new Set<string>();
+  const bind = (name: ts.BindingName | undefined): void => {
+    if (name === undefined) return;
+    if (ts.isIdentifier(name)) own.add(name.text);
+    else for (const e of name.elements) if (!ts.isOmittedExpression(e)) bind(e.name);
   };
-  for (const m of code.matchAll(/import\s+(?:type\s+)?\{([^}]*)\}/g)) list(m[1]!);
-  for (const m of code.matchAll(/import\s+(?:type\s+)?([\w$]+)\s*(?:,|from)/g)) names.add(m[1]!);
-  for (const m of code.matchAll(/import\s+\*\s+as\s+([\w$]+)/g)) names.add(m[1]!);
-  for (const m of code.matchAll(/\b(?:const|let|var)\s+\{([^}]*)\}/g)) list(m[1]!);
-  for (const m of code.matchAll(
-    /\b(?:const|let|var|function|class|interface|type|enum)\s+([\w$]+)/g,
-  ))
-    names.add(m[1]!);
-  return names;
+  for (const st of source.statements) {
+    if (ts.isImportDeclaration(st)) {
+      if (ts.isStringLiteral(st.moduleSpecifier)) from.add(st.moduleSpecifier.text);
+      const clause = st.importClause;
+      bind(clause?.name);
+      const named = clause?.namedBindings;
+      if (named !== undefined && ts.isNamespaceImport(named)) bind(named.name);
+      else if (named !== undefined) for (const e of named.elements) bind(e.name);
+    } else if (ts.isVariableStatement(st)) {
+      for (const d of st.declarationList.declarations) bind(d.name);
+    } else if (
+      ts.isFunctionDeclaration(st) ||
+      ts.isClassDeclaration(st) ||
+      ts.isInterfaceDeclaration(st) ||
+      ts.isTypeAliasDeclaration(st) ||
+      ts.isEnumDeclaration(st) ||
+      ts.isModuleDeclaration(st) ||
+      ts.isImportEqualsDeclaration(st)
+    ) {
+      if (st.name !== undefined && ts.isIdentifier(st.name)) own.add(st.name.text);
+    }
+  }
+  // Identifiers that refer to something: not member names after a dot, not property keys.
+  const visit = (node: ts.Node): void => {
+    if (ts.isIdentifier(node)) {
+      const p = node.parent;
+      const member =
+        ((ts.isPropertyAccessExpression(p) || ts.isQualifiedName(p)) &&
+          (ts.isPropertyAccessExpression(p) ? p.name : p.right) === node) ||
+        ((ts.isPropertyAssignment(p) ||
+          ts.isPropertySignature(p) ||
+          ts.isPropertyDeclaration(p) ||
+          ts.isMethodDeclaration(p) ||
+          ts.isMethodSignature(p) ||
+          ts.isGetAccessor(p) ||
+          ts.isSetAccessor(p) ||
+          ts.isEnumMember(p)) &&
+          p.name === node);
+      if (!member) used.add(node.text);
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
+  return { own, used, from };
 }
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -91,33 +131,24 @@ describe("code blocks of the guides", () => {
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, "package.json"), '{ "type": "module" }\n');
-    writeFileSync(join(dir, "ambient.d.ts"), AMBIENT);
     const names = exportsOf(entryPoints().map((e) => e.spec));
     const blocks = codeBlocks();
     expect(blocks.length).toBeGreaterThan(10);
-    const files: string[] = [join(dir, "ambient.d.ts")];
+    const files: string[] = [];
     const where = new Map<string, string>();
     blocks.forEach((b, i) => {
-      const own = declared(b.code);
-      const used = new Set(b.code.match(/\b[A-Za-z_$][\w$]*\b/g) ?? []);
-      const imports = new Map<string, string[]>();
-      const needed = [...used].filter((n) => !own.has(n));
-      for (const n of [
-        ...needed,
-        ...Object.keys(CONTEXT)
-          .filter((c) => used.has(c) && !own.has(c))
-          .flatMap(typesOf),
-      ]) {
+      const { own, used, from } = namesOf(b.code);
+      const context = Object.keys(CONTEXT).filter((c) => used.has(c) && !own.has(c));
+      const imports = new Map<string, Set<string>>();
+      for (const n of [...used, ...context.flatMap(typesOf)]) {
         const spec = names.get(n);
-        if (spec !== undefined && !own.has(n)) imports.set(spec, [...(imports.get(spec) ?? []), n]);
+        if (spec == null || own.has(n)) continue;
+        if (spec === STORE_ENTRY && /^[a-z]+$/.test(n) && !from.has(STORE_ENTRY)) continue;
+        imports.set(spec, (imports.get(spec) ?? new Set()).add(n));
       }
       const header = [
-        ...[...imports].map(
-          ([spec, ns]) => `import { ${[...new Set(ns)].join(", ")} } from "${spec}";`,
-        ),
-        ...Object.entries(CONTEXT)
-          .filter(([n]) => used.has(n) && !own.has(n))
-          .map(([, decl]) => decl),
+        ...[...imports].map(([spec, ns]) => `import { ${[...ns].join(", ")} } from "${spec}";`),
+        ...context.map((c) => CONTEXT[c]!),
       ];
       const file = join(dir, `block${i}.ts`);
       // The header goes on the first line so the block's own line numbers stay readable.
@@ -141,8 +172,9 @@ describe("code blocks of the guides", () => {
       const { line } = d.file.getLineAndCharacterOfPosition(d.start ?? 0);
       const at = where.get(d.file.fileName);
       if (at === undefined) return `${d.file.fileName}: ${text}`;
-      const [md, first] = at.split(":");
-      return `docs/${md}:${Number(first) + line - 1}: ${text}`;
+      const [md, fence] = at.split(":");
+      // Line 0 is the header; line n is the block's n-th line, the fence's line + n.
+      return `docs/${md}:${Number(fence) + line}: ${line === 0 ? "(header) " : ""}${text}`;
     });
     expect(problems).toEqual([]);
   }, 120_000);
