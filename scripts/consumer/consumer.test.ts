@@ -1,9 +1,9 @@
 // The published packages as a user gets them: `npm pack` every package (from the build, so
 // `npm run build` must have run: `npm test` does), install the tarballs into a scratch project
-// outside the workspace together with typescript, ioredis and pg from the registry, then run an
-// ESM and a CJS consumer of every entry point and compile a TypeScript consumer under node16,
-// nodenext, bundler and node10 resolution with no compiler flag or @types package beyond what the
-// package READMEs say. Never skipped: without the registry it fails.
+// outside the workspace together with typescript, ioredis, pg and the HTTP frameworks from the
+// registry, then run an ESM and a CJS consumer of every entry point and compile a TypeScript
+// consumer under node16, nodenext, bundler and node10 resolution with no compiler flag or @types
+// package beyond what the package READMEs say. Never skipped: without the registry it fails.
 import { execFile } from "node:child_process";
 import {
   copyFileSync,
@@ -24,6 +24,7 @@ const run = promisify(execFile);
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const appSources = fileURLToPath(new URL("./app", import.meta.url));
 const rootPkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
+const httpPkg = JSON.parse(readFileSync(join(root, "packages/http/package.json"), "utf8"));
 
 interface Entry {
   /** Import specifier, e.g. `@sluice/core/testing`. */
@@ -48,12 +49,23 @@ const entries: Entry[] = packages.flatMap(({ pkg }) =>
     })),
 );
 
-/** Entry points that cannot be loaded with require(): vitest, which the suite registers tests with, is ESM only. */
 /** Fails a consumer script when an entry point exports nothing. */
 const NONEMPTY =
   'for (const [spec, ns] of Object.entries(all)) if (Object.keys(ns).length === 0) throw new Error(spec + ": no exports");';
 
+/**
+ * Entry points that cannot be loaded with require() (vitest, which the suite registers tests
+ * with, is ESM only), and so are left out of the CJS consumer and of node10 resolution, whose
+ * users are CommonJS ones: their types use vitest's and fast-check's, which resolve only through
+ * `exports` (packages/core/README.md says so).
+ */
 const ESM_ONLY = new Set(["@sluice/core/testing"]);
+/**
+ * Under node10 resolution, Fastify's own types (pino's default import of thread-stream) compile
+ * only with esModuleInterop, as packages/http/README.md says: this subpath and fastify.ts compile
+ * with it there, everything else without.
+ */
+const NODE10_INTEROP = new Set(["@sluice/http/fastify"]);
 
 let dir = "";
 let app = "";
@@ -103,6 +115,13 @@ beforeAll(async () => {
     // The conformance suite at @sluice/core/testing needs its optional peers, as its README says.
     vitest: rootPkg.devDependencies.vitest,
     "fast-check": rootPkg.devDependencies["fast-check"],
+    // @sluice/http's optional peers, each for its subpath, and the types packages/http/README.md
+    // tells TypeScript users to add (Express ships none; node:http's come from @types/node).
+    express: httpPkg.devDependencies.express,
+    "@types/express": httpPkg.devDependencies["@types/express"],
+    fastify: httpPkg.devDependencies.fastify,
+    hono: httpPkg.devDependencies.hono,
+    "@types/node": rootPkg.devDependencies["@types/node"],
   };
   for (const p of packed) dependencies[p.name] = `file:${join(tarballs, p.filename)}`;
   writeFileSync(
@@ -123,12 +142,20 @@ beforeAll(async () => {
   );
 
   copyFileSync(join(appSources, "usage.ts"), join(app, "usage.ts"));
-  // Every entry point imported in a TypeScript file, so node10 proves typesVersions for each subpath.
+  copyFileSync(join(appSources, "fastify.ts"), join(app, "fastify.ts"));
+  // Every entry point imported in a TypeScript file, so node10 proves typesVersions for each
+  // subpath (in files of their own for node10: the ESM-only ones aside, and those it compiles
+  // with esModuleInterop).
+  const entriesTs = (list: Entry[]) =>
+    list.map((e, i) => `import * as entry${i} from "${e.spec}";\nexport { entry${i} };\n`).join("");
+  writeFileSync(join(app, "entries.ts"), entriesTs(entries));
   writeFileSync(
-    join(app, "entries.ts"),
-    entries
-      .map((e, i) => `import * as entry${i} from "${e.spec}";\nexport { entry${i} };\n`)
-      .join(""),
+    join(app, "entries-node10.ts"),
+    entriesTs(entries.filter((e) => !ESM_ONLY.has(e.spec) && !NODE10_INTEROP.has(e.spec))),
+  );
+  writeFileSync(
+    join(app, "entries-node10-interop.ts"),
+    entriesTs(entries.filter((e) => NODE10_INTEROP.has(e.spec))),
   );
   writeFileSync(join(app, "usage.cts"), readFileSync(join(appSources, "usage.ts"), "utf8"));
   writeFileSync(
@@ -173,12 +200,22 @@ beforeAll(async () => {
     nodenext: { ...base, module: "nodenext", moduleResolution: "nodenext" },
     bundler: { ...base, module: "esnext", moduleResolution: "bundler" },
     node10: { ...base, module: "commonjs", moduleResolution: "node10" },
+    "node10-interop": {
+      ...base,
+      module: "commonjs",
+      moduleResolution: "node10",
+      esModuleInterop: true,
+    },
+  };
+  const filesOf: Record<string, string[]> = {
+    node16: ["usage.ts", "usage.cts", "fastify.ts", "entries.ts"],
+    nodenext: ["usage.ts", "usage.cts", "fastify.ts", "entries.ts"],
+    bundler: ["usage.ts", "fastify.ts", "entries.ts"],
+    node10: ["usage.ts", "entries-node10.ts"],
+    "node10-interop": ["fastify.ts", "entries-node10-interop.ts"],
   };
   for (const [name, compilerOptions] of Object.entries(configs)) {
-    const files =
-      name === "node16" || name === "nodenext"
-        ? ["usage.ts", "usage.cts", "entries.ts"]
-        : ["usage.ts", "entries.ts"];
+    const files = filesOf[name]!;
     writeFileSync(
       join(app, `tsconfig.${name}.json`),
       JSON.stringify({ compilerOptions, files }, null, 2),
@@ -227,6 +264,7 @@ describe("the packed packages, installed from their tarballs", () => {
   for (const resolution of ["node16", "nodenext", "bundler", "node10"]) {
     it(`type-check for a TypeScript consumer with moduleResolution ${resolution}`, async () => {
       await compiled.get(resolution);
+      if (resolution === "node10") await compiled.get("node10-interop");
     }, 120_000);
   }
 });

@@ -11,9 +11,15 @@ import {
   type Policy,
   parseTenantConfig,
 } from "@sluice/core";
+import { clientKey } from "@sluice/http";
+import { rateLimit as expressRateLimit } from "@sluice/http/express";
+import { rateLimit as honoRateLimit } from "@sluice/http/hono";
+import { rateLimit as nodeRateLimit } from "@sluice/http/node";
 import { memoryStore } from "@sluice/store-memory";
 import { postgresStore } from "@sluice/store-postgres";
 import { redisStore } from "@sluice/store-redis";
+import type { Express } from "express";
+import { Hono } from "hono";
 import { Redis } from "ioredis";
 import { Pool } from "pg";
 
@@ -36,4 +42,23 @@ export const config = () => parseTenantConfig({ tenants: {} }, { profiles: keapP
 export function describeError(e: unknown): string {
   if (e instanceof ConfigError) return e.issues.map((i) => `${i.path}: ${i.message}`).join("\n");
   return isSluiceError(e) ? e.code : String(e);
+}
+// Each framework's middleware, with the decision typed on its request object (Fastify's in
+// fastify.ts). Express by its types only: without esModuleInterop its export needs require.
+export function onExpress(app: Express): void {
+  app.use(expressRateLimit({ limiter, key: (req) => req.get("x-api-key") ?? undefined }));
+  app.get("/", (req, res) => {
+    res.json({ remaining: req.rateLimit?.remaining });
+  });
+}
+export const onHono = new Hono()
+  .use(honoRateLimit({ limiter }))
+  .get("/", (c) => c.json({ remaining: c.get("rateLimit")?.remaining ?? null }));
+const limitedNode = nodeRateLimit({
+  limiter,
+  key: (req) => clientKey(req.socket.remoteAddress ?? ""),
+});
+export async function onNode(...args: Parameters<typeof limitedNode>): Promise<string> {
+  if (await limitedNode(...args)) return "answered";
+  return `remaining ${args[0].rateLimit?.remaining}`;
 }
