@@ -52,7 +52,8 @@ function exportsOf(specs: string[]): Map<string, string | null> {
   });
   const checker = program.getTypeChecker();
   const probe = checker.getSymbolAtLocation(program.getSourceFile(file)!)!;
-  const original = (s: ts.Symbol) => (s.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(s) : s);
+  const original = (s: ts.Symbol) =>
+    s.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(s) : s;
   const byName = new Map<string, { spec: string | null; symbol: ts.Symbol }>();
   specs.forEach((spec, i) => {
     const ns = checker.getExportsOfModule(probe).find((s) => s.name === `m${i}`)!;
