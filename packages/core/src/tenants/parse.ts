@@ -3,10 +3,11 @@ import { policyKnownKeys } from "../policy/compile.js";
 import { closest, formatPath, toConfigIssues } from "../policy/issues.js";
 import { duplicateNames } from "../policy/schema.js";
 import type { SchemaIssue } from "../policy/validate.js";
-import { buildPolicies, type Profiles } from "./build.js";
+import { buildPolicies, type Profiles, profilePolicies } from "./build.js";
 import {
   ENTRY_KEYS,
   type TenantConfig,
+  type TenantEntry,
   TOP_KEYS,
   tenantEntrySchema,
   tenantShellSchema,
@@ -110,7 +111,22 @@ export function parseTenantConfig(
   if (parsed.success && issues.length === 0) {
     const config = parsed.data as TenantConfig;
     buildPolicies(undefined, config.defaults, profiles, ["defaults"], issues);
+    // A limiter needs at least one policy: a tenant whose list would be empty fails here, not at
+    // its first request.
+    const hasPolicies = (e: TenantEntry | undefined) =>
+      e !== undefined &&
+      ((e.policies?.length ?? 0) > 0 ||
+        (e.profile !== undefined &&
+          (profiles === undefined || profilePolicies(profiles[e.profile]!).length > 0)));
+    const defaultsHave = hasPolicies(config.defaults);
     for (const [id, entry] of Object.entries(config.tenants)) {
+      if (!defaultsHave && !hasPolicies(entry)) {
+        issues.push({
+          path: formatPath(["tenants", id]),
+          message: "has no policies: give it a profile or policies, or give defaults some",
+        });
+        continue;
+      }
       // Only overrides can fail once the structure is valid; skip the rest for speed.
       if (entry.overrides !== undefined)
         buildPolicies(config.defaults, entry, profiles, ["tenants", id], issues);

@@ -101,6 +101,18 @@ describe("parseTenantConfig", () => {
     expect(issues.map((i) => i.path)).toEqual(["tenants.a.overrides.spike.refill.tokens"]);
   });
 
+  it("refuses a tenant left without policies, naming it", () => {
+    const issues = (() => {
+      try {
+        parseTenantConfig({ tenants: { a: {}, b: { profile: "test:pat" } } }, { profiles });
+        return [];
+      } catch (e) {
+        return (e as ConfigError).issues;
+      }
+    })();
+    expect(issues.map((i) => i.path)).toEqual(["tenants.a"]);
+  });
+
   it("property: any config that parses builds lists createLimiter accepts", () => {
     const policy = fc.record({
       kind: fc.constant("fixedWindow" as const),
