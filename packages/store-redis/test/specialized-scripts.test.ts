@@ -4,7 +4,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { commonTakeLua, MAX_COMMON_TAKE_POLICIES } from "../src/common-take.js";
 import { DECIDE_SHA, decideScript, RedisStore } from "../src/index.js";
 import { assembleScript } from "../src/script.js";
-import { deleteKeys, REDIS_URL, redisReachable, uniquePrefix } from "./helpers.js";
+import {
+  deleteKeys,
+  freePort,
+  OwnRedis,
+  REDIS_URL,
+  redisReachable,
+  uniquePrefix,
+} from "./helpers.js";
 
 const reachable = await redisReachable();
 
@@ -35,12 +42,16 @@ describe("redisStore specializedScripts option", () => {
 
 describe.skipIf(!reachable && !process.env.CI)("redis store: scripts per sequence of kinds", () => {
   let client: Redis;
+  // A server of this describe's own: it flushes the script cache.
+  let server: OwnRedis;
   /** SHA1 of every EVALSHA the store sent, in order. */
   const sent: string[] = [];
   /** Every EVALSHA's reply, in order. */
   const replies: unknown[] = [];
-  beforeAll(() => {
-    client = new Redis(REDIS_URL);
+  beforeAll(async () => {
+    server = new OwnRedis(await freePort());
+    await server.start();
+    client = new Redis(server.url);
     // ioredis has evalshaBuffer at runtime; its typings omit it.
     const buffers = client as unknown as { evalshaBuffer: Eval };
     const real = buffers.evalshaBuffer.bind(client);
@@ -69,6 +80,7 @@ describe.skipIf(!reachable && !process.env.CI)("redis store: scripts per sequenc
   afterAll(async () => {
     for (const p of prefixes) await deleteKeys(client, p);
     await client.quit();
+    server.stop();
   });
 
   const kindsOf = (sha: string) =>
