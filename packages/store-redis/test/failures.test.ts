@@ -3,7 +3,7 @@ import { compilePolicies } from "@sluice/core/store";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { classifyError, RedisStore } from "../src/index.js";
-import { keysFor, OwnRedis, request, sleep } from "./helpers.js";
+import { freePort, keysFor, OwnRedis, request, sleep } from "./helpers.js";
 
 const policies = compilePolicies([
   { kind: "fixedWindow", name: "fw", limit: 3, window: "1h", align: "firstUse" },
@@ -135,13 +135,14 @@ describe("redis store failures", () => {
 });
 
 describe("Redis killed and restarted mid-run", () => {
-  const server = new OwnRedis(6390);
+  let server: OwnRedis;
   const unhandled: unknown[] = [];
   const onUnhandled = (e: unknown) => unhandled.push(e);
   let client: Redis;
 
   beforeAll(async () => {
     process.on("unhandledRejection", onUnhandled);
+    server = new OwnRedis(await freePort());
     await server.start();
     // Defaults except a fast reconnect; commands issued while it is down wait in the offline
     // queue, so the limiter's timeoutMs is what bounds them.

@@ -151,12 +151,18 @@ export class OwnRedis {
     await waitForPing(this.port, 5_000);
   }
 
+  /** SIGSTOP / SIGCONT pause and resume it. */
+  signal(sig: NodeJS.Signals): void {
+    this.child?.kill(sig);
+  }
+
   kill(): void {
     this.child?.kill("SIGKILL");
     this.child = undefined;
   }
 
   stop(): void {
+    this.signal("SIGCONT");
     this.kill();
     rmSync(this.dir, { recursive: true, force: true });
   }

@@ -1,51 +1,20 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createLimiter, type Decision, type Policy } from "@sluice/core";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RedisStore } from "../src/index.js";
-import { freePort, waitForPing } from "./helpers.js";
-
-/** A redis-server of this test's own: killed, paused and restarted on purpose. */
-class PausableRedis {
-  private child: ChildProcess | undefined;
-  private readonly dir = mkdtempSync(join(tmpdir(), "sluice-outage-redis-"));
-  constructor(readonly port: number) {}
-  async start(): Promise<void> {
-    this.child = spawn(
-      "redis-server",
-      ["--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-      { cwd: this.dir, stdio: "ignore" },
-    );
-    await waitForPing(this.port, 5_000);
-  }
-  signal(sig: NodeJS.Signals): void {
-    this.child?.kill(sig);
-  }
-  kill(): void {
-    this.child?.kill("SIGKILL");
-    this.child = undefined;
-  }
-  stop(): void {
-    this.signal("SIGCONT");
-    this.kill();
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-}
+import { freePort, OwnRedis } from "./helpers.js";
 
 const policies: Policy[] = [{ kind: "fixedWindow", name: "fw", limit: 1_000, window: "1h" }];
 
 describe("Redis outages: nothing is charged after the caller was answered", () => {
-  let server: PausableRedis;
+  let server: OwnRedis;
   const unhandled: unknown[] = [];
   const onUnhandled = (e: unknown) => unhandled.push(e);
 
   beforeAll(async () => {
     process.on("unhandledRejection", onUnhandled);
-    server = new PausableRedis(await freePort());
+    server = new OwnRedis(await freePort());
     await server.start();
   });
   afterAll(() => {
