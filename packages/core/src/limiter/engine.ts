@@ -125,6 +125,8 @@ export class LimiterEngine {
     const resolved = config.plan.resolve(key);
     if (cost === 0) return;
     await this.send(config, "refund", resolved, cost, key);
+    // Capacity came back: a waiter asleep on this key tries now instead of at its planned time.
+    this.queues.wake(keyIdentity(resolved));
   }
 
   async reconcile(key: Key, observations: Observation | readonly Observation[]): Promise<void> {
@@ -145,7 +147,9 @@ export class LimiterEngine {
 
   async reset(key: Key): Promise<void> {
     const config = this.open();
-    await this.send(config, "reset", config.plan.resolve(key), 0, key);
+    const resolved = config.plan.resolve(key);
+    await this.send(config, "reset", resolved, 0, key);
+    this.queues.wake(keyIdentity(resolved));
   }
 
   // ---- what the wait queues drive ---------------------------------------------------------
