@@ -97,8 +97,28 @@ export function zoneWindowBounds(
 }
 
 /**
- * The window [start, end) containing `nowMs`, given sorted boundaries. Outside the boundaries it
- * extrapolates with `windowMs` (a client clock days off; the store clock still decides).
+ * Whether the store's clock `nowMs` lies within every list of window bounds of a request (a list
+ * of fewer than two starts covers nothing and asks nothing: epoch-aligned windows). A store
+ * answers BOUNDS_NEEDED, applying nothing, when it does not: a window taken from bounds around
+ * some other present would be the wrong one, and it is stored with the key.
+ */
+export function boundsCover(
+  windowBounds: readonly (readonly number[] | undefined)[],
+  nowMs: number,
+): boolean {
+  for (let i = 0; i < windowBounds.length; i++) {
+    const b = windowBounds[i];
+    if (b !== undefined && b.length >= 2 && (nowMs < b[0]! || nowMs >= b[b.length - 1]!)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/**
+ * The window [start, end) containing `nowMs`, given sorted boundaries. Outside them (fewer than
+ * two; a store asks for new bounds whenever its clock is outside a longer list) epoch-aligned
+ * windows of `windowMs`.
  */
 export function windowFromBounds(
   bounds: readonly number[],

@@ -10,6 +10,7 @@ import type { StoreAnswer } from "@sluice/core/store";
  */
 export class LocalAnswer implements StoreAnswer {
   allowed = false;
+  boundsNeeded = false;
   nowMs = 0;
   readonly leaseExpiresAtMs = 0;
   policyCount = 0;
@@ -20,6 +21,14 @@ export class LocalAnswer implements StoreAnswer {
     if (4 * n > this.values.length) this.values = new Float64Array(4 * n);
     this.policyCount = n;
     this.nowMs = nowMs;
+    this.boundsNeeded = false;
+  }
+
+  /** Nothing applied: the clock is outside the request's time-zone bounds (see `boundsCover`). */
+  needBounds(): void {
+    this.boundsNeeded = true;
+    this.allowed = false;
+    this.values.fill(0, 0, 4 * this.policyCount);
   }
 
   /** What the check found: the limit in force and the retry (0: this policy admits). */

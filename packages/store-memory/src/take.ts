@@ -1,4 +1,5 @@
 import {
+  boundsCover,
   type CompiledPolicy,
   type ConcurrencyState,
   concurrency,
@@ -60,6 +61,10 @@ export function decideTake(
   const peek = request.op === "peek";
   const cost = peek ? 1 : request.cost;
   answer.start(n, nowMs);
+  if (windowBounds !== undefined && !boundsCover(windowBounds, nowMs)) {
+    answer.needBounds();
+    return false;
+  }
   let allowed = true;
   for (let i = 0; i < n; i++) {
     const p = policies[i]!;

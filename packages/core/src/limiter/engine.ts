@@ -125,6 +125,8 @@ export class LimiterEngine {
     const resolved = config.plan.resolve(key);
     if (cost === 0) return;
     await this.send(config, "refund", resolved, cost, key);
+    // Capacity came back: a waiter asleep on this key tries now instead of at its planned time.
+    this.queues.wake(keyIdentity(resolved));
   }
 
   async reconcile(key: Key, observations: Observation | readonly Observation[]): Promise<void> {
@@ -145,7 +147,9 @@ export class LimiterEngine {
 
   async reset(key: Key): Promise<void> {
     const config = this.open();
-    await this.send(config, "reset", config.plan.resolve(key), 0, key);
+    const resolved = config.plan.resolve(key);
+    await this.send(config, "reset", resolved, 0, key);
+    this.queues.wake(keyIdentity(resolved));
   }
 
   // ---- what the wait queues drive ---------------------------------------------------------
@@ -215,11 +219,7 @@ export class LimiterEngine {
   private decide(op: "take" | "peek", key: Key, cost: number): Promise<Decision> {
     const config = this.open();
     const resolved = config.plan.resolve(key);
-    if (!this.gateway.direct) {
-      return this.gateway
-        .send(this.request(config, op, resolved, cost), key, true)
-        .then((answer) => this.decided(config, op, key, cost, answer));
-    }
+    if (!this.gateway.direct) return this.decideRemote(config, op, key, resolved, cost);
     return this.gateway.store.decideNow !== undefined
       ? this.decideNow(config, op, key, resolved, cost)
       : this.decideLocal(config, op, key, resolved, cost);
@@ -252,8 +252,11 @@ export class LimiterEngine {
         .failed(e, { ...scratch }, key, true, false)
         .then((a) => this.decided(config, op, key, cost, a));
     }
+    gateway.heard(scratch, answer);
+    // Asked for bounds around its clock, now learned: the general path sends them.
+    if (answer.boundsNeeded) return this.decideRemote(config, op, key, resolved, cost);
     // Read before the store's next call: the store reuses its answer.
-    const decision = toDecision(config.policies, gateway.heard(scratch, answer), false, false);
+    const decision = toDecision(config.policies, answer, false, false);
     this.emitDecision(op, key, cost, decision);
     return Promise.resolve(decision);
   }
@@ -275,17 +278,43 @@ export class LimiterEngine {
       out = Promise.reject(e);
     }
     if (!(out instanceof Promise)) {
-      return Promise.resolve(this.decided(config, op, key, cost, gateway.answered(request, out)));
+      return this.decidedLocally(config, op, key, resolved, cost, gateway.answered(request, out));
     }
     // A local store may still answer with a promise: use that answer; calling the store again
     // through the gateway would charge the take twice.
     return out.then(
-      (r) => this.decided(config, op, key, cost, gateway.answered(request, r)),
+      (r) => this.decidedLocally(config, op, key, resolved, cost, gateway.answered(request, r)),
       (e: unknown) =>
         gateway
           .failed(e, request, key, true, false)
           .then((answer) => this.decided(config, op, key, cost, answer)),
     );
+  }
+
+  private decidedLocally(
+    config: Config,
+    op: "take" | "peek",
+    key: Key,
+    resolved: ResolvedKey,
+    cost: number,
+    answer: StoreAnswer,
+  ): Promise<Decision> {
+    // Asked for bounds around its clock, now learned: the general path sends them.
+    if (answer.boundsNeeded) return this.decideRemote(config, op, key, resolved, cost);
+    return Promise.resolve(this.decided(config, op, key, cost, answer));
+  }
+
+  /** Through the gateway: remote stores, an active fallback, a store that asked for bounds. */
+  private decideRemote(
+    config: Config,
+    op: "take" | "peek",
+    key: Key,
+    resolved: ResolvedKey,
+    cost: number,
+  ): Promise<Decision> {
+    return this.gateway
+      .send(this.request(config, op, resolved, cost), key, true)
+      .then((answer) => this.decided(config, op, key, cost, answer));
   }
 
   private decided(

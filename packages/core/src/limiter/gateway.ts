@@ -11,6 +11,7 @@ import {
 import { Breaker } from "./breaker.js";
 import type { Emitter, LimiterEvents } from "./events.js";
 import type { Settings, StoreErrorMode } from "./options.js";
+import { windowBoundsAround } from "./zone-bounds.js";
 
 /** How long the fallback store decides before the primary is probed again (at least timeoutMs). */
 const FALLBACK_PROBE_MS = 1_000;
@@ -25,6 +26,14 @@ export function toStoreError(e: unknown, store: Store): SluiceError {
     {
       cause: e,
     },
+  );
+}
+
+/** A store that asked for time-zone bounds again right after it was sent bounds around its clock. */
+function boundsMissed(store: Store, answer: StoreAnswer): SluiceError {
+  return new SluiceError(
+    "STORE_UNAVAILABLE",
+    `${store.capabilities.name} store asked twice for time-zone window bounds (its clock ${answer.nowMs} moved by days between two calls)`,
   );
 }
 
@@ -147,6 +156,21 @@ export class StoreGateway {
     return answer;
   }
 
+  /**
+   * `request` with time-zone bounds around the store clock `storeNowMs`, its deadline kept at the
+   * same moment of the client's clock (`offsetMs`: the clock offset it was computed with).
+   */
+  private rebound(request: StoreRequest, storeNowMs: number, offsetMs: number): StoreRequest {
+    return {
+      ...request,
+      windowBounds: windowBoundsAround(request.policies, storeNowMs),
+      deadlineMs:
+        request.deadlineMs === undefined
+          ? undefined
+          : request.deadlineMs - offsetMs + this.clockOffsetMs,
+    };
+  }
+
   /** Whether an answer came from the fallback store. */
   isDegraded(answer: StoreAnswer): boolean {
     return this.degraded.has(answer);
@@ -195,7 +219,16 @@ export class StoreGateway {
         out = callStore(this.store, sent, Math.max(1, waitedUntil - Date.now()));
         r = out instanceof Promise ? await out : out;
       }
-      const answer = this.answered(sent, r);
+      const offsetMs = this.clockOffsetMs;
+      let answer = this.answered(sent, r);
+      if (answer.boundsNeeded) {
+        // The store's clock is outside the time-zone bounds sent (days from our estimate: a test
+        // clock, a skewed host). Nothing was applied: once more, with bounds around its clock.
+        sent = this.rebound(sent, answer.nowMs, offsetMs);
+        out = callStore(this.store, sent, this.timeoutMs);
+        answer = this.answered(sent, out instanceof Promise ? await out : out);
+        if (answer.boundsNeeded) throw boundsMissed(this.store, answer);
+      }
       if (probe) this.fallbackOff();
       return answer;
     } catch (e) {
@@ -349,8 +382,18 @@ export class StoreGateway {
 
   private async onFallback(fallback: Store, request: StoreRequest): Promise<StoreAnswer> {
     try {
-      const out = callStore(fallback, request, this.timeoutMs);
-      const answer = readAnswer(out instanceof Promise ? await out : out, request.policies.length);
+      let out = callStore(fallback, request, this.timeoutMs);
+      let answer = readAnswer(out instanceof Promise ? await out : out, request.policies.length);
+      if (answer.boundsNeeded) {
+        // Bounds were placed for the primary's clock; the fallback keeps its own.
+        const again = {
+          ...request,
+          windowBounds: windowBoundsAround(request.policies, answer.nowMs),
+        };
+        out = callStore(fallback, again, this.timeoutMs);
+        answer = readAnswer(out instanceof Promise ? await out : out, request.policies.length);
+        if (answer.boundsNeeded) throw boundsMissed(fallback, answer);
+      }
       this.degraded.add(answer);
       return answer;
     } catch (e) {

@@ -2,6 +2,7 @@ import { LimitTimeoutError } from "../errors.js";
 import type { Key } from "../keys.js";
 import type { CompiledPolicy } from "../policy/compile.js";
 import type { StoreAnswer } from "../store/index.js";
+import { type AbortWatcher, unwatchAbort, watchAbort } from "./abort-signals.js";
 import { blockers, type Decision } from "./decision.js";
 import type { Lease } from "./leases.js";
 
@@ -37,21 +38,50 @@ export interface WaitOutcome {
   lease: Lease | null;
 }
 
-interface Waiter extends WaitRequest {
-  deadline: number;
-  done: boolean;
-  slotPolls: number;
+/** One wait in a queue, linked to its neighbours so that leaving from anywhere costs O(1). */
+class Waiter implements AbortWatcher {
+  readonly key: Key;
+  readonly cost: number;
+  readonly acquire: boolean;
+  readonly timeoutMs: number;
+  readonly signal: AbortSignal | undefined;
+  readonly deadline: number;
+  done = false;
+  slotPolls = 0;
   /** Attempts in a row answered without the store (onStoreError): the next one backs off. */
-  storeMisses: number;
-  timer: ReturnType<typeof setTimeout> | undefined;
-  onAbort: (() => void) | undefined;
-  resolve(value: WaitOutcome): void;
-  reject(error: unknown): void;
+  storeMisses = 0;
+  timer: ReturnType<typeof setTimeout> | undefined = undefined;
+  prev: Waiter | undefined = undefined;
+  next: Waiter | undefined = undefined;
+
+  constructor(
+    req: WaitRequest,
+    now: number,
+    readonly owner: WaitQueues,
+    readonly queue: Queue,
+    readonly resolve: (value: WaitOutcome) => void,
+    readonly reject: (error: unknown) => void,
+  ) {
+    this.key = req.key;
+    this.cost = req.cost;
+    this.acquire = req.acquire;
+    this.timeoutMs = req.timeoutMs;
+    this.signal = req.signal;
+    this.deadline = now + req.timeoutMs;
+  }
+
+  aborted(reason: unknown): void {
+    this.owner.finish(this, reason);
+  }
 }
+
+const timeOut = (w: Waiter) => w.owner.timeOut(w);
 
 interface Queue {
   readonly id: string;
-  readonly waiters: Waiter[];
+  /** The waiters in call order; each leaves the moment it is done, wherever it stands. */
+  head: Waiter | undefined;
+  tail: Waiter | undefined;
   running: boolean;
   /** When the head will next try (epoch ms); a newcomer cannot be admitted before it. */
   nextAt: number;
@@ -94,7 +124,8 @@ export class WaitQueues {
       if (q === undefined) {
         q = {
           id: req.queueId,
-          waiters: [],
+          head: undefined,
+          tail: undefined,
           running: false,
           nextAt: 0,
           sleepTimer: undefined,
@@ -103,8 +134,7 @@ export class WaitQueues {
         };
         this.queues.set(req.queueId, q);
       }
-      const deadline = now + req.timeoutMs;
-      if (!req.acquire && q.waiters.length > 0 && q.nextAt > deadline) {
+      if (!req.acquire && q.head !== undefined && q.nextAt > now + req.timeoutMs) {
         reject(
           new LimitTimeoutError(
             `earliest admission is in ${q.nextAt - now} ms, beyond timeoutMs ${req.timeoutMs}`,
@@ -113,33 +143,22 @@ export class WaitQueues {
         );
         return;
       }
-      const w: Waiter = {
-        ...req,
-        deadline,
-        done: false,
-        slotPolls: 0,
-        storeMisses: 0,
-        timer: undefined,
-        onAbort: undefined,
-        resolve,
-        reject,
-      };
-      const queue = q;
+      const w = new Waiter(req, now, this, q, resolve, reject);
+      w.prev = q.tail;
+      if (q.tail === undefined) q.head = w;
+      else q.tail.next = w;
+      q.tail = w;
       if (Number.isFinite(req.timeoutMs)) {
         // At the deadline, whatever is in flight: an attempt on a slow or failing store may take
         // up to the limiter's timeoutMs, and an admission it brings later is given back.
-        w.timer = setTimeout(() => this.timeOut(queue, w), req.timeoutMs);
+        w.timer = setTimeout(timeOut, req.timeoutMs, w);
       }
-      if (signal) {
-        w.onAbort = () => this.finish(queue, w, signal.reason);
-        signal.addEventListener("abort", w.onAbort, { once: true });
-      }
-      q.waiters.push(w);
-      void this.pump(q);
+      if (signal) watchAbort(signal, w);
+      if (!q.running) void this.pump(q);
     });
   }
 
-  /** Something freed capacity in-process (a lease release): let the head try at once. */
+  /** Something freed capacity in-process (a lease release, a reset): let the head try at once. */
   wake(queueId: string): void {
     const q = this.queues.get(queueId);
     if (q !== undefined) this.interrupt(q);
@@ -151,28 +170,43 @@ export class WaitQueues {
   }
 
   rejectAll(error: unknown): void {
-    for (const q of this.queues.values()) for (const w of q.waiters) this.finish(q, w, error);
+    for (const q of this.queues.values()) {
+      let w = q.head;
+      while (w !== undefined) {
+        const next = w.next;
+        this.finish(w, error);
+        w = next;
+      }
+    }
   }
 
-  private timeOut(q: Queue, w: Waiter): void {
+  timeOut(w: Waiter): void {
     this.finish(
-      q,
       w,
       new LimitTimeoutError(
         `not admitted within timeoutMs ${w.timeoutMs}`,
-        Math.max(q.nextAt, w.deadline),
+        Math.max(w.queue.nextAt, w.deadline),
       ),
     );
   }
 
-  private finish(q: Queue, w: Waiter, error: unknown, value?: WaitOutcome): void {
+  /** Settles a waiter and takes it out of its queue at once, wherever it stands. */
+  finish(w: Waiter, error: unknown, value?: WaitOutcome): void {
     if (w.done) return;
     w.done = true;
     if (w.timer !== undefined) clearTimeout(w.timer);
-    if (w.onAbort !== undefined) w.signal?.removeEventListener("abort", w.onAbort);
+    if (w.signal !== undefined) unwatchAbort(w.signal, w);
+    const q = w.queue;
+    const wasHead = q.head === w;
+    if (w.prev === undefined) q.head = w.next;
+    else w.prev.next = w.next;
+    if (w.next === undefined) q.tail = w.prev;
+    else w.next.prev = w.prev;
+    w.prev = undefined;
+    w.next = undefined;
     if (value !== undefined) w.resolve(value);
     else w.reject(error);
-    if (q.waiters[0] === w) this.interrupt(q);
+    if (wasHead) this.interrupt(q);
   }
 
   private interrupt(q: Queue): void {
@@ -199,14 +233,11 @@ export class WaitQueues {
     if (q.running) return;
     q.running = true;
     try {
-      while (q.waiters.length > 0) {
-        const w = q.waiters[0]!;
-        if (w.done) {
-          q.waiters.shift();
-          continue;
-        }
+      // A waiter that is done has left the queue: the head is always one still waiting.
+      while (q.head !== undefined) {
+        const w = q.head;
         q.woken = false;
-        const delay = await this.attempt(q, w);
+        const delay = await this.attempt(w);
         if (delay > 0 && !w.done && !q.woken) {
           q.nextAt = Date.now() + delay;
           await this.sleep(q, delay);
@@ -215,27 +246,27 @@ export class WaitQueues {
     } finally {
       q.running = false;
       q.nextAt = 0;
-      if (q.waiters.length === 0) this.queues.delete(q.id);
+      if (q.head === undefined) this.queues.delete(q.id);
       else void this.pump(q);
     }
   }
 
   /** One try for the head waiter; returns how long to sleep before the next (0: move on). */
-  private async attempt(q: Queue, w: Waiter): Promise<number> {
+  private async attempt(w: Waiter): Promise<number> {
     let outcome: Attempt;
     try {
       outcome = w.acquire
         ? await this.driver.attemptAcquire(w.key, w.cost)
         : await this.driver.attemptTake(w.key, w.cost);
     } catch (error) {
-      this.finish(q, w, error);
+      this.finish(w, error);
       return 0;
     }
     const { decision, lease } = outcome;
     if (decision.allowed) {
       if (w.done)
         this.giveBack(w, lease); // aborted meanwhile: nothing may be lost
-      else this.finish(q, w, undefined, { decision, lease });
+      else this.finish(w, undefined, { decision, lease });
       return 0;
     }
     if (w.done) return 0;
@@ -251,7 +282,6 @@ export class WaitQueues {
       const b = blockers(outcome.policies, outcome.answer);
       if (b.rateRetryMs === Number.POSITIVE_INFINITY) {
         this.finish(
-          q,
           w,
           new LimitTimeoutError(`cost ${w.cost} can never be admitted`, Number.POSITIVE_INFINITY),
         );
@@ -259,7 +289,6 @@ export class WaitQueues {
       }
       if (now + b.rateRetryMs > w.deadline) {
         this.finish(
-          q,
           w,
           new LimitTimeoutError(
             `earliest admission is in ${b.rateRetryMs} ms, beyond timeoutMs ${w.timeoutMs}`,

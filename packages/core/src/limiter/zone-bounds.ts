@@ -51,3 +51,14 @@ export class ZoneBounds {
     return this.bounds;
   }
 }
+
+/**
+ * Bounds by policy index around `storeNowMs`, computed afresh: for a store that answered
+ * BOUNDS_NEEDED (its clock outside the bounds sent), which is asked again at once.
+ */
+export function windowBoundsAround(
+  policies: readonly CompiledPolicy[],
+  storeNowMs: number,
+): readonly (readonly number[] | undefined)[] | undefined {
+  return ZoneBounds.of(policies)?.at(storeNowMs);
+}

@@ -4,7 +4,10 @@ import { SluiceError } from "../errors.js";
  * The answer on the wire: a flat array of integers, cheap to return from Lua and SQL.
  *
  *   [0] allowed: 1 or 0 (take: charged to all; peek: a take of cost 1 would be admitted;
- *       renew: 1 if every slot was renewed, 0 if the lease is gone; other ops: 1)
+ *       renew: 1 if every slot was renewed, 0 if the lease is gone; other ops: 1); or
+ *       BOUNDS_NEEDED (-2): the store's clock lies outside a list of `windowBounds` the request
+ *       carries, so nothing was applied and every other value but [1] is 0; the engine sends the
+ *       request again with bounds around [1]
  *   [1] store clock, epoch ms, at which the decision was made
  *   [2] lease expiry (take with acquire when allowed, renew when allowed), else 0
  *   [3] reserved, 0
@@ -20,6 +23,13 @@ import { SluiceError } from "../errors.js";
 export type StoreResult = readonly number[];
 
 export const RESULT_HEADER = 4;
+
+/**
+ * `[0]` of an answer that applied nothing because the store's clock is outside the time-zone
+ * window bounds sent (a client clock, or a test clock, days from the store's). Negative like the
+ * wire formats' -1 for a request past its deadline: not applied.
+ */
+export const BOUNDS_NEEDED = -2;
 export const RESULT_STRIDE = 5;
 
 /** Length of an answer for `policyCount` policies. */
@@ -43,6 +53,11 @@ export interface PolicyAnswer {
 export interface StoreAnswer {
   /** take: charged to every policy; peek: a take of cost 1 would be; renew: every slot renewed. */
   readonly allowed: boolean;
+  /**
+   * Nothing was applied: the store's clock (`nowMs`) is outside the time-zone window bounds the
+   * request carried. Ask again with bounds around `nowMs`. Every per-policy value is 0.
+   */
+  readonly boundsNeeded: boolean;
   /** The store clock the decision was made at (epoch ms). */
   readonly nowMs: number;
   /** Expiry of the lease taken or renewed (epoch ms); 0 when none. */
@@ -62,6 +77,7 @@ export interface StoreAnswer {
 
 class AnswerReader implements StoreAnswer {
   readonly allowed: boolean;
+  readonly boundsNeeded: boolean;
   readonly nowMs: number;
   readonly leaseExpiresAtMs: number;
 
@@ -70,6 +86,7 @@ class AnswerReader implements StoreAnswer {
     readonly policyCount: number,
   ) {
     this.allowed = result[0] === 1;
+    this.boundsNeeded = result[0] === BOUNDS_NEEDED;
     this.nowMs = result[1]!;
     this.leaseExpiresAtMs = result[2]!;
   }

@@ -80,8 +80,10 @@ export interface StoreRequest {
   /**
    * For calendar fixed windows in a time zone (`timeZone` set): sorted window starts around the
    * present, by policy index; undefined elsewhere. The window containing store-now `t` is
-   * [b[i], b[i+1]) with b[i] <= t < b[i+1]; outside the list, epoch-aligned windows of
-   * `windowMs`. (Stores carry no time-zone database; the engine computes these.)
+   * [b[i], b[i+1]) with b[i] <= t < b[i+1]. A store whose clock lies outside a list of two or
+   * more starts applies nothing and answers BOUNDS_NEEDED with its clock (`boundsCover`); the
+   * engine sends the request again with bounds around that clock. (Stores carry no time-zone
+   * database; the engine computes these around its estimate of the store's present.)
    */
   readonly windowBounds: readonly (readonly number[] | undefined)[] | undefined;
   /**

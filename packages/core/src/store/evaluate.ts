@@ -6,7 +6,8 @@ import { type TokenBucketState, tokenBucket } from "../kinds/token-bucket.js";
 import type { KindMath, StateBase } from "../kinds/types.js";
 import type { CompiledPolicy } from "../policy/compile.js";
 import { configuredLimit } from "../policy/compile.js";
-import { RESULT_HEADER, RESULT_STRIDE } from "./answer.js";
+import { boundsCover } from "../time-zone.js";
+import { BOUNDS_NEEDED, RESULT_HEADER, RESULT_STRIDE } from "./answer.js";
 import type { StoreRequest } from "./contract.js";
 
 export type PolicyStateRecord =
@@ -65,6 +66,9 @@ const retries: number[] = [];
  * the state at `request.keys[i]` (undefined when absent). Every store must produce the same
  * `result` for the same stored state, request and clock.
  *
+ * A request whose time-zone `windowBounds` do not cover `nowMs` is answered BOUNDS_NEEDED before
+ * any state is looked at (see `boundsCover`).
+ *
  * `reuse` (for a store that owns its state objects, like the memory store): stored objects are
  * advanced and changed in place and returned in `states`, so an unchanged key needs no write.
  * Without it, `stored` is never mutated.
@@ -77,6 +81,9 @@ export function evaluate(
 ): Evaluation {
   const { policies, op, cost } = request;
   const n = policies.length;
+  if (request.windowBounds !== undefined && !boundsCover(request.windowBounds, nowMs)) {
+    return boundsNeeded(n, nowMs);
+  }
   const states = new Array<PolicyStateRecord | undefined>(n);
   const result = new Array<number>(RESULT_HEADER + RESULT_STRIDE * n);
   let allowed = 1;
@@ -232,4 +239,12 @@ export function evaluate(
     result[o + 4] = retries[i] !== 0 ? 1 : 0;
   }
   return { result, write, states };
+}
+
+/** The answer of a request whose time-zone bounds miss the store's clock: nothing applied. */
+function boundsNeeded(n: number, nowMs: number): Evaluation {
+  const result = new Array<number>(RESULT_HEADER + RESULT_STRIDE * n).fill(0);
+  result[0] = BOUNDS_NEEDED;
+  result[1] = nowMs;
+  return { result, write: false, states: new Array<PolicyStateRecord | undefined>(n) };
 }

@@ -44,9 +44,15 @@ export {
   configuredLimit,
   isRatePolicy,
 } from "../policy/compile.js";
-export { localMidnight, windowFromBounds, zoneWindowBounds } from "../time-zone.js";
+export {
+  boundsCover,
+  localMidnight,
+  windowFromBounds,
+  zoneWindowBounds,
+} from "../time-zone.js";
 export {
   answerLength,
+  BOUNDS_NEEDED,
   type PolicyAnswer,
   policyAnswer,
   RESULT_HEADER,

@@ -23,7 +23,9 @@
 --   in_costs, in_leases, in_renew_ttls (null = the policy's leaseTtlMs), in_learned_ttls
 --   in_observations  per reconcile request, 3 values per policy (remaining, limit, resetAtMs;
 --                    null where absent)
---   in_bounds        per request, per fixed window: a count, then that many window starts
+--   in_bounds        per request, per fixed window: a count, then that many window starts (a
+--                    request whose clock lies outside a list of two or more is answered -2,
+--                    BOUNDS_NEEDED: the client sends it again with bounds around the clock)
 --   in_durable       whether the commit waits for the WAL flush
 --   in_deadlines     per request, when its caller stops waiting (epoch ms on this store's clock;
 --                    0 or null: none). A request read after it is only looked at, never applied,
@@ -69,7 +71,7 @@ DECLARE
   key_at int := 0;
   obs_at int := 1;
   bounds_at int := 1;
-  op "char"; cost bigint; lease text; now_ms bigint; late boolean;
+  op "char"; cost bigint; lease text; now_ms bigint; late boolean; bounds_needed boolean;
   allowed bigint; lease_expiry_ms bigint; do_write boolean;
   limit_in_force bigint;
   learned_limit bigint; learned_limit_until_ms bigint;
@@ -114,6 +116,7 @@ BEGIN
     cost := CASE WHEN op = 'p' THEN 1 ELSE in_costs[q] END;
     allowed := 1;
     lease_expiry_ms := 0;
+    bounds_needed := false;
 
     -- First pass: each policy's state brought to now under the limit in force, then the part of
     -- the op that needs no other policy: a take's or peek's check, a refund, a reconcile, a
@@ -165,6 +168,19 @@ BEGIN
         st[i] := s; limits[i] := limit_in_force; retries[i] := retry_ms; presents[i] := present;
       END IF;
     END LOOP;
+
+    -- The clock is outside the window bounds the client sent for a fixed window (core's
+    -- boundsCover): -2 (BOUNDS_NEEDED) with the clock, every other value 0, nothing applied.
+    IF bounds_needed AND NOT late THEN
+      res[rp + 1] := -2; res[rp + 2] := now_ms; res[rp + 3] := 0; res[rp + 4] := 0;
+      rp := rp + 4;
+      FOR i IN 1..np LOOP
+        res[rp + 1] := 0; res[rp + 2] := 0; res[rp + 3] := 0; res[rp + 4] := 0; res[rp + 5] := 0;
+        rp := rp + 5;
+      END LOOP;
+      key_at := key_at + np;
+      CONTINUE;
+    END IF;
 
     -- A refused take, a peek and a failed renew change nothing.
     do_write := allowed = 1 AND op <> 'p';

@@ -29,7 +29,7 @@ DECLARE
   key_at int := 0;
   obs_at int := 1;
   bounds_at int := 1;
-  op "char"; cost bigint; lease text; now_ms bigint; late boolean;
+  op "char"; cost bigint; lease text; now_ms bigint; late boolean; bounds_needed boolean;
   allowed bigint; lease_expiry_ms bigint; do_write boolean;
   limit_in_force bigint;
   learned_limit bigint; learned_limit_until_ms bigint;
@@ -93,6 +93,7 @@ BEGIN
     cost := CASE WHEN op = 'p' THEN 1 ELSE in_costs[q] END;
     allowed := 1;
     lease_expiry_ms := 0;
+    bounds_needed := false;
 
     -- First pass: each policy's state brought to now under the limit in force, then the part of
     -- the op that needs no other policy: a take's or peek's check, a refund, a reconcile, a
@@ -209,15 +210,21 @@ BEGIN
       WHEN 3 THEN
         policy_window_ms := in_policies[pb + 3];
         policy_first_use := in_policies[pb + 4];
+        -- in_bounds holds, per fixed window of the request, a count then that many sorted window starts
+        -- around the present the client estimated (only zoned windows have any). A clock outside them
+        -- asks for new ones: the request is answered BOUNDS_NEEDED, applying nothing (decide.sql).
+        bounds_count := in_bounds[bounds_at];
+        IF bounds_count >= 2 AND (now_ms < in_bounds[bounds_at + 1]
+                                  OR now_ms >= in_bounds[bounds_at + bounds_count]) THEN
+          bounds_needed := true;
+        END IF;
         IF NOT (present AND s.a > 0 AND now_ms < s.c) THEN
           s.a := 0;
           IF policy_first_use = 1 THEN
             s.b := now_ms; s.c := now_ms + policy_window_ms;
           ELSE
-            -- in_bounds holds, per fixed window of the request, a count then that many sorted window
-            -- starts around now (only zoned windows have any); outside them, epoch-aligned windows.
+            -- Without bounds (fewer than two), epoch-aligned windows.
             s.b := NULL;
-            bounds_count := in_bounds[bounds_at];
             IF bounds_count >= 2 AND now_ms >= in_bounds[bounds_at + 1]
                AND now_ms < in_bounds[bounds_at + bounds_count] THEN
               j := 1;
@@ -364,6 +371,19 @@ BEGIN
         st[i] := s; limits[i] := limit_in_force; retries[i] := retry_ms; presents[i] := present;
       END IF;
     END LOOP;
+
+    -- The clock is outside the window bounds the client sent for a fixed window (core's
+    -- boundsCover): -2 (BOUNDS_NEEDED) with the clock, every other value 0, nothing applied.
+    IF bounds_needed AND NOT late THEN
+      res[rp + 1] := -2; res[rp + 2] := now_ms; res[rp + 3] := 0; res[rp + 4] := 0;
+      rp := rp + 4;
+      FOR i IN 1..np LOOP
+        res[rp + 1] := 0; res[rp + 2] := 0; res[rp + 3] := 0; res[rp + 4] := 0; res[rp + 5] := 0;
+        rp := rp + 5;
+      END LOOP;
+      key_at := key_at + np;
+      CONTINUE;
+    END IF;
 
     -- A refused take, a peek and a failed renew change nothing.
     do_write := allowed = 1 AND op <> 'p';

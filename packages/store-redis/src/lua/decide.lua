@@ -31,7 +31,8 @@
 -- observed); at A[6], per policy: m, then m sorted window starts. Its keys, next in KEYS: the u
 -- scope keys, then the lease set of each policy of a kind that holds leases, in policy order.
 --
--- Answer: the store clock, then per decision: allowed (0 or 1), lease expiry, and per policy:
+-- Answer: the store clock, then per decision: allowed (0 or 1; -2: now lies outside its window
+-- bounds, nothing applied, every other value 0), lease expiry, and per policy:
 -- limit, remaining, resetAt minus the clock, retryAfterMs; or 2 (an admitted common take) and
 -- per policy remaining and resetAt minus the clock (its limit is the layout's, no retry, no
 -- lease); or -1 and the number of an error message.
@@ -388,8 +389,40 @@ local function buildGeneral()
   end
 end
 
+-- Whether now lies within every bounds list of the decision (a list of fewer than two starts
+-- asks nothing), as boundsCover() in core: a window taken from bounds around another present
+-- would be the wrong one, and it is stored with the key.
+local function boundsCoverNow()
+  local at = boundsAt
+  for _ = 1, Ln[L] do
+    local m = tonumber(ARGV[ab + at])
+    if m >= 2 and (now < tonumber(ARGV[ab + at + 1]) or now >= tonumber(ARGV[ab + at + m])) then
+      return false
+    end
+    at = at + 1 + m
+  end
+  return true
+end
+
+-- The answer of a decision whose bounds miss now: -2 (BOUNDS_NEEDED in core), nothing applied,
+-- every value 0 (resetAt goes relative to the clock, so -now).
+local function askBounds()
+  out[oc + 1] = -2
+  out[oc + 2] = 0
+  local r = oc + 3
+  for _ = 1, Ln[L] do
+    out[r], out[r + 1], out[r + 2], out[r + 3] = 0, 0, -now, 0
+    r = r + 4
+  end
+  oc = r - 1
+end
+
 local general
 local function decide()
+  if boundsAt ~= 0 and not boundsCoverNow() then
+    askBounds()
+    return
+  end
   if fastTake and op == 't' and not acquire and cost >= 1 and boundsAt == 0 and Lnk[L] == 1 and fastTake() then
     return
   end

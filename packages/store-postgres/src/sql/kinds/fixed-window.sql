@@ -11,15 +11,21 @@ start_ms := s.b;
 end_ms := s.c;
 
 -- @section bring_to_now
+-- in_bounds holds, per fixed window of the request, a count then that many sorted window starts
+-- around the present the client estimated (only zoned windows have any). A clock outside them
+-- asks for new ones: the request is answered BOUNDS_NEEDED, applying nothing (decide.sql).
+bounds_count := in_bounds[bounds_at];
+IF bounds_count >= 2 AND (now_ms < in_bounds[bounds_at + 1]
+                          OR now_ms >= in_bounds[bounds_at + bounds_count]) THEN
+  bounds_needed := true;
+END IF;
 IF NOT (present AND count > 0 AND now_ms < end_ms) THEN
   count := 0;
   IF policy_first_use = 1 THEN
     start_ms := now_ms; end_ms := now_ms + policy_window_ms;
   ELSE
-    -- in_bounds holds, per fixed window of the request, a count then that many sorted window
-    -- starts around now (only zoned windows have any); outside them, epoch-aligned windows.
+    -- Without bounds (fewer than two), epoch-aligned windows.
     start_ms := NULL;
-    bounds_count := in_bounds[bounds_at];
     IF bounds_count >= 2 AND now_ms >= in_bounds[bounds_at + 1]
        AND now_ms < in_bounds[bounds_at + bounds_count] THEN
       j := 1;
