@@ -171,53 +171,57 @@ async function replay(b) {
 }
 
 const builds = [];
-for (const [i, root] of checkouts.entries()) builds.push(await load(root, `b${i}`));
-const results = new Map(builds.map((b) => [b.tag, { live: [], replay: [] }]));
-const fmt = (n, d = 1) => n.toFixed(d);
-console.log(
-  `${POLICIES.length} policies, ${IN_FLIGHT} in flight, replay of ${BATCH} takes x ${CALLS}, durable ${DURABLE}`,
-);
-for (let round = 1; round <= ROUNDS; round++) {
-  // Alternate the order each round too.
-  const order = round % 2 === 1 ? builds : [...builds].reverse();
-  for (const b of order) {
+// The tables and functions go whatever happens (the database is shared).
+try {
+  for (const [i, root] of checkouts.entries()) builds.push(await load(root, `b${i}`));
+  const results = new Map(builds.map((b) => [b.tag, { live: [], replay: [] }]));
+  const fmt = (n, d = 1) => n.toFixed(d);
+  console.log(
+    `${POLICIES.length} policies, ${IN_FLIGHT} in flight, replay of ${BATCH} takes x ${CALLS}, durable ${DURABLE}`,
+  );
+  for (let round = 1; round <= ROUNDS; round++) {
+    // Alternate the order each round too.
+    const order = round % 2 === 1 ? builds : [...builds].reverse();
+    for (const b of order) {
+      const r = results.get(b.tag);
+      let line = `round ${round} ${b.root}:`;
+      if (MODE !== "replay") {
+        const l = await live(b);
+        r.live.push(l);
+        line += ` live ${l.ops} ops/s, ${fmt(l.perCall)} per call, client ${fmt(l.clientUs)} us, server ${fmt(l.serverUs)} us per decision;`;
+      }
+      if (MODE !== "live") {
+        const p = await replay(b);
+        r.replay.push(p);
+        line += ` replay ${fmt(p.us, 0)} us CPU (${fmt(p.us / BATCH)} per decision), wall ${fmt(p.wallUs, 0)} us per call`;
+      }
+      console.log(line);
+    }
+  }
+  const median = (xs) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s[Math.floor(s.length / 2)];
+  };
+  for (const b of builds) {
     const r = results.get(b.tag);
-    let line = `round ${round} ${b.root}:`;
-    if (MODE !== "replay") {
-      const l = await live(b);
-      r.live.push(l);
-      line += ` live ${l.ops} ops/s, ${fmt(l.perCall)} per call, client ${fmt(l.clientUs)} us, server ${fmt(l.serverUs)} us per decision;`;
+    const parts = [];
+    if (r.live.length > 0) {
+      parts.push(
+        `live median ${median(r.live.map((x) => x.ops))} ops/s, client ${fmt(median(r.live.map((x) => x.clientUs)))} us, server ${fmt(median(r.live.map((x) => x.serverUs)))} us per decision, ${fmt(median(r.live.map((x) => x.perCall)))} per call`,
+      );
     }
-    if (MODE !== "live") {
-      const p = await replay(b);
-      r.replay.push(p);
-      line += ` replay ${fmt(p.us, 0)} us CPU (${fmt(p.us / BATCH)} per decision), wall ${fmt(p.wallUs, 0)} us per call`;
+    if (r.replay.length > 0) {
+      parts.push(
+        `replay median ${fmt(median(r.replay.map((x) => x.us)), 0)} us CPU per call of ${BATCH}`,
+      );
     }
-    console.log(line);
+    console.log(`${b.root}: ${parts.join("; ")}`);
   }
-}
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-};
-for (const b of builds) {
-  const r = results.get(b.tag);
-  const parts = [];
-  if (r.live.length > 0) {
-    parts.push(
-      `live median ${median(r.live.map((x) => x.ops))} ops/s, client ${fmt(median(r.live.map((x) => x.clientUs)))} us, server ${fmt(median(r.live.map((x) => x.serverUs)))} us per decision, ${fmt(median(r.live.map((x) => x.perCall)))} per call`,
-    );
+} finally {
+  for (const b of builds) {
+    await b.pool.query(`DROP FUNCTION IF EXISTS "public"."${b.table}_execute"`).catch(() => {});
+    await b.pool.query(`DROP FUNCTION IF EXISTS "public"."${b.table}_now"`).catch(() => {});
+    await b.pool.query(`DROP TABLE IF EXISTS "public"."${b.table}"`);
+    await b.pool.end();
   }
-  if (r.replay.length > 0) {
-    parts.push(
-      `replay median ${fmt(median(r.replay.map((x) => x.us)), 0)} us CPU per call of ${BATCH}`,
-    );
-  }
-  console.log(`${b.root}: ${parts.join("; ")}`);
-}
-for (const b of builds) {
-  await b.pool.query(`DROP FUNCTION IF EXISTS "public"."${b.table}_execute"`).catch(() => {});
-  await b.pool.query(`DROP FUNCTION IF EXISTS "public"."${b.table}_now"`).catch(() => {});
-  await b.pool.query(`DROP TABLE IF EXISTS "public"."${b.table}"`);
-  await b.pool.end();
 }
