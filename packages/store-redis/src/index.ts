@@ -28,7 +28,7 @@ export interface RedisStoreOptions {
    */
   prefix?: string;
   /**
-   * Most decisions sent in one script call (default 32; 1 sends each on its own). Decisions
+   * Most decisions sent in one script call (default 64; 1 sends each on its own). Decisions
    * issued in the same tick share a call (on a Cluster: those of one partition).
    */
   maxBatch?: number;
@@ -149,7 +149,7 @@ export class RedisStore implements Store {
     const {
       client,
       prefix = "",
-      maxBatch = 32,
+      maxBatch = 64,
       specializedScripts = 16,
     } = options ?? ({} as RedisStoreOptions);
     if (!isIoredisClient(client)) {

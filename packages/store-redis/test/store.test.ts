@@ -5,6 +5,7 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { DECIDE_LUA, DECIDE_SHA, RedisStore, redisStore } from "../src/index.js";
 import {
+  deleteKeys,
   keysFor,
   REDIS_URL,
   readScope,
@@ -100,6 +101,34 @@ describe.skipIf(!reachable)("redis store state in Redis", () => {
     await sleep(50);
     monitor.disconnect();
     expect(seen.filter((c) => c === "evalsha" || c === "eval")).toHaveLength(1);
+  });
+
+  it("sends up to 64 decisions issued in one tick in one script call (maxBatch's default)", async () => {
+    const counting = new Redis(REDIS_URL);
+    const batchPrefix = uniquePrefix("batch");
+    // ioredis has evalshaBuffer at runtime; its typings omit it.
+    const buffers = counting as unknown as {
+      evalshaBuffer: (...args: (string | number)[]) => Promise<unknown>;
+    };
+    const real = buffers.evalshaBuffer.bind(counting);
+    /** Keys of each script call: one per decision here. */
+    const calls: number[] = [];
+    buffers.evalshaBuffer = (...args) => {
+      calls.push(Number(args[1]));
+      return real(...args);
+    };
+    try {
+      const batched = new RedisStore({ client: counting, prefix: batchPrefix });
+      const window = compilePolicies([{ kind: "fixedWindow", name: "fw", limit: 5, window: "1m" }]);
+      const takes = Array.from({ length: 65 }, (_, i) =>
+        batched.execute(request(window, keysFor(window, `b${i}`), "take")),
+      );
+      await Promise.all(takes);
+      expect(calls).toEqual([64, 1]);
+    } finally {
+      await deleteKeys(counting, batchPrefix);
+      counting.disconnect();
+    }
   });
 
   it("gives every key a TTL and deletes state that is back to default", async () => {
