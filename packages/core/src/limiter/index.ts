@@ -9,7 +9,7 @@ import type { Observation } from "./observation.js";
 import type { LimiterOptions, TakeOptions, WaitOptions } from "./options.js";
 
 export type { Decision, PolicyState } from "./decision.js";
-export type { LimiterEventName, LimiterEvents } from "./events.js";
+export { diagnosticsChannels, type LimiterEventName, type LimiterEvents } from "./events.js";
 export type { Lease } from "./leases.js";
 export type { Observation } from "./observation.js";
 export type { LimiterOptions, OnStoreError, TakeOptions, WaitOptions } from "./options.js";
