@@ -138,7 +138,8 @@ export function apiReports(): PackageReport[] {
     for (const entry of pkg.entries) {
       const file = program.getSourceFile(entry.dts);
       const moduleSymbol = file && checker.getSymbolAtLocation(file);
-      if (moduleSymbol === undefined) throw new Error(`cannot read ${entry.dts}`);
+      if (file === undefined || moduleSymbol === undefined)
+        throw new Error(`cannot read ${entry.dts}`);
       const lines: string[] = [];
       const exports = checker
         .getExportsOfModule(moduleSymbol)
