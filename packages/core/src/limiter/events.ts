@@ -29,6 +29,7 @@ export interface LimiterEvents {
   storeUp: { store: string; downMs: number };
 }
 
+/** The name of a limiter event: a key of {@link LimiterEvents}. */
 export type LimiterEventName = keyof LimiterEvents;
 type Listener<E extends LimiterEventName> = (payload: LimiterEvents[E]) => void;
 

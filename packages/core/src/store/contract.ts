@@ -11,7 +11,12 @@ import type { StoreAnswer, StoreResult } from "./answer.js";
  * function call) and may coalesce many concurrent calls into one round trip.
  */
 export interface Store {
+  /** What the store is and can do; the engine and the conformance suite read it. */
   readonly capabilities: StoreCapabilities;
+  /**
+   * Decides one request: every policy of the limiter, all-or-nothing, at the store's clock, in one
+   * round trip for a remote store. Rejects with a `SluiceError` (`retryable` for an outage).
+   */
   execute(request: StoreRequest): StoreResult | Promise<StoreResult>;
   /**
    * Optional, for in-process stores (`capabilities.local`): the same decision as `execute` for a
@@ -25,6 +30,10 @@ export interface Store {
   decideNow?(request: StoreRequest, handles: unknown[]): StoreAnswer;
   /** Idempotent: creates tables, functions, scripts the store needs. */
   migrate?(): Promise<void>;
+  /**
+   * Releases what the store holds (timers, its own connections); never closes a client the user
+   * passed in.
+   */
   close?(): Promise<void>;
 }
 
