@@ -57,6 +57,7 @@ export interface StoreCapabilities {
   readonly kinds?: readonly PolicyKind[];
 }
 
+/** What a store request asks for. */
 export type StoreOp = "take" | "peek" | "refund" | "reconcile" | "release" | "renew" | "reset";
 
 /** An observation narrowed to one policy, validated: integers >= 0 (limit >= 1). */
@@ -64,6 +65,7 @@ export type StoreObservation = KindObservation;
 
 /** What one decision asks of the store. Every field is plain data. */
 export interface StoreRequest {
+  /** What the request asks for. */
   readonly op: StoreOp;
   /**
    * Every policy of the limiter, in spec order. The same array object is passed for every
