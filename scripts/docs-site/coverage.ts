@@ -55,10 +55,11 @@ export function undocumented(): string[] {
           checker.getSignatureFromDeclaration(d)?.getDocumentationComment(checker).length),
     );
   const hidden = (d: ts.Declaration) => {
+    const name = (d as ts.NamedDeclaration).name;
     const flags = ts.getCombinedModifierFlags(d);
     return (
       (flags & ts.ModifierFlags.Private) !== 0 ||
-      (d.name !== undefined && ts.isPrivateIdentifier(d.name as ts.Node)) ||
+      (name !== undefined && ts.isPrivateIdentifier(name)) ||
       ts.isConstructorDeclaration(d) ||
       ts.isIndexSignatureDeclaration(d) ||
       ts.isCallSignatureDeclaration(d) ||
@@ -98,7 +99,9 @@ export function undocumented(): string[] {
       if (!hasDoc(s)) missing.push(`${entry.spec}: ${exp.name}  (${where(decls[0]!)})`);
       for (const m of membersOf(s)) {
         if (internal(m) || hasDoc(m)) continue;
-        missing.push(`${entry.spec}: ${exp.name}.${m.name}  (${where(m.declarations![0]!)})`);
+        missing.push(
+          `${entry.spec}: ${exp.name}.${checker.symbolToString(m)}  (${where(m.declarations![0]!)})`,
+        );
       }
     }
   }
