@@ -28,6 +28,7 @@ export default defineConfig({
         replacement: src("adapter-keap/src/simulator/index.ts"),
       },
       { find: /^@sluice\/adapter-keap$/, replacement: src("adapter-keap/src/index.ts") },
+      { find: /^@sluice\/otel$/, replacement: src("otel/src/index.ts") },
     ],
   },
   test: {

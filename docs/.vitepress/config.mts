@@ -41,6 +41,7 @@ export default defineConfig({
           { text: "Concepts", link: "/concepts" },
           { text: "Configuration", link: "/configuration" },
           { text: "Errors", link: "/errors" },
+          { text: "Observability", link: "/observability" },
           {
             text: "Migrating from rate-limiter-flexible",
             link: "/migrating-from-rate-limiter-flexible",

@@ -17,12 +17,17 @@ export type KeapThrottleCause =
   | "tenantDay"
   | "unknown";
 
+/** A rate read from a spike fault message: so many messages per period. */
 export interface KeapMessageRate {
+  /** Messages allowed per period. */
   messagesPerPeriod: number;
+  /** The period (ms). */
   periodMs: number;
 }
 
+/** What a Keap 429 response says about why it was throttled. */
 export interface Keap429 {
+  /** Which limit refused the request. */
   cause: KeapThrottleCause;
   /** From a spike fault string, when present and sane. */
   messageRate?: KeapMessageRate;

@@ -29,6 +29,7 @@ import { type KeapProfileName, keapPartitions, keapPolicies } from "./profiles.j
 /** Profile names as `createKeapClient` takes them (the `keap:` prefix is optional). */
 export type KeapClientProfile = "oauth" | "pat" | "sak" | "legacy" | "org-daily-2500";
 
+/** Who is calling Keap: the key fields of the profile's policies. */
 export interface KeapIdentity {
   /** OAuth client id (profiles `oauth`, `legacy`). */
   app?: string;
@@ -49,9 +50,18 @@ export type KeapFetchFunction = (
   init?: never,
 ) => Promise<{ readonly status: number }>;
 
+/**
+ * Options of `createKeapClient`. Unknown option names and bad values are refused with a
+ * `ConfigError`.
+ */
 export interface KeapClientOptions {
+  /**
+   * Which Keap limits apply: `oauth`, `pat`, `sak`, `legacy`, `org-daily-2500` (or a custom profile).
+   */
   profile: KeapClientProfile | KeapProfileName;
+  /** Where the limiter keeps its state; share one Redis or PostgreSQL store across processes. */
   store: Store;
+  /** The fields the profile's policies are scoped on (app, tenant, token). */
   identity: KeapIdentity;
   /** Defaults to `globalThis.fetch`. */
   fetch?: KeapFetchFunction;
@@ -98,6 +108,7 @@ const OPTION_NAMES = [
   "random",
 ];
 
+/** Events a KeapClient emits, with their payloads. */
 export interface KeapClientEvents {
   /** A rate-limit header value that was malformed, negative, huge or non-numeric. */
   headerIgnored: KeapHeaderIssue & { url: string };
@@ -120,6 +131,7 @@ export interface KeapClientEvents {
   /** Reconciling a response failed in the store; the response is returned anyway. */
   reconcileFailed: { url: string; error: unknown };
 }
+/** The name of a client event: a key of {@link KeapClientEvents}. */
 export type KeapClientEventName = keyof KeapClientEvents;
 
 /** What a client has done so far (this process). */
@@ -128,6 +140,7 @@ export interface KeapClientStats {
   sent: number;
   /** Throttled answers received (429s and disguised ones), by cause; each was retried or returned. */
   throttled: number;
+  /** 429 responses by cause. */
   byCause: Record<KeapThrottleCause, number>;
   /** Throttled answers handed back to a caller because retries or `maxWaitMs` ran out. */
   returned: number;
@@ -135,6 +148,7 @@ export interface KeapClientStats {
   spacingMs: number;
 }
 
+/** A Keap API client that keeps within Keap's limits: from `createKeapClient`. */
 export interface KeapClient {
   /**
    * `fetch`, paced to the profile's limits, reconciled with Keap's headers, retrying 429s. Bound:
@@ -149,6 +163,11 @@ export interface KeapClient {
   readonly policies: readonly Policy[];
   /** Counts since the client was created. */
   stats(): KeapClientStats;
+  /**
+   * Subscribes to a client event (see {@link KeapClientEvents}).
+   *
+   * @returns a function that unsubscribes the listener.
+   */
   on<E extends KeapClientEventName>(
     event: E,
     listener: (payload: KeapClientEvents[E]) => void,

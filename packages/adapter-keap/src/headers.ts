@@ -28,19 +28,27 @@ export type KeapHeadersInput =
   | Headers
   | Record<string, string | readonly string[] | string[] | undefined>;
 
+/** A Keap rate-limit header that was present but could not be read. */
 export interface KeapHeaderIssue {
+  /** The header's name. */
   header: string;
+  /** Its value as received. */
   value: string;
+  /** Why it was not used. */
   reason: string;
 }
 
+/** What `parseKeapHeadersDetailed` read from a Keap response's headers. */
 export interface KeapHeadersResult {
+  /** Observations for `limiter.reconcile`, one per policy the headers describe. */
   observations: Observation[];
   /** From `Retry-After`, relative to `nowMs` (never negative). */
   retryAfterMs?: number;
+  /** Headers that were present but could not be read, and why. */
   issues: KeapHeaderIssue[];
 }
 
+/** Options of `parseKeapHeaders` and `parseKeapHeadersDetailed`. */
 export interface ParseKeapHeadersOptions {
   /** Epoch ms used for relative resets and plausibility checks (default `Date.now()`). */
   nowMs?: number;
@@ -63,6 +71,13 @@ export function parseKeapHeaders(
   return parseKeapHeadersDetailed(headers, options).observations;
 }
 
+/**
+ * As `parseKeapHeaders`, with the headers that could not be read.
+ *
+ * @param headers - a `Headers` object or a plain record of header values.
+ * @param options - `nowMs` for relative resets.
+ * @returns the observations and the issues found.
+ */
 export function parseKeapHeadersDetailed(
   headers: KeapHeadersInput,
   options: ParseKeapHeadersOptions = {},

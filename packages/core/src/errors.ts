@@ -32,7 +32,11 @@ const BRAND = Symbol.for("@sluice/core:SluiceError");
 
 /** Every error sluice throws: a stable `code`, and whether trying again can help (`retryable`). */
 export class SluiceError extends Error {
+  /** Stable machine-readable cause; branch on it rather than on the message. */
   readonly code: SluiceErrorCode;
+  /**
+   * Whether the same call may succeed later (a store outage, a timeout), as opposed to a mistake.
+   */
   readonly retryable: boolean;
 
   constructor(code: SluiceErrorCode, message: string, options: SluiceErrorOptions = {}) {
@@ -43,14 +47,17 @@ export class SluiceError extends Error {
   }
 }
 
+/** One problem with a configuration value: where it is and what is wrong. */
 export interface ConfigIssue {
   /** JSON path of the offending field, e.g. `policies[0].capacity` or `tenants.acme.policies[0].limit`. */
   path: string;
+  /** What is wrong with the value, e.g. `unknown option (did you mean "onStoreError"?)`. */
   message: string;
 }
 
 /** Invalid policies or configuration. Lists every problem at once. */
 export class ConfigError extends SluiceError {
+  /** Every problem found, each with the path of the field it concerns (`policies[0].capacity`). */
   readonly issues: readonly ConfigIssue[];
 
   constructor(issues: readonly ConfigIssue[], options: SluiceErrorOptions = {}) {
@@ -77,6 +84,13 @@ export class LimitTimeoutError extends SluiceError {
   }
 }
 
+/**
+ * The `INVALID_ARGUMENT` error sluice throws for a malformed key, cost or observation; for
+ * stores and adapters that check their own arguments the same way.
+ *
+ * @param message - what is wrong, naming the argument.
+ * @returns a non-retryable `SluiceError` with code `INVALID_ARGUMENT` (to throw).
+ */
 export function invalidArgument(message: string): SluiceError {
   return new SluiceError("INVALID_ARGUMENT", message);
 }

@@ -13,6 +13,7 @@ export type { Key } from "./keys.js";
 export {
   createLimiter,
   type Decision,
+  diagnosticsChannels,
   type Lease,
   type Limiter,
   type LimiterEventName,

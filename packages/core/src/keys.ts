@@ -13,10 +13,18 @@ const SPECIAL = /[%:{}=,\0]|\p{Cs}/u;
 const SPECIAL_G = /[%:{}=,\0]|\p{Cs}/gu;
 const escapeChar = (c: string) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0")}`;
 
+/**
+ * Escapes one part of a state key so that no two distinct keys collide (`%`, `:`, `{`, `}`, `=`,
+ * `,`, NUL and lone surrogates become `%XX`).
+ *
+ * @param s - a prefix, policy name or key field value.
+ * @returns the escaped text.
+ */
 export function escapeKeyPart(s: string): string {
   return SPECIAL.test(s) ? s.replace(SPECIAL_G, escapeChar) : s;
 }
 
+/** A user key turned into store keys: the partition and one state key per policy. */
 export interface ResolvedKey {
   /** Co-location value (Redis Cluster hash tag), already escaped. */
   readonly partition: string;
@@ -65,6 +73,13 @@ export class KeyPlan {
   private previous = new Map<string, ResolvedKey>();
   private static readonly GENERATION = 16_384;
 
+  /**
+   * Resolves a user key (string or object of fields) into store keys, cached.
+   *
+   * @param key - the user's key.
+   * @returns the partition and one state key per policy.
+   * @throws SluiceError `INVALID_ARGUMENT` for a malformed key.
+   */
   resolve(key: unknown): ResolvedKey {
     if (typeof key === "string") {
       let hit = this.recent.get(key);

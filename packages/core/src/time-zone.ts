@@ -22,6 +22,13 @@ function formatter(timeZone: string): Intl.DateTimeFormat {
   return f;
 }
 
+/**
+ * Whether the runtime knows `timeZone` as an IANA time zone (`"Europe/London"`), as a
+ * `fixedWindow` policy's `timeZone` requires.
+ *
+ * @param timeZone - the name to check.
+ * @returns true when `Intl` can format dates in it.
+ */
 export function isValidTimeZone(timeZone: string): boolean {
   if (typeof timeZone !== "string" || timeZone === "") return false;
   try {

@@ -20,6 +20,7 @@ declare global {
   }
 }
 
+/** Options of the Express middleware `rateLimit` (see `RateLimitOptionsBase`). */
 export interface ExpressRateLimitOptions extends RateLimitOptionsBase<Request> {
   /** Answers a refused request (the rate-limit headers are already set). Default: 429 problem+json. */
   onLimited?: (req: Request, res: Response, next: NextFunction, info: LimitedInfo) => unknown;

@@ -23,6 +23,7 @@ declare module "fastify" {
   }
 }
 
+/** Options of the Fastify plugin `rateLimit` (see `RateLimitOptionsBase`). */
 export interface FastifyRateLimitOptions extends RateLimitOptionsBase<FastifyRequest> {
   /** Answers a refused request (the rate-limit headers are already set). Default: 429 problem+json. */
   onLimited?: (request: FastifyRequest, reply: FastifyReply, info: LimitedInfo) => unknown;

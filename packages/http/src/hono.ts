@@ -14,6 +14,7 @@ declare module "hono" {
   }
 }
 
+/** Options of the Hono middleware `rateLimit` (see `RateLimitOptionsBase`). */
 export interface HonoRateLimitOptions extends RateLimitOptionsBase<Context> {
   /** Answers a refused request. Default: 429 problem+json with the rate-limit headers. */
   onLimited?: (c: Context, info: LimitedInfo) => Response | Promise<Response>;

@@ -18,6 +18,7 @@ declare module "http" {
   }
 }
 
+/** Options of the `node:http` `rateLimit` (see `RateLimitOptionsBase`). */
 export interface NodeRateLimitOptions extends RateLimitOptionsBase<IncomingMessage> {
   /** Answers a refused request (the rate-limit headers are already set). Default: 429 problem+json. */
   onLimited?: (req: IncomingMessage, res: ServerResponse, info: LimitedInfo) => unknown;

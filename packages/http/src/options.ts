@@ -16,6 +16,7 @@ export type LimiterLike = Pick<
 
 /** What `onLimited` is told besides the framework's own arguments. */
 export interface LimitedInfo {
+  /** The refusing decision. */
   readonly decision: Decision;
   /** The headers already set on the response (rate-limit headers and `Retry-After`). */
   readonly headers: Readonly<Record<string, string>>;

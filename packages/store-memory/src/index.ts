@@ -11,6 +11,7 @@ import {
 import { LocalAnswer } from "./local-answer.js";
 import { decideTake } from "./take.js";
 
+/** Options of `memoryStore`. */
 export interface MemoryStoreOptions {
   /** Epoch ms; decisions use it. Default `Date.now`. */
   clock?: () => number;
@@ -186,6 +187,22 @@ export class MemoryStore implements Store {
   }
 }
 
+/**
+ * Creates an in-process store that runs the reference math: the embedded default, and the
+ * store for tests (inject a `clock` to move time without sleeping).
+ *
+ * @param options - `clock` (default `Date.now`), `maxKeys` (default unbounded).
+ * @returns the store, for `createLimiter({ store })`.
+ * @throws ConfigError for an unknown option or a bad value.
+ *
+ * @example
+ * ```ts
+ * const limiter = createLimiter({
+ *   store: memoryStore(),
+ *   policies: [{ kind: "fixedWindow", name: "perMinute", limit: 60, window: "1m" }],
+ * });
+ * ```
+ */
 export function memoryStore(options?: MemoryStoreOptions): MemoryStore {
   return new MemoryStore(options);
 }

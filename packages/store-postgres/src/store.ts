@@ -14,6 +14,7 @@ import { batchValues, deadlineValues } from "./encode.js";
 import { migrationStatements, sweepSql } from "./sql/migrate.js";
 import { type SqlNames, sqlNames } from "./sql/names.js";
 
+/** Options of `postgresStore`. */
 export interface PostgresStoreOptions {
   /** Your pg.Pool. The store never ends it. */
   pool: Pool;
@@ -78,6 +79,7 @@ function positiveInt(value: unknown, field: string): number {
  */
 export class PostgresStore implements Store {
   readonly capabilities = CAPABILITIES;
+  /** The quoted SQL names (schema, table, functions) the store uses. */
   readonly names: SqlNames;
   private readonly pool: Pool;
   private readonly maxCalls: number;
@@ -342,6 +344,21 @@ function split(text: string, requests: readonly StoreRequest[]): (StoreResult | 
   return out;
 }
 
+/**
+ * Creates a store over your `pg.Pool`: one SQL function call per decision, at the database's
+ * clock. Run `await store.migrate()` once to create its table and functions. The pool stays yours.
+ *
+ * @param options - `pool`, and optionally `table` (default `sluice_state`) and `schema` (default `public`).
+ * @returns the store, for `createLimiter({ store })`.
+ * @throws ConfigError for an unknown option or a bad value.
+ *
+ * @example
+ * ```ts
+ * import pg from "pg";
+ * const store = postgresStore({ pool: new pg.Pool({ connectionString: process.env.DATABASE_URL }) });
+ * await store.migrate();
+ * ```
+ */
 export function postgresStore(options: PostgresStoreOptions): PostgresStore {
   return new PostgresStore(options);
 }

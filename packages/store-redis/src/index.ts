@@ -19,6 +19,7 @@ import { type DecideScript, SCRIPTS, type ScriptSet, SERVER_SCRIPTS } from "./sc
 export { classifyError } from "./classify-error.js";
 export { decideScript } from "./script-set.js";
 
+/** Options of `redisStore`. */
 export interface RedisStoreOptions {
   /** Your ioredis `Redis` or `Cluster` instance. The store never closes it. */
   client: Redis | Cluster;
@@ -550,6 +551,20 @@ class Batch {
   }
 }
 
+/**
+ * Creates a store over your ioredis client (a `Redis` or a `Cluster`): one script call per
+ * decision, at the Redis server's clock. The client stays yours: closing the store leaves it open.
+ *
+ * @param options - `client`, and optionally `prefix`.
+ * @returns the store, for `createLimiter({ store })`.
+ * @throws ConfigError for an unknown option or a bad value.
+ *
+ * @example
+ * ```ts
+ * import Redis from "ioredis";
+ * const store = redisStore({ client: new Redis(process.env.REDIS_URL) });
+ * ```
+ */
 export function redisStore(options: RedisStoreOptions): RedisStore {
   return new RedisStore(options);
 }

@@ -25,8 +25,13 @@ import { checkOptionNames } from "../options.js";
  */
 
 export type KeapSimulatorProfile = "oauth" | "pat" | "sak";
+/**
+ * Which Keap limit throttled a request: the spike arrest, the throttle, the daily quota, or the
+ * tenant throttle (per minute and per day across every token of the tenant).
+ */
 export type KeapThrottleCause = "spike" | "throttle" | "quota" | "tenant";
 
+/** Limits the simulator enforces, overriding the profile's. */
 export interface KeapSimulatorLimits {
   /** SpikeArrest rate per second. */
   spike?: number;
@@ -40,9 +45,12 @@ export interface KeapSimulatorLimits {
   tenantDay?: number;
 }
 
+/** How the simulator models Keap's spike arrest. */
 export type KeapSpikeModel = "sliding" | "bucket" | "perProcessor";
 
+/** Options of `startKeapSimulator`. */
 export interface KeapSimulatorOptions {
+  /** Which Keap profile's limits to enforce. */
   profile?: KeapSimulatorProfile;
   /** How SpikeArrest counts (default "sliding"); see the model above. */
   spikeModel?: KeapSpikeModel;
@@ -61,7 +69,9 @@ export interface KeapSimulatorOptions {
   bodies?: "today" | "2022";
   /** 0 (default) picks a free port. */
   port?: number;
+  /** Address to listen on (default `127.0.0.1`). */
   host?: string;
+  /** Limits overriding the profile's. */
   limits?: KeapSimulatorLimits;
   /** Product quota already used today, per quota scope (default 0). */
   quotaUsed?: number;
@@ -89,23 +99,29 @@ export interface KeapSimulatorOptions {
   random?: () => number;
 }
 
+/** What the simulator has served so far. */
 export interface KeapSimulatorStats {
   /** Requests answered 2xx. */
   served: number;
   /** Requests answered 429. */
   throttled: number;
+  /** Throttled requests by cause. */
   byCause: Record<KeapThrottleCause, number>;
   /** Requests refused with 401 (no credentials). */
   unauthorized: number;
 }
 
+/** A running Keap throttle simulator: from `startKeapSimulator`. */
 export interface KeapSimulator {
   /** Base URL, e.g. `http://127.0.0.1:54321`. */
   readonly url: string;
+  /** The port it listens on. */
   readonly port: number;
+  /** Requests served and throttled so far. */
   stats(): KeapSimulatorStats;
   /** Forgets every counter and statistic. */
   reset(): void;
+  /** Stops the server. */
   close(): Promise<void>;
 }
 

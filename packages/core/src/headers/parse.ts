@@ -20,19 +20,27 @@ export type RateLimitHeaderInput =
   | Headers
   | Readonly<Record<string, string | number | readonly string[] | undefined>>;
 
+/** A rate-limit header that was present but could not be read. */
 export interface RateLimitHeaderIssue {
+  /** The header's name. */
   header: string;
+  /** Its value as received. */
   value: string;
+  /** Why it was not used. */
   reason: string;
 }
 
+/** What `parseRateLimitHeadersDetailed` read from a response's headers. */
 export interface ParsedRateLimitHeaders {
+  /** One observation per policy the headers describe, for `limiter.reconcile`. */
   observations: Observation[];
   /** From `Retry-After`, relative to `nowMs` (never negative). */
   retryAfterMs?: number;
+  /** Headers that were present but could not be read, and why. */
   issues: RateLimitHeaderIssue[];
 }
 
+/** Options of `parseRateLimitHeaders` and `parseRateLimitHeadersDetailed`. */
 export interface ParseRateLimitHeadersOptions {
   /** Epoch ms that relative resets count from (default `Date.now()`). */
   nowMs?: number;
@@ -47,6 +55,21 @@ const DAY_MS = 86_400_000;
 const MAX_RESET_AHEAD_MS = 400 * DAY_MS;
 const MAX_RESET_BEHIND_MS = 2 * DAY_MS;
 
+/**
+ * Reads a server's rate-limit headers (IETF `RateLimit`/`RateLimit-Policy` drafts 6 to 8,
+ * `X-RateLimit-*`, `Retry-After`) into observations for `limiter.reconcile`. Unreadable headers
+ * are skipped; `parseRateLimitHeadersDetailed` reports them.
+ *
+ * @param headers - a `Headers` object or a plain record of header values.
+ * @param options - `nowMs` for relative resets, `defaultPolicy` for headers without a policy name.
+ * @returns one observation per policy found (empty when there are none).
+ *
+ * @example
+ * ```ts
+ * const res = await fetch(url);
+ * await limiter.reconcile(key, parseRateLimitHeaders(res.headers));
+ * ```
+ */
 export function parseRateLimitHeaders(
   headers: RateLimitHeaderInput,
   options?: ParseRateLimitHeadersOptions,
@@ -54,6 +77,13 @@ export function parseRateLimitHeaders(
   return parseRateLimitHeadersDetailed(headers, options).observations;
 }
 
+/**
+ * As `parseRateLimitHeaders`, with `Retry-After` and the headers that could not be read.
+ *
+ * @param headers - a `Headers` object or a plain record of header values.
+ * @param options - `nowMs` for relative resets, `defaultPolicy` for headers without a policy name.
+ * @returns the observations, `retryAfterMs` and the issues found.
+ */
 export function parseRateLimitHeadersDetailed(
   headers: RateLimitHeaderInput,
   options: ParseRateLimitHeadersOptions = {},

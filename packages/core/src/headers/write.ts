@@ -6,6 +6,7 @@ import { sfString } from "./structured-fields.js";
 /** Which IETF rate-limit header draft to write; false writes none of them. */
 export type RateLimitStandard = "draft-8" | "draft-7" | "draft-6" | false;
 
+/** Options of `rateLimitHeaders`. */
 export interface RateLimitHeadersOptions {
   /** Default "draft-8". */
   standard?: RateLimitStandard;

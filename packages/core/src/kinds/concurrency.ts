@@ -3,11 +3,19 @@ import type { KindMath, StateBase } from "./types.js";
 
 /** Concurrency slots: lease id -> expiry (epoch ms). A lease counts while now < expiry. */
 export interface ConcurrencyState extends StateBase {
+  /** Lease id -> expiry (epoch ms, store clock) of each slot held. */
   leases: Map<string, number>;
 }
 
+/** The concurrency kind's math: the rate interface plus taking and freeing slots. */
 export interface ConcurrencyMath extends KindMath<CompiledConcurrency, ConcurrencyState> {
+  /**
+   * Takes one slot for `leaseId` when one is free.
+   *
+   * @returns the slot's expiry (epoch ms), or 0 when every slot is held.
+   */
   acquire(s: ConcurrencyState, p: CompiledConcurrency, leaseId: string, nowMs: number): number;
+  /** Frees the slot of `leaseId` (no-op when it holds none). */
   release(s: ConcurrencyState, leaseId: string): void;
   /** Returns the new expiry, or 0 when the lease is not held. */
   renew(
@@ -19,6 +27,7 @@ export interface ConcurrencyMath extends KindMath<CompiledConcurrency, Concurren
   ): number;
 }
 
+/** The reference math of the `concurrency` kind: leases with a time to live. */
 export const concurrency: ConcurrencyMath = {
   load(stored, _p, _limit, now, _bounds, reuse) {
     if (stored === undefined)

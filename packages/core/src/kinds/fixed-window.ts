@@ -12,6 +12,9 @@ export interface FixedWindowState extends StateBase {
   endMs: number;
 }
 
+/**
+ * The reference math of the `fixedWindow` kind: a count per window, calendar or first-use aligned.
+ */
 export const fixedWindow: KindMath<CompiledFixedWindow, FixedWindowState> = {
   load(stored, p, _limit, now, bounds, reuse) {
     if (stored !== undefined && stored.count > 0 && now < stored.endMs) {

@@ -13,6 +13,7 @@ export interface PoolState extends StateBase {
   anchorMs: number;
 }
 
+/** The reference math of the `pool` kind: a replenishing pool, refilled in whole steps. */
 export const pool: KindMath<CompiledPool, PoolState> = {
   load(stored, p, limit, now, _bounds, reuse) {
     if (stored === undefined) {

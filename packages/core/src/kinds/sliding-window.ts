@@ -8,7 +8,9 @@ import type { KindMath, StateBase } from "./types.js";
  * `slots` ascending, `counts` parallel.
  */
 export interface SlidingWindowState extends StateBase {
+  /** Start of each slot that still counts (epoch ms, ascending). */
   slots: number[];
+  /** Admissions in each slot of `slots` (same index). */
   counts: number[];
 }
 
@@ -20,6 +22,7 @@ const total = (s: SlidingWindowState) => {
   return n;
 };
 
+/** The reference math of the `slidingWindow` kind: admissions counted in slots of `precision`. */
 export const slidingWindow: KindMath<CompiledSlidingWindow, SlidingWindowState> = {
   load(stored, p, _limit, now, _bounds, reuse) {
     if (stored === undefined)

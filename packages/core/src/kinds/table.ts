@@ -20,9 +20,13 @@ import type { PolicyKind } from "../policy/schema.js";
  */
 export type KindUnit = "count" | "tokens" | "tokenMs" | "ms" | "epochMs" | "slot" | "flag";
 
+/** One parameter of a policy kind, as compiled (for docs and generated store code). */
 export interface KindParam {
+  /** Field name on the compiled policy. */
   readonly name: string;
+  /** Unit of the value. */
   readonly unit: KindUnit;
+  /** What the parameter means. */
   readonly description: string;
 }
 
@@ -31,23 +35,33 @@ export interface KindParam {
  * one kind have the same length, ascending by the first); "map" lease id -> number.
  */
 export interface KindStateField {
+  /** Field name in the stored state. */
   readonly name: string;
+  /** Unit of the value. */
   readonly unit: KindUnit;
+  /** A single number, a list, or a map. */
   readonly shape: "scalar" | "list" | "map";
+  /** What the field holds. */
   readonly description: string;
 }
 
 /** The compiled policy of each kind. */
 export interface CompiledByKind {
+  /** A compiled `tokenBucket` policy. */
   tokenBucket: CompiledTokenBucket;
+  /** A compiled `pool` policy. */
   pool: CompiledPool;
+  /** A compiled `fixedWindow` policy. */
   fixedWindow: CompiledFixedWindow;
+  /** A compiled `slidingWindow` policy. */
   slidingWindow: CompiledSlidingWindow;
+  /** A compiled `concurrency` policy. */
   concurrency: CompiledConcurrency;
 }
 
 /** One kind's row of the table. `KindSpec` alone is any kind's. */
 export interface KindSpec<K extends PolicyKind = PolicyKind> {
+  /** The kind this entry describes. */
   readonly kind: K;
   /** Wire code: what the Lua script and the SQL function receive for this kind. */
   readonly code: number;

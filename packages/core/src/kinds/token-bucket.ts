@@ -15,6 +15,7 @@ export interface TokenBucketState extends StateBase {
   levelAtMs: number;
 }
 
+/** The reference math of the `tokenBucket` kind: continuous refill up to capacity. */
 export const tokenBucket: KindMath<CompiledTokenBucket, TokenBucketState> = {
   load(stored, p, limit, now, _bounds, reuse) {
     const full = limit * p.refillEveryMs;

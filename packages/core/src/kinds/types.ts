@@ -18,8 +18,11 @@ export interface StateBase {
  * The math's own type, so the kinds never depend on the store wire format.
  */
 export interface KindObservation {
+  /** The server admits at most this many more (lowers local state, never raises it). */
   readonly remaining: number | undefined;
+  /** The server's limit, learned for this key. */
   readonly limit: number | undefined;
+  /** When the server's window resets (epoch ms). */
   readonly resetAtMs: number | undefined;
 }
 
@@ -41,10 +44,15 @@ export interface KindMath<P extends CompiledPolicy, S extends StateBase> {
     bounds: readonly number[] | undefined,
     reuse: boolean,
   ): S;
+  /** How long until `cost` fits (ms): 0 when it fits now, -1 when it never can (above `limit`). */
   check(s: S, p: P, limit: number, cost: number, nowMs: number): number;
+  /** Charges `cost` to the state (after `check` said it fits). */
   charge(s: S, p: P, limit: number, cost: number, nowMs: number): void;
+  /** Gives `cost` back, never above `limit`. */
   refund(s: S, p: P, limit: number, cost: number, nowMs: number): void;
+  /** Folds a server's observation into the state. */
   reconcile(s: S, p: P, limit: number, obs: KindObservation, nowMs: number): void;
+  /** What is left now, at `limit`. */
   remaining(s: S, p: P, limit: number, nowMs: number): number;
   /** When the policy is back to its full limit (nowMs when it already is). */
   resetAt(s: S, p: P, limit: number, nowMs: number): number;

@@ -1,11 +1,15 @@
 import { type CompiledPolicy, configuredLimit } from "../policy/compile.js";
 import type { StoreAnswer } from "../store/index.js";
 
+/** One policy's part of a Decision. */
 export interface PolicyState {
+  /** The policy's name. */
   readonly name: string;
+  /** The policy's kind (`tokenBucket`, `pool`, `fixedWindow`, `slidingWindow`, `concurrency`). */
   readonly kind: string;
   /** Capacity or limit in force (a learned limit wins). */
   readonly limit: number;
+  /** What is left after this call (a concurrency policy: free slots). */
   readonly remaining: number;
   /** When this policy is back to its full limit (epoch ms, store clock). */
   readonly resetAtMs: number;
@@ -13,7 +17,15 @@ export interface PolicyState {
   readonly windowMs?: number;
 }
 
+/**
+ * The answer to `take`, `peek`, `wait` or `tryAcquire`. Being over a limit is a Decision with
+ * `allowed: false`, never an exception.
+ */
 export interface Decision {
+  /**
+   * Whether the request is admitted (for `take`, charged to every policy; for `peek`, whether a take
+   * of cost 1 would be).
+   */
   readonly allowed: boolean;
   /** Least remaining over the policies this call charges, after it (Infinity if none). */
   readonly remaining: number;

@@ -29,17 +29,43 @@ export interface LimiterEvents {
   storeUp: { store: string; downMs: number };
 }
 
+/** The name of a limiter event: a key of {@link LimiterEvents}. */
 export type LimiterEventName = keyof LimiterEvents;
 type Listener<E extends LimiterEventName> = (payload: LimiterEvents[E]) => void;
 
-/** `node:diagnostics_channel` channels, named `sluice:<event>`; check `hasSubscribers` first. */
+/**
+ * The `node:diagnostics_channel` name of each limiter event. Every limiter of the process (ESM
+ * and CJS builds alike) publishes its events there with the same payloads as `limiter.on`, so a
+ * tracer or metrics exporter can listen without a reference to any limiter.
+ *
+ * @example
+ * ```ts
+ * import { subscribe } from "node:diagnostics_channel";
+ * import { diagnosticsChannels, type LimiterEvents } from "@sluice/core";
+ *
+ * subscribe(diagnosticsChannels.storeDown, (message) => {
+ *   const { store, failures } = message as LimiterEvents["storeDown"];
+ *   console.warn(`${store} store down after ${failures} failures`);
+ * });
+ * ```
+ */
+export const diagnosticsChannels = {
+  decision: "sluice:decision",
+  storeError: "sluice:store-error",
+  observationIgnored: "sluice:observation-ignored",
+  fallback: "sluice:fallback",
+  storeDown: "sluice:store-down",
+  storeUp: "sluice:store-up",
+} as const satisfies Record<LimiterEventName, string>;
+
+/** The channels themselves; check `hasSubscribers` before building a payload. */
 export const channels = {
-  decision: channel("sluice:decision"),
-  storeError: channel("sluice:store-error"),
-  observationIgnored: channel("sluice:observation-ignored"),
-  fallback: channel("sluice:fallback"),
-  storeDown: channel("sluice:store-down"),
-  storeUp: channel("sluice:store-up"),
+  decision: channel(diagnosticsChannels.decision),
+  storeError: channel(diagnosticsChannels.storeError),
+  observationIgnored: channel(diagnosticsChannels.observationIgnored),
+  fallback: channel(diagnosticsChannels.fallback),
+  storeDown: channel(diagnosticsChannels.storeDown),
+  storeUp: channel(diagnosticsChannels.storeUp),
 } as const satisfies Record<LimiterEventName, unknown>;
 
 /** A small typed emitter. `wants(event)` costs one property read when nobody listens. */

@@ -4,7 +4,13 @@ import type { StoreAnswer } from "../store/index.js";
 import { type Config, storeRequest } from "./config.js";
 import type { StoreGateway } from "./gateway.js";
 
+/**
+ * A held slot of every `concurrency` policy of a limiter, from `tryAcquire`, `acquire` or `run`.
+ * Release it when the work is done; one not released or renewed expires after the policy's
+ * `leaseTtl`, so a crashed holder cannot leak a slot. Works with `await using`.
+ */
 export interface Lease {
+  /** Unique id of the lease, as the store knows it. */
   readonly id: string;
   /** Earliest expiry over its slots (epoch ms, store clock); renew moves it. */
   readonly expiresAtMs: number;
@@ -12,6 +18,7 @@ export interface Lease {
   release(): Promise<void>;
   /** Default each policy's leaseTtl; rejects with LEASE_EXPIRED when the lease is gone. */
   renew(ttlMs?: number): Promise<void>;
+  /** Releases the lease, for `await using lease = await limiter.acquire(key)`. */
   [Symbol.asyncDispose](): Promise<void>;
 }
 

@@ -3,9 +3,20 @@ import type { StoreObservation } from "../store/index.js";
 
 /** What a server reported about one of its limits (see `reconcile`). */
 export interface Observation {
+  /** Name of the limiter's policy the server's limit corresponds to. */
   policy: string;
+  /**
+   * The server admits at most this many more until `resetAtMs`; local state is lowered to it,
+   * never raised.
+   */
   remaining?: number;
+  /**
+   * The server's limit; replaces the configured one for this key until `learnedLimitTtlMs` passes.
+   */
   limit?: number;
+  /**
+   * When the server's window resets (epoch ms); on a fixed window, the current window ends then.
+   */
   resetAtMs?: number;
 }
 

@@ -4,10 +4,23 @@ import type { Policy } from "../policy/schema.js";
 import type { Store } from "../store/index.js";
 import { type BreakerOptions, type BreakerSettings, readBreaker } from "./breaker.js";
 
+/**
+ * What a decision yields when the store fails or exceeds `timeoutMs`: a refusal (`"deny"`, the
+ * default), an admission (`"allow"`), a rejection (`"throw"`), or a decision on another store
+ * (`{ fallback }`). Decisions made without the primary store have `degraded: true`.
+ */
 export type OnStoreError = "deny" | "allow" | "throw" | { fallback: Store };
 
+/**
+ * Options of `createLimiter`. Unknown option names and bad values are refused with a `ConfigError`.
+ */
 export interface LimiterOptions {
+  /**
+   * Where the limiter keeps its state: `memoryStore()`, `redisStore(...)`, `postgresStore(...)` or
+   * your own.
+   */
   store: Store;
+  /** The policies every decision applies (at least one); names unique within the limiter. */
   policies: readonly Policy[];
   /** Namespace in the store (default "sluice"). */
   prefix?: string;
@@ -27,12 +40,17 @@ export interface LimiterOptions {
   breaker?: BreakerOptions | false;
 }
 
+/** Options of `take`, `tryAcquire` and `refund`. */
 export interface TakeOptions {
+  /** Units charged to every rate policy (default 1); a non-negative integer. */
   cost?: number;
 }
 
+/** Options of `wait`, `acquire` and `run`. */
 export interface WaitOptions {
+  /** Units charged to every rate policy once admitted (default 1). */
   cost?: number;
+  /** Aborts the wait: the call rejects with `signal.reason` and charges nothing. */
   signal?: AbortSignal;
   /** Longest wait for admission (default Infinity). */
   timeoutMs?: number;

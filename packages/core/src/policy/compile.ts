@@ -25,39 +25,65 @@ interface CompiledBase {
   /** Key fields the policy is counted by; undefined means every field of the key. */
   readonly scope: readonly string[] | undefined;
 }
+/** A `tokenBucket` policy after validation, durations in ms. */
 export interface CompiledTokenBucket extends CompiledBase {
+  /** Always `"tokenBucket"`. */
   readonly kind: "tokenBucket";
+  /** Most tokens held; the bucket starts full. */
   readonly capacity: number;
+  /** Tokens added per `refillEveryMs`, continuously. */
   readonly refillTokens: number;
+  /** Refill period (ms). */
   readonly refillEveryMs: number;
   /** Time to refill from empty to full (reported in PolicyState, read by rate-limit headers). */
   readonly windowMs: number;
 }
+/** A `pool` policy after validation, durations in ms. */
 export interface CompiledPool extends CompiledBase {
+  /** Always `"pool"`. */
   readonly kind: "pool";
+  /** Most tokens held; the pool starts full. */
   readonly capacity: number;
+  /** Tokens regained per step. */
   readonly refillTokens: number;
+  /** Step length (ms), counted from the moment the pool first dropped below capacity. */
   readonly refillEveryMs: number;
   /** Time to refill from empty to full, in whole steps. */
   readonly windowMs: number;
 }
+/** A `fixedWindow` policy after validation, durations in ms. */
 export interface CompiledFixedWindow extends CompiledBase {
+  /** Always `"fixedWindow"`. */
   readonly kind: "fixedWindow";
+  /** Most admissions per window. */
   readonly limit: number;
+  /** Window length (ms). */
   readonly windowMs: number;
+  /**
+   * `calendar`: windows aligned to the epoch (or local midnight); `firstUse`: from the first admission.
+   */
   readonly align: "calendar" | "firstUse";
   /** IANA zone for calendar windows of whole days; undefined means UTC (epoch-aligned). */
   readonly timeZone: string | undefined;
 }
+/** A `slidingWindow` policy after validation, durations in ms. */
 export interface CompiledSlidingWindow extends CompiledBase {
+  /** Always `"slidingWindow"`. */
   readonly kind: "slidingWindow";
+  /** Most admissions in any span of `windowMs`. */
   readonly limit: number;
+  /** Window length (ms). */
   readonly windowMs: number;
+  /** Slot length (ms) admissions are counted in. */
   readonly precisionMs: number;
 }
+/** A `concurrency` policy after validation, durations in ms. */
 export interface CompiledConcurrency extends CompiledBase {
+  /** Always `"concurrency"`. */
   readonly kind: "concurrency";
+  /** Most leases held at once. */
   readonly limit: number;
+  /** Time to live of a lease not renewed (ms). */
   readonly leaseTtlMs: number;
 }
 
@@ -66,6 +92,11 @@ export function configuredLimit(p: CompiledPolicy): number {
   return p.kind === "tokenBucket" || p.kind === "pool" ? p.capacity : p.limit;
 }
 
+/**
+ * Whether the policy limits a rate (every kind but `concurrency`), so `take` charges it.
+ *
+ * @param p - a compiled policy.
+ */
 export function isRatePolicy(p: CompiledPolicy): boolean {
   return p.kind !== "concurrency";
 }

@@ -46,6 +46,7 @@ export type TokenBucketPolicy = {
   scope?: string[] | undefined;
   /** Most tokens the bucket holds; it starts full. */
   capacity: number;
+  /** Tokens added (`tokens`) per period (`every`), continuously. */
   refill: Refill;
 };
 /** Replenishing pool: starts full, then gains `refill.tokens` in whole steps of `refill.every`. */
@@ -58,6 +59,7 @@ export type PoolPolicy = {
   scope?: string[] | undefined;
   /** Size of the pool; it starts full. */
   capacity: number;
+  /** Tokens regained per step (`tokens`) and the step length (`every`). */
   refill: Refill;
 };
 /** At most `limit` per window. */

@@ -22,6 +22,7 @@ import { SluiceError } from "../errors.js";
  */
 export type StoreResult = readonly number[];
 
+/** Number of header values at the start of a StoreResult, before the per-policy values. */
 export const RESULT_HEADER = 4;
 
 /**
@@ -30,6 +31,8 @@ export const RESULT_HEADER = 4;
  * wire formats' -1 for a request past its deadline: not applied.
  */
 export const BOUNDS_NEEDED = -2;
+
+/** Number of values per policy in a StoreResult. */
 export const RESULT_STRIDE = 5;
 
 /** Length of an answer for `policyCount` policies. */
@@ -38,10 +41,15 @@ export const answerLength = (policyCount: number): number =>
 
 /** One policy's part of an answer, as an object (for tests and tools; the engine uses accessors). */
 export interface PolicyAnswer {
+  /** Limit in force (a learned limit wins). */
   readonly limit: number;
+  /** What is left after the call. */
   readonly remaining: number;
+  /** When the policy is back to full (epoch ms, store clock). */
   readonly resetAtMs: number;
+  /** How long until the cost would fit (ms); 0 when it fits. */
   readonly retryAfterMs: number;
+  /** Whether this policy refused the call. */
   readonly blocked: boolean;
 }
 
@@ -62,6 +70,7 @@ export interface StoreAnswer {
   readonly nowMs: number;
   /** Expiry of the lease taken or renewed (epoch ms); 0 when none. */
   readonly leaseExpiresAtMs: number;
+  /** Number of policies the answer covers. */
   readonly policyCount: number;
   /** Limit in force (a live learned limit wins over the configured one). */
   limit(i: number): number;

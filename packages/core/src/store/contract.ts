@@ -11,7 +11,12 @@ import type { StoreAnswer, StoreResult } from "./answer.js";
  * function call) and may coalesce many concurrent calls into one round trip.
  */
 export interface Store {
+  /** What the store is and can do; the engine and the conformance suite read it. */
   readonly capabilities: StoreCapabilities;
+  /**
+   * Decides one request: every policy of the limiter, all-or-nothing, at the store's clock, in one
+   * round trip for a remote store. Rejects with a `SluiceError` (`retryable` for an outage).
+   */
   execute(request: StoreRequest): StoreResult | Promise<StoreResult>;
   /**
    * Optional, for in-process stores (`capabilities.local`): the same decision as `execute` for a
@@ -25,6 +30,10 @@ export interface Store {
   decideNow?(request: StoreRequest, handles: unknown[]): StoreAnswer;
   /** Idempotent: creates tables, functions, scripts the store needs. */
   migrate?(): Promise<void>;
+  /**
+   * Releases what the store holds (timers, its own connections); never closes a client the user
+   * passed in.
+   */
   close?(): Promise<void>;
 }
 
@@ -48,6 +57,7 @@ export interface StoreCapabilities {
   readonly kinds?: readonly PolicyKind[];
 }
 
+/** What a store request asks for. */
 export type StoreOp = "take" | "peek" | "refund" | "reconcile" | "release" | "renew" | "reset";
 
 /** An observation narrowed to one policy, validated: integers >= 0 (limit >= 1). */
@@ -55,6 +65,7 @@ export type StoreObservation = KindObservation;
 
 /** What one decision asks of the store. Every field is plain data. */
 export interface StoreRequest {
+  /** What the request asks for. */
   readonly op: StoreOp;
   /**
    * Every policy of the limiter, in spec order. The same array object is passed for every

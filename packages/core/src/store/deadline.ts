@@ -8,6 +8,7 @@ import { SluiceError } from "../errors.js";
 export class DeadlinePassedError extends SluiceError {
   /** The store clock when it refused the request (epoch ms). */
   readonly storeNowMs: number;
+  /** The request's deadline (epoch ms, store clock). */
   readonly deadlineMs: number;
 
   constructor(store: string, storeNowMs: number, deadlineMs: number) {

@@ -10,6 +10,7 @@ import { boundsCover } from "../time-zone.js";
 import { BOUNDS_NEEDED, RESULT_HEADER, RESULT_STRIDE } from "./answer.js";
 import type { StoreRequest } from "./contract.js";
 
+/** The stored state of one policy, whatever its kind. */
 export type PolicyStateRecord =
   | TokenBucketState
   | PoolState
@@ -46,6 +47,7 @@ export function limitInForce(p: CompiledPolicy, s: StateBase | undefined, nowMs:
     : configuredLimit(p);
 }
 
+/** What `evaluate()` decided: the answer, and the states to write back. */
 export interface Evaluation {
   /** The StoreResult layout (see `StoreResult`). */
   result: number[];
@@ -54,6 +56,7 @@ export interface Evaluation {
    * When true, `states[i]` is the new state or undefined where it is back to default (delete it).
    */
   write: boolean;
+  /** One new state per policy (undefined where it is back to default). */
   states: (PolicyStateRecord | undefined)[];
 }
 

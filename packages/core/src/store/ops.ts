@@ -16,6 +16,7 @@ export const OP_CODES = Object.freeze({
   reset: "x",
 } as const);
 
+/** The one-character code of an op on the wire (Lua and SQL receive it). */
 export type OpCode = (typeof OP_CODES)[keyof typeof OP_CODES];
 
 /** The operation code of a request ("a" for a take with `acquire`). */

@@ -8,6 +8,10 @@ import type { TenantEntry } from "./schema.js";
 export type ProfileDefinition =
   | readonly Policy[]
   | { policies: readonly Policy[]; partitionBy?: string };
+/**
+ * Named profiles a tenant configuration can refer to (`"profile": "keap:pat"`), e.g.
+ * `keapProfiles` from `@sluice/adapter-keap`.
+ */
 export type Profiles = Readonly<Record<string, ProfileDefinition>>;
 
 export function profilePolicies(p: ProfileDefinition): readonly Policy[] {

@@ -24,6 +24,7 @@ function entryKnownKeys(
   return path.length === 0 ? ENTRY_KEYS : policyKnownKeys(path, value);
 }
 
+/** Options of `parseTenantConfig`. */
 export interface ParseTenantConfigOptions {
   /** Known profiles; without them only the structure is checked. */
   profiles?: Profiles;

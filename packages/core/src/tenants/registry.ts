@@ -5,21 +5,45 @@ import { buildPolicies, type Profiles, profilePartition } from "./build.js";
 import { parseTenantConfig } from "./parse.js";
 import type { TenantConfig, TenantEntry } from "./schema.js";
 
+/** Options of `createTenantRegistry`. */
 export interface TenantRegistryOptions {
+  /** The tenant configuration (parsed JSON; see `parseTenantConfig` for its shape). */
   config: unknown;
+  /** The store every tenant's limiter uses, each under its own namespace. */
   store: Store;
+  /** Profiles the configuration may name (e.g. `keapProfiles`). */
   profiles?: Profiles;
   /** Store namespace; each tenant's limiter uses `<prefix>:tenant:<id>` (default "sluice"). */
   prefix?: string;
   /** Partition field when the tenant's profile names none. */
   partitionBy?: string;
+  /**
+   * Further `createLimiter` options applied to every tenant's limiter (`onStoreError`, `timeoutMs`, ...).
+   */
   limiterOptions?: Omit<LimiterOptions, "store" | "policies" | "prefix" | "partitionBy">;
 }
 
+/** One limiter per tenant of a configuration file, with hot reload; from `createTenantRegistry`. */
 export interface TenantRegistry {
+  /**
+   * The tenant's limiter, the same instance on every call while it is in use. A tenant missing
+   * from the file gets the `defaults`.
+   *
+   * @param id - the tenant's id, as in the file's `tenants`.
+   * @throws SluiceError `INVALID_ARGUMENT` for an unknown tenant when there are no `defaults`, or
+   * after `close()`.
+   */
   limiter(id: string): Limiter;
+  /**
+   * Applies a new configuration entirely or not at all; state survives where a policy keeps its name.
+   *
+   * @param json - the new configuration (parsed JSON).
+   * @throws ConfigError when the configuration is invalid (nothing is changed then).
+   */
   update(json: unknown): void;
+  /** The ids of the tenants the configuration names. */
   tenants(): string[];
+  /** Closes every tenant's limiter (pending waits reject); the registry refuses further calls. */
   close(): void;
 }
 

@@ -11,6 +11,7 @@ const DAY_MS = 86_400_000;
 export interface TimeDriver {
   /** The client's idea of now (for time-zone window bounds and server resets). */
   now(): number;
+  /** Lets `ms` milliseconds pass (moving the clock, or sleeping). */
   pass(ms: number): Promise<void>;
 }
 
@@ -43,16 +44,25 @@ const zoneBounds: WindowBoundsFn = (policies, nowMs) => {
   );
 };
 
+/** The op-specific fields of a store request (the rest comes from the factory). */
 export interface RequestParts {
+  /** What the request asks for. */
   op: StoreRequest["op"];
+  /** Cost charged to every rate policy (default 1 for take, 0 otherwise). */
   cost?: number;
+  /** Also take a slot of every concurrency policy. */
   acquire?: boolean;
+  /** The lease id (tryAcquire, release, renew). */
   leaseId?: string;
+  /** renew: new time to live (ms). */
   leaseTtlMs?: number;
+  /** reconcile: one observation per policy index. */
   observations?: (StoreObservation | undefined)[];
+  /** How long a learned limit is kept (ms). */
   learnedLimitTtlMs?: number;
 }
 
+/** Options of `RequestFactory`. */
 export interface RequestFactoryOptions {
   /** Key field that qualifies every policy's state (the limiter's `partitionBy`). */
   partitionBy?: string | undefined;
@@ -64,6 +74,7 @@ export interface RequestFactoryOptions {
 
 /** Builds requests the way the limiter does: KeyPlan keys, time-zone bounds, a learned-limit ttl. */
 export class RequestFactory {
+  /** How keys are resolved into store keys for these policies. */
   readonly plan: KeyPlan;
   private readonly learnedLimitTtlMs: number;
   private readonly windowBounds: WindowBoundsFn;
@@ -85,6 +96,7 @@ export class RequestFactory {
     this.windowBounds = options.windowBounds ?? zoneBounds;
   }
 
+  /** A complete store request for `resolved`, as the limiter would send it. */
   build(resolved: ResolvedKey, parts: RequestParts): StoreRequest {
     return {
       op: parts.op,

@@ -15,6 +15,7 @@ import {
 } from "./model.js";
 import { type Command, type Scenario, scenarioArb } from "./scenario.js";
 
+/** Options of `runScenario`. */
 export interface RunScenarioOptions {
   /** Window bounds per request (default: from each zoned policy's time zone). */
   windowBounds?: WindowBoundsFn | undefined;
@@ -138,6 +139,7 @@ function describe(cmd: Command): string {
   return `${t} ${JSON.stringify(rest)}`;
 }
 
+/** Options of `compareWithReference`. */
 export interface CompareOptions {
   /** The store under test, built by the caller. */
   store: Store;
@@ -161,6 +163,7 @@ export interface CompareOptions {
   windowBounds?: WindowBoundsFn;
   /** fast-check runs (default 100) and most commands per run (default 60). */
   numRuns?: number;
+  /** Most commands per generated scenario. */
   maxCommands?: number;
   /** Prefix of every state key (default: unique per run and process). */
   prefix?: string;

@@ -3,16 +3,19 @@ import type { Policy, PolicyKind } from "../policy/schema.js";
 
 /** Generated inputs of one model-based run. */
 export interface Scenario {
+  /** The policies under test. */
   readonly policies: Policy[];
   /** "string": string keys, unscoped policies; "object": `{ tenant, user }` keys, random scopes. */
   readonly keyMode: "string" | "object";
   /** The four user keys of the run (strings, or `{ tenant, user }` objects), all distinct. */
   readonly keys: readonly (string | Readonly<Record<string, string>>)[];
+  /** The commands to run, in order. */
   readonly commands: Command[];
   /** Fake-clock mode: how long before a DST change of a zoned policy the run starts. */
   readonly leadMs: number;
 }
 
+/** One step of a scenario: a store call, or time passing. */
 export type Command =
   | { readonly t: "take"; readonly key: number; readonly cost: number }
   | { readonly t: "peek"; readonly key: number }
@@ -35,9 +38,13 @@ export type Command =
   | { readonly t: "reset"; readonly key: number }
   | { readonly t: "pass"; readonly ms: number };
 
+/** A reconcile observation in a generated scenario (null: field absent). */
 export interface ObservationSpec {
+  /** Remaining the server reports, or null. */
   readonly remaining: number | null;
+  /** Limit the server reports, or null. */
   readonly limit: number | null;
+  /** Reset, relative to now (ms), or null. */
   readonly resetInMs: number | null;
 }
 
@@ -256,6 +263,7 @@ const ALL_KINDS: readonly PolicyKind[] = [
   "concurrency",
 ];
 
+/** Options of the scenario generator. */
 export interface ScenarioOptions {
   /** Longest "time passes" step (ms): a real sleep with a server clock. */
   maxPassMs: number;

@@ -3,14 +3,17 @@ import type { Pool } from "pg";
 import { nowFunctionSql } from "../sql/execute.js";
 import { sqlNames } from "../sql/names.js";
 
+/** Options of `installTestClock`. */
 export interface TestClockOptions {
   /** A pool on the store's database. */
   readonly pool: Pool;
   /** The store's `table` and `schema` (same defaults as `postgresStore`). */
   readonly table?: string;
+  /** The store's `schema` (default `public`). */
   readonly schema?: string;
 }
 
+/** A clock the test sets for every decision on one store table (from `installTestClock`). */
 export interface TestClock {
   /** Every decision on the table from now on reads `ms` (epoch ms) as the time. */
   set(ms: number): Promise<void>;

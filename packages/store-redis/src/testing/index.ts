@@ -28,6 +28,7 @@ local expiryShiftMs = ${shiftMs}
 
 type Eval = (...args: (string | number)[]) => Promise<unknown>;
 
+/** Options of the test store whose script reads the time from a key the test sets. */
 export interface ExactClockOptions extends Omit<RedisStoreOptions, "client"> {
   /** A client of a single Redis server; the store gets a proxy over it. */
   client: Redis;
@@ -37,10 +38,13 @@ export interface ExactClockOptions extends Omit<RedisStoreOptions, "client"> {
   clockKey?: string;
 }
 
+/** A Redis store for tests, deciding at a clock the test controls. */
 export interface ExactClockRedisStore extends Store {
   /** The real client. */
   readonly client: Redis;
+  /** Key prefix of the store's state. */
   readonly prefix: string;
+  /** The key the script reads the time from. */
   readonly clockKey: string;
 }
 

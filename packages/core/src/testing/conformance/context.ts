@@ -19,10 +19,13 @@ export type ConformanceGroup =
  * build requests like the limiter and check every answer against the reference math.
  */
 export class ConformanceContext {
+  /** The store under test (set before each test). */
   store!: Store;
   /** "injectable": the suite's fake clock; "server": real time. Known once the store is built. */
   mode: "injectable" | "server" = "injectable";
+  /** The injectable clock's current time (epoch ms), moved by `time`. */
   fakeNow: number;
+  /** Moves time: the fake clock, or real sleeps for a server clock. */
   readonly time: TimeDriver;
 
   constructor(
@@ -67,9 +70,14 @@ export class ConformanceContext {
 
 /** A reference model that executes on one store and hands back typed answers. */
 export class BoundModel {
+  /** The reference model the store is held to. */
   readonly reference = new ReferenceModel();
   constructor(private readonly store: Store) {}
 
+  /**
+   * Applies one request to the store under test, checked against the reference model; returns the
+   * store's answer.
+   */
   async apply(
     factory: RequestFactory,
     request: Parameters<RequestFactory["build"]>[1],

@@ -8,6 +8,7 @@ import { refundsReconcileReset } from "./refunds-reconcile-reset.js";
 import { takesAndPeeks } from "./takes-and-peeks.js";
 import { timeZones } from "./time-zones.js";
 
+/** Options of `storeConformanceSuite`: how to build and close the store under test. */
 export interface StoreConformanceOptions {
   /** Used in test titles. */
   name: string;
@@ -16,6 +17,7 @@ export interface StoreConformanceOptions {
    * `capabilities.clock` is "injectable" must use it; a "server" store ignores it.
    */
   makeStore(ctx: { clock: () => number }): Store | Promise<Store>;
+  /** Closes a store the suite built (default: `store.close?.()`). */
   closeStore?(store: Store): void | Promise<void>;
   /** fast-check runs per property (default 100). */
   numRuns?: number;
