@@ -1,4 +1,11 @@
-import { type Decision, isSluiceError, type Key, type Lease, rateLimitHeaders } from "@sluice/core";
+import {
+  type Decision,
+  invalidArgument,
+  isSluiceError,
+  type Key,
+  type Lease,
+  rateLimitHeaders,
+} from "@sluice/core";
 import { Charge } from "./charge.js";
 import { clientKey } from "./client-key.js";
 import type { LimiterLike, Settings } from "./options.js";
@@ -57,9 +64,17 @@ export function isStoreError(error: unknown): boolean {
   );
 }
 
+function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === "function"
+  );
+}
+
 function checkKey(key: unknown): Key {
   if (typeof key === "string" || (typeof key === "object" && key !== null)) return key as Key;
-  throw new TypeError(`key must return a string or an object of strings (got ${String(key)})`);
+  throw invalidArgument(`key must return a string or an object of strings (got ${String(key)})`);
 }
 
 /** The framework-neutral decision flow of one request. */
@@ -77,21 +92,56 @@ export class RateLimitFlow<R> {
   private defaultKey(req: R): Key {
     const address = this.transport.address(req);
     if (address === undefined || address === "") {
-      throw new TypeError(
+      throw invalidArgument(
         "cannot tell the client address of this request: pass a `key` function to rateLimit",
       );
     }
     return clientKey(address);
   }
 
-  async decide(req: R): Promise<Outcome> {
+  /**
+   * The common case (one limiter, the client address or a synchronous key, a fixed cost, no
+   * skip, no queueing) in one promise: the hook pays for the take's promise only, not for an
+   * async function awaiting callbacks that are not there.
+   */
+  decide(req: R): Promise<Outcome> {
+    const s = this.settings;
+    const limiter = s.limiter;
+    if (
+      limiter === undefined ||
+      s.skip !== undefined ||
+      s.costOf !== undefined ||
+      s.maxWaitMs !== undefined ||
+      hasSlots(limiter)
+    ) {
+      return this.decideAsync(req);
+    }
+    let key: Key;
+    try {
+      if (s.key === undefined) key = this.defaultKey(req);
+      else {
+        const k = s.key(req);
+        if (isThenable(k)) return this.decideAsync(req, k);
+        key = k === undefined ? this.defaultKey(req) : checkKey(k);
+      }
+    } catch (error) {
+      return Promise.resolve({ kind: "fail", error });
+    }
+    return limiter.take(key, this.costOptions).then(
+      (decision) => this.outcome(decision, limiter, key, s.cost, null),
+      (error: unknown): Outcome => ({ kind: "fail", error }),
+    );
+  }
+
+  /** Any request: awaits each callback the options give. `pendingKey`: a key already asked for. */
+  private async decideAsync(req: R, pendingKey?: PromiseLike<Key | undefined>): Promise<Outcome> {
     const s = this.settings;
     try {
       if (s.skip !== undefined && (await s.skip(req)) === true) return SKIP;
       const limiter = s.limiter ?? (await s.pickLimiter!(req));
       let key: Key | undefined;
       if (s.key !== undefined) {
-        const k = await s.key(req);
+        const k = await (pendingKey ?? s.key(req));
         if (k !== undefined) key = checkKey(k);
       }
       key ??= this.defaultKey(req);

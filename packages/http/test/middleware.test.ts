@@ -372,6 +372,46 @@ describe.each(FRAMEWORKS)("%s middleware", (framework) => {
       expect(seen).toEqual(["STORE_UNAVAILABLE"]);
     });
 
+    it("a key function that returns no key reaches onError as INVALID_ARGUMENT, sync or async", async () => {
+      for (const key of [() => 42, async () => 42]) {
+        const seen: string[] = [];
+        const onError =
+          framework === "hono"
+            ? (e: { code: string }, c: { text: (b: string, s: number) => Response }) => {
+                seen.push(e.code);
+                return c.text("bad key", 500);
+              }
+            : framework === "fastify"
+              ? (
+                  e: { code: string },
+                  _r: unknown,
+                  reply: { code: (n: number) => { send: (b: string) => void } },
+                ) => {
+                  seen.push(e.code);
+                  reply.code(500).send("bad key");
+                }
+              : (
+                  e: { code: string },
+                  _r: unknown,
+                  res: { statusCode: number; end: (b: string) => void },
+                ) => {
+                  seen.push(e.code);
+                  res.statusCode = 500;
+                  res.end("bad key");
+                };
+        await start({
+          limiter: createLimiter({ store: memoryStore(), policies: burstAndDaily }),
+          key,
+          onError,
+        } as AnyOptions);
+        const res = await get("/ok");
+        expect(res.status).toBe(500);
+        expect(seen).toEqual(["INVALID_ARGUMENT"]);
+        await app!.close();
+        app = undefined;
+      }
+    });
+
     it("{ fallback }: decides on the fallback store (degraded: limits only in the headers)", async () => {
       await start({ limiter: outage({ fallback: memoryStore() }) });
       const res = await get("/ok");
