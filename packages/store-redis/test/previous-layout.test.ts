@@ -29,7 +29,7 @@ function previousEntry(name: string, code: number, dueMs: number, payload: numbe
   head.writeDoubleLE(dueMs, 5 + name.length);
   head.writeUInt32LE(32, 13 + name.length);
   const body = Buffer.alloc(32);
-  payload.forEach((v, i) => body.writeDoubleLE(v, 8 * i));
+  for (const [i, v] of payload.entries()) body.writeDoubleLE(v, 8 * i);
   return Buffer.concat([head, body]);
 }
 
@@ -73,7 +73,7 @@ describe.skipIf(!reachable)("entries the previous version wrote", () => {
       ctx.now = t0 + 25_000 * (n + 1);
       const want = evaluate(step, states, ctx.now);
       expect(Array.from(await ctx.store.execute(step)), step.op).toEqual(want.result);
-      if (want.write) want.states.forEach((s, i) => (states[i] = s));
+      if (want.write) states.splice(0, states.length, ...want.states);
     }
     // Written back in this version's payload.
     const entries = await readScope(client, scopeKeyOf(ctx.store.prefix, keys[0]!));
