@@ -175,7 +175,7 @@ KIND_TAKE[4] = function(value, at, limit, windowMs, precisionMs, cost, policyInd
         end
       end
     end
-    if (cost > limit) or (entry1_7 + cost > limit) then return false end
+    if (cost > limit) or (entry1_7 > limit - cost) then return false end
     do
       entry1_5 = now / precisionMs
       entry1_5 = entry1_5 - entry1_5 % 1

@@ -166,7 +166,7 @@ fastTake = function()
         end
       end
     end
-    if (cost > limit) or (entry3_7 + cost > limit) then return false end
+    if (cost > limit) or (entry3_7 > limit - cost) then return false end
     do
       entry3_5 = now / precisionMs
       entry3_5 = entry3_5 - entry3_5 % 1
