@@ -236,3 +236,21 @@ describe("calendar days in a time zone", () => {
     for (let i = 1; i < bounds.length; i++) expect(bounds[i]! - bounds[i - 1]!).toBe(86_400_000);
   });
 });
+
+describe("at the largest limits", () => {
+  // Found by the extreme-values property: count + cost passed 2^53 and rounded, so a cost that
+  // fits once the window's admissions leave read as one that never can.
+  it("tells a sliding window's wait for a cost of 2^53 - 1 beside admissions it holds", () => {
+    const max = Number.MAX_SAFE_INTEGER;
+    const w = single({
+      kind: "slidingWindow",
+      name: "s",
+      limit: max,
+      window: 1_000,
+      precision: 100,
+    });
+    expect(w.run("take", 10_000, 4).allowed).toBe(true);
+    const refused = w.run("take", 10_000, max);
+    expect([refused.allowed, refused.retryAfterMs]).toEqual([false, 1_100]);
+  });
+});

@@ -79,7 +79,7 @@ describe("memory store", () => {
 });
 
 describe("memory store with learned limits", () => {
-  it("keeps a bucket held below capacity by a learned limit until it has refilled after the lapse", async () => {
+  it("keeps what a bucket consumed under a higher learned limit through sweeps after the lapse", async () => {
     let now = 0;
     const store = memoryStore({ clock: () => now });
     const limiter = createLimiter({
@@ -89,11 +89,11 @@ describe("memory store with learned limits", () => {
         { kind: "tokenBucket", name: "b", capacity: 10, refill: { tokens: 1, every: "1s" } },
       ],
     });
-    await limiter.reconcile("k", { policy: "b", limit: 2 });
-    await limiter.take("k", { cost: 2 });
-    now = 5_000; // learned limit lapsed; the bucket refills from 2 toward 10
+    await limiter.reconcile("k", { policy: "b", limit: 20 });
+    await limiter.take("k", { cost: 15 });
+    now = 7_000; // learned limit lapsed; 8 of the 15 still consumed, under a capacity of 10
     // Many writes elsewhere force full sweeps.
     for (let i = 0; i < 3_000; i++) await limiter.take(`other-${i}`);
-    expect((await limiter.peek("k")).remaining).toBe(5);
+    expect((await limiter.peek("k")).remaining).toBe(2);
   });
 });

@@ -179,7 +179,7 @@ describe.runIf(runPostgres)("postgres store behaviour", () => {
     expect(await rows("learn:")).toBe(0);
   });
 
-  it("does not sweep a bucket whose lower learned limit lapsed before it is full again", async () => {
+  it("does not sweep what a bucket consumed under a learned limit that lapsed", async () => {
     const policies = compilePolicies([
       { kind: "tokenBucket", name: "tb", capacity: 5, refill: { tokens: 1, every: 1000 } },
     ]);
@@ -198,12 +198,12 @@ describe.runIf(runPostgres)("postgres store behaviour", () => {
       windowBounds: undefined,
       ...extra,
     });
-    await store.execute(request("take"));
-    const observations = [{ remaining: undefined, limit: 3, resetAtMs: undefined }];
+    const observations = [{ remaining: undefined, limit: 8, resetAtMs: undefined }];
     await store.execute(request("reconcile", { observations }));
-    await sleep(60); // the learned limit (3) lapsed; the bucket holds 3 of 5
+    await store.execute(request("take", { cost: 7 }));
+    await sleep(60); // the learned limit (8) lapsed; nearly 7 still consumed, of 5
     await store.sweep();
-    expect((await store.execute(request("peek")))[4 + 1]).toBe(3);
+    expect((await store.execute(request("peek")))[4 + 1]).toBe(0);
   });
 
   it("holds, renews and releases leases; a crashed holder's lease expires", async () => {

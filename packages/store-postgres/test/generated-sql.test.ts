@@ -83,11 +83,11 @@ describe("the decision function's SQL", () => {
   it("keeps the token bucket's reset and the sliding window's slot cut-off in one place each", () => {
     const all = [sources.decide, ...Object.values(sources.kinds)].join("\n");
     const count = (re: RegExp) => all.match(re)?.length ?? 0;
-    expect(count(/reset_at_ms := level_at_ms \+/g)).toBe(1);
+    expect(count(/reset_at_ms := consumed_at_ms \+/g)).toBe(1);
     expect(count(/\(now_ms - policy_window_ms\)::numeric \/ policy_precision_ms/g)).toBe(1);
     // ...and the one place is used once: the answer, the bring-to-now.
     expect(
-      DECIDE_FUNCTION_TEMPLATE.match(/reset_at_ms := s\.b \+ \(full_level - s\.a/g),
+      DECIDE_FUNCTION_TEMPLATE.match(/reset_at_ms := s\.b \+ \(s\.a \+ policy_refill_tokens/g),
     ).toHaveLength(1);
   });
 });

@@ -1,8 +1,10 @@
 import { readFileSync } from "node:fs";
 import {
+  type CompiledPolicy,
   compilePolicies,
   evaluate,
   KINDS,
+  limitInForce,
   type PolicyStateRecord,
   type StoreRequest,
 } from "@sluice/core/store";
@@ -27,13 +29,32 @@ const PREVIOUS_LAYOUT = {
   concurrency: { leases: "ids,ys", learnedLimit: "ll", learnedLimitUntilMs: "lu" },
 } as const;
 
+/**
+ * Buckets and pools now keep what was consumed where the level was, and the refill period it is
+ * counted in in column c, which the previous version left NULL: that is how a row it wrote is told
+ * apart (and read as the level it held).
+ */
+const CHANGED = {
+  tokenBucket: { level: "consumed", levelAtMs: "consumedAtMs", everyMs: "everyMs" },
+  pool: { level: "consumed", anchorMs: "anchorMs", everyMs: "everyMs" },
+} as const;
+
 describe("state layout", () => {
   it("derives from the kinds table the columns the previous version wrote", () => {
     for (const spec of Object.values(KINDS)) {
       const derived = Object.fromEntries(
         stateColumns(spec).map((c) => [c.field.name, c.columns.join(",")]),
       );
-      expect(derived).toEqual(PREVIOUS_LAYOUT[spec.kind]);
+      const renamed: Record<string, string> =
+        spec.kind === "tokenBucket" || spec.kind === "pool" ? CHANGED[spec.kind] : {};
+      const previous = Object.fromEntries(
+        Object.entries(PREVIOUS_LAYOUT[spec.kind]).map(([f, c]) => [renamed[f] ?? f, c]),
+      );
+      const added = Object.keys(derived).filter((f) => !(f in previous));
+      expect(added).toEqual(spec.kind in CHANGED ? ["everyMs"] : []);
+      expect(added.map((f) => derived[f])).toEqual(spec.kind in CHANGED ? ["c"] : []);
+      for (const f of added) delete derived[f];
+      expect(derived).toEqual(previous);
     }
   });
 });
@@ -74,18 +95,27 @@ interface Row {
   readonly ids: string[] | null;
 }
 
-/** A row as the previous version wrote it, read back with its layout. */
-function recordOf(kind: string, row: Row): PolicyStateRecord {
+/**
+ * A row as the previous version wrote it, read back with its layout. A bucket's or a pool's level
+ * becomes what it consumed under the limit in force at `nowMs`, as this version reads it.
+ */
+function recordOf(policy: CompiledPolicy, row: Row, nowMs: number): PolicyStateRecord {
   const base = {
     learnedLimit: int(row.ll),
     learnedLimitUntilMs: int(row.lu),
     dueMs: int(row.due_ms),
   };
-  switch (kind) {
-    case "tokenBucket":
-      return { ...base, level: int(row.a), levelAtMs: int(row.b) };
-    case "pool":
-      return { ...base, level: int(row.a), anchorMs: int(row.b) };
+  const limit = limitInForce(policy, base, nowMs);
+  switch (policy.kind) {
+    case "tokenBucket": {
+      const everyMs = policy.refillEveryMs;
+      const consumed = Math.max(0, limit * everyMs - int(row.a));
+      return { ...base, consumed, consumedAtMs: int(row.b), everyMs };
+    }
+    case "pool": {
+      const consumed = Math.max(0, limit - int(row.a));
+      return { ...base, consumed, anchorMs: int(row.b), everyMs: policy.refillEveryMs };
+    }
     case "fixedWindow":
       return { ...base, count: int(row.a), startMs: int(row.b), endMs: int(row.c) };
     case "slidingWindow":
@@ -157,8 +187,9 @@ describe.runIf(runPostgres)("a table the previous version migrated and wrote", (
     const oldNow = Number(old.rows[0]!.r.split(",")[1]);
     const rows = await pool.query<Row>(`SELECT * FROM "public"."${table}" ORDER BY key`);
     expect(rows.rows.map((r) => r.key)).toEqual(keys);
+    const firstNowMs = oldNow + 5 + 7_000;
     const model = new Map<string, PolicyStateRecord>(
-      rows.rows.map((r, i) => [r.key, recordOf(policies[i]!.kind, r)]),
+      rows.rows.map((r, i) => [r.key, recordOf(policies[i]!, r, firstNowMs)]),
     );
 
     await postgresStore({ pool, table }).migrate();

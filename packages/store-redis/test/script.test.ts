@@ -75,7 +75,7 @@ describe("redis store: the decision script", () => {
 
   it("writes each formula once: the bucket's reset and the sliding window's cut-off", () => {
     const lua = luaSources();
-    expect(count(lua, "(level - fullLevel) / refillTokens")).toBe(1);
+    expect(count(lua, "-consumed / refillTokens")).toBe(2); // the bucket's reset, the pool's
     expect(count(lua, "(now - windowMs) / precisionMs")).toBe(1);
     // Every function of a kind module is defined once in all the Lua.
     for (const source of Object.values(KIND_SOURCES)) {

@@ -190,21 +190,22 @@ describe.skipIf(!reachable)("redis store state in Redis", () => {
     expect([after[4], after[14]]).toEqual([3, 2]);
   });
 
-  it("keeps a bucket held down by a lower learned limit until it has refilled after the lapse", async () => {
+  it("keeps what a bucket consumed under a higher learned limit until it has refilled", async () => {
     const bucket = compilePolicies([
       { kind: "tokenBucket", name: "b", capacity: 10, refill: { tokens: 1, every: "1s" } },
     ]);
     const keys = keysFor(bucket, "lapse");
     await store.execute(
       request(bucket, keys, "reconcile", {
-        observations: [{ limit: 2, remaining: undefined, resetAtMs: undefined }],
+        observations: [{ limit: 20, remaining: undefined, resetAtMs: undefined }],
         learnedLimitTtlMs: 200,
       }),
     );
-    await store.execute(request(bucket, keys, "take", { cost: 2 }));
-    // After the lapse the bucket refills toward 10 from empty: ten seconds, not 200 ms.
-    expect(await client.pttl(scopeKeyOf(prefix, keys[0]!))).toBeGreaterThan(9_000);
+    await store.execute(request(bucket, keys, "take", { cost: 15 }));
+    // 15 tokens to win back at one a second: fifteen seconds, however short the learned limit.
+    expect(await client.pttl(scopeKeyOf(prefix, keys[0]!))).toBeGreaterThan(14_000);
     await sleep(400);
+    // The learned limit lapsed; more than 10 still consumed under the configured capacity.
     const after = await store.execute(request(bucket, keys, "peek"));
     expect([after[4], after[5]]).toEqual([10, 0]);
   });

@@ -2,89 +2,95 @@ import type { CompiledPool } from "../policy/compile.js";
 import type { KindMath, StateBase } from "./types.js";
 
 /**
- * Replenishing pool: `level` whole tokens; below capacity it gains `refillTokens` per
- * `refillEveryMs`, in whole steps counted from `anchorMs` (the moment it first dropped below
- * capacity, advanced by the steps already applied). `anchorMs` is 0 while full.
+ * Replenishing pool kept as what has been consumed: `consumed` whole tokens, won back by
+ * `refillTokens` per `refillEveryMs`, in whole steps counted from `anchorMs` (the moment it first
+ * dropped below capacity, advanced by the steps already applied). `anchorMs` is 0 while nothing
+ * is consumed. What is left under a limit is the limit minus `consumed`, so a policy whose
+ * capacity changes keeps what was used, and nothing about the stored state depends on the limit.
+ * (ceil(capacity / refillTokens) * refillEveryMs, a refill from empty, is validated to stay within
+ * 2^52, so every time it yields stays below 2^53.)
  */
 export interface PoolState extends StateBase {
-  /** Whole tokens. */
-  level: number;
-  /** Epoch ms the refill steps are counted from; 0 while full. */
+  /** Whole tokens consumed; 0: full. */
+  consumed: number;
+  /** Epoch ms the refill steps are counted from; 0 while nothing is consumed. */
   anchorMs: number;
+  /** The refillEveryMs the steps since `anchorMs` are counted in. */
+  everyMs: number;
 }
 
 /** The reference math of the `pool` kind: a replenishing pool, refilled in whole steps. */
 export const pool: KindMath<CompiledPool, PoolState> = {
-  load(stored, p, limit, now, _bounds, reuse) {
+  load(stored, p, _limit, now, _bounds, reuse) {
     if (stored === undefined) {
-      return { level: limit, anchorMs: 0, learnedLimit: 0, learnedLimitUntilMs: 0, dueMs: 0 };
+      return {
+        consumed: 0,
+        anchorMs: 0,
+        everyMs: p.refillEveryMs,
+        learnedLimit: 0,
+        learnedLimitUntilMs: 0,
+        dueMs: 0,
+      };
     }
-    // Whole steps advance in place without changing the meaning; capping at the limit in force
-    // does change it (a later, higher limit would count those steps), so a read that is never
-    // written back must not cap a reused object.
-    const s = reuse && !caps(stored, p, limit, now) ? stored : { ...stored };
-    if (s.level >= limit) {
-      s.level = limit;
+    const s = reuse ? stored : { ...stored };
+    // Steps earned under an earlier refill period (the policy changed) are kept; the period in
+    // force counts on from the last of them.
+    if (s.everyMs !== p.refillEveryMs) {
+      refillSteps(s, p.refillTokens, s.everyMs, now);
+      s.everyMs = p.refillEveryMs;
+    }
+    refillSteps(s, p.refillTokens, p.refillEveryMs, now);
+    if (s.consumed <= 0) {
+      s.consumed = 0;
       s.anchorMs = 0;
-      return s;
     }
-    let level = s.level;
-    let anchorMs = s.anchorMs;
-    if (now >= anchorMs) {
-      const steps = Math.floor((now - anchorMs) / p.refillEveryMs);
-      level += steps * p.refillTokens;
-      anchorMs += steps * p.refillEveryMs;
-    }
-    if (level >= limit) {
-      level = limit;
-      anchorMs = 0;
-    }
-    s.level = level;
-    s.anchorMs = anchorMs;
     return s;
   },
   check(s, p, limit, cost, now) {
     if (cost > limit) return -1;
-    if (s.level >= cost) return 0;
-    const steps = Math.ceil((cost - s.level) / p.refillTokens);
-    return s.anchorMs + steps * p.refillEveryMs - now;
+    const excess = s.consumed - (limit - cost);
+    if (excess <= 0) return 0;
+    return s.anchorMs + Math.ceil(excess / p.refillTokens) * p.refillEveryMs - now;
   },
-  charge(s, _p, limit, cost, now) {
-    if (s.level >= limit) s.anchorMs = now;
-    s.level -= cost;
+  charge(s, _p, _limit, cost, now) {
+    if (s.consumed <= 0) s.anchorMs = now;
+    s.consumed += cost;
   },
-  refund(s, _p, limit, cost) {
-    s.level = Math.min(limit, s.level + cost);
-    if (s.level >= limit) s.anchorMs = 0;
+  refund(s, _p, _limit, cost) {
+    s.consumed = Math.max(0, s.consumed - cost);
+    if (s.consumed <= 0) s.anchorMs = 0;
   },
   reconcile(s, p, limit, obs, now) {
-    if (obs.remaining !== undefined && obs.remaining < s.level) {
-      if (s.level >= limit) s.anchorMs = now;
-      s.level = obs.remaining;
+    if (obs.remaining !== undefined && limit - obs.remaining > s.consumed) {
+      if (s.consumed <= 0) s.anchorMs = now;
+      s.consumed = limit - obs.remaining;
     }
     // No step before the server's reset.
-    if (obs.resetAtMs !== undefined && obs.resetAtMs > now && s.level < limit) {
+    if (obs.resetAtMs !== undefined && obs.resetAtMs > now && s.consumed > 0) {
       s.anchorMs = Math.max(s.anchorMs, obs.resetAtMs - p.refillEveryMs);
     }
   },
-  remaining(s) {
-    return s.level;
+  remaining(s, _p, limit) {
+    return Math.max(0, limit - s.consumed);
   },
-  resetAt(s, p, limit, now) {
-    if (s.level >= limit) return now;
-    return s.anchorMs + Math.ceil((limit - s.level) / p.refillTokens) * p.refillEveryMs;
+  resetAt(s, p, _limit, now) {
+    if (s.consumed <= 0) return now;
+    return s.anchorMs + Math.ceil(s.consumed / p.refillTokens) * p.refillEveryMs;
   },
-  isIdle(s, _p, limit) {
-    return s.level >= limit;
+  isIdle(s) {
+    return s.consumed <= 0;
   },
-  refillSpanMs(p) {
-    return Math.ceil(p.capacity / p.refillTokens) * p.refillEveryMs;
+  // Consumption refills the same whatever the limit, so a learned limit needs no longer state.
+  refillSpanMs() {
+    return 0;
   },
 };
 
-/** Whether loading `s` at `now` would cap it at `limit` (more than whole steps of refill). */
-function caps(s: PoolState, p: CompiledPool, limit: number, now: number): boolean {
-  if (s.level >= limit) return s.level > limit || s.anchorMs !== 0;
-  if (now < s.anchorMs) return false;
-  return s.level + Math.floor((now - s.anchorMs) / p.refillEveryMs) * p.refillTokens >= limit;
+/** Applies the whole steps of `everyMs` since the anchor. */
+function refillSteps(s: PoolState, tokens: number, everyMs: number, now: number): void {
+  if (s.consumed <= 0 || now < s.anchorMs) return;
+  const steps = Math.floor((now - s.anchorMs) / everyMs);
+  // A product beyond 2^53 rounds, but only when it exceeds `consumed`: all is back either way.
+  s.consumed -= steps * tokens;
+  s.anchorMs += steps * everyMs;
 }

@@ -41,9 +41,10 @@ export const slidingWindow: KindMath<CompiledSlidingWindow, SlidingWindowState> 
   },
   check(s, p, limit, cost, now) {
     if (cost > limit) return -1;
+    // Against limit - cost (exact): count + cost may pass 2^53 and round.
     const count = total(s);
-    if (count + cost <= limit) return 0;
-    let excess = count + cost - limit;
+    if (count <= limit - cost) return 0;
+    let excess = count - (limit - cost);
     for (let i = 0; i < s.slots.length; i++) {
       excess -= s.counts[i]!;
       if (excess <= 0) return expiresAt(s.slots[i]!, p) - now;

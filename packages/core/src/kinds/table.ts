@@ -113,15 +113,16 @@ const tokenBucket: KindSpec<"tokenBucket"> = Object.freeze({
   paramValues: (p: CompiledTokenBucket) => [p.capacity, p.refillTokens, p.refillEveryMs],
   state: Object.freeze([
     field(
-      "level",
+      "consumed",
       "tokenMs",
-      "token-milliseconds held at levelAtMs (a token is refillEveryMs of them)",
+      "token-milliseconds consumed at consumedAtMs (a token is refillEveryMs of them); 0: full",
     ),
     field(
-      "levelAtMs",
+      "consumedAtMs",
       "epochMs",
-      "when the bucket holds `level`; later than now while refill is held back",
+      "when the bucket has consumed `consumed`; later than now while refill is held back",
     ),
+    field("everyMs", "ms", "the refillEveryMs `consumed` is counted in (a token is that many)"),
     LEARNED_LIMIT,
     LEARNED_LIMIT_UNTIL,
   ]),
@@ -133,8 +134,9 @@ const pool: KindSpec<"pool"> = Object.freeze({
   params: REFILL_PARAMS,
   paramValues: (p: CompiledPool) => [p.capacity, p.refillTokens, p.refillEveryMs],
   state: Object.freeze([
-    field("level", "tokens", "whole tokens held"),
-    field("anchorMs", "epochMs", "refill steps are counted from here; 0 while full"),
+    field("consumed", "tokens", "whole tokens consumed; 0: full"),
+    field("anchorMs", "epochMs", "refill steps are counted from here; 0 while nothing is consumed"),
+    field("everyMs", "ms", "the refillEveryMs the steps since anchorMs are counted in"),
     LEARNED_LIMIT,
     LEARNED_LIMIT_UNTIL,
   ]),

@@ -135,7 +135,7 @@ export class LimiterEngine {
     const byPolicy = observationsByPolicy(
       observations,
       config.index,
-      config.policies.length,
+      config.policies,
       (observation, reason) => {
         if (this.emitter.wants("observationIgnored"))
           this.emitter.emit("observationIgnored", { key, observation, reason });

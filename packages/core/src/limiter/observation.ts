@@ -1,4 +1,6 @@
 import { invalidArgument } from "../errors.js";
+import type { CompiledPolicy } from "../policy/compile.js";
+import { boundObservation } from "../policy/refill-bounds.js";
 import type { StoreObservation } from "../store/index.js";
 
 /** What a server reported about one of its limits (see `reconcile`). */
@@ -35,7 +37,7 @@ function observedNumber(value: unknown, field: string, min: number): number | un
 export function observationsByPolicy(
   observations: Observation | readonly Observation[],
   index: ReadonlyMap<string, number>,
-  policyCount: number,
+  policies: readonly CompiledPolicy[],
   ignore: (observation: Observation, reason: string) => void,
 ): (StoreObservation | undefined)[] | undefined {
   const many = Array.isArray(observations);
@@ -56,13 +58,14 @@ export function observationsByPolicy(
       ignore(o, `the limiter has no policy named "${o.policy}"`);
       return;
     }
-    byPolicy ??= new Array(policyCount).fill(undefined);
+    byPolicy ??= new Array(policies.length).fill(undefined);
     const prev = byPolicy[idx];
-    byPolicy[idx] = {
+    // Held to what every store computes exactly (a limit beyond what the policy may be, say).
+    byPolicy[idx] = boundObservation(policies[idx]!, {
       remaining: remaining ?? prev?.remaining,
       limit: limit ?? prev?.limit,
       resetAtMs: resetAtMs ?? prev?.resetAtMs,
-    };
+    });
   });
   return byPolicy;
 }

@@ -1,5 +1,6 @@
 import { type Duration, durationToMs } from "../duration.js";
 import { isValidTimeZone } from "../time-zone.js";
+import { refillBoundIssue } from "./refill-bounds.js";
 import {
   expected,
   isPlainObject,
@@ -259,6 +260,17 @@ function bucketOrPool(p: Fields, at: Path, issues: Issues): void {
   refill(p.refill, [...at, "refill"], issues);
 }
 
+/** A bucket or pool stays within what every store computes exactly (policy/refill-bounds.ts). */
+function refillBound(kind: "tokenBucket" | "pool", p: Fields, at: Path, issues: Issues): void {
+  const refill = p.refill as Fields;
+  const every = durationValue(refill.every);
+  if (every === undefined) return;
+  const message = refillBoundIssue(kind, p.capacity as number, refill.tokens as number, every);
+  if (message !== undefined) {
+    issues.push({ code: "custom", path: [...at, "capacity"], message, continue: true });
+  }
+}
+
 /** Checks of one kind's fields, in the order of its keys; refinements follow when nothing aborted. */
 const KIND_CHECKS: Record<PolicyKind, (p: Fields, at: Path, issues: Issues) => void> = {
   tokenBucket(p, at, issues) {
@@ -266,21 +278,14 @@ const KIND_CHECKS: Record<PolicyKind, (p: Fields, at: Path, issues: Issues) => v
     bucketOrPool(p, at, issues);
     objectIssue(p, POLICY_KEYS.tokenBucket, at, issues);
     if (wasAborted(issues, start)) return;
-    const every = durationValue((p.refill as Fields).every);
-    // The bucket is computed exactly in integer token-milliseconds; keep that below 2^53.
-    if (every !== undefined && (p.capacity as number) * every > MAX) {
-      issues.push({
-        code: "custom",
-        path: [...at, "capacity"],
-        message:
-          "capacity times refill.every (in ms) must stay below 2^53; use a shorter refill period",
-        continue: true,
-      });
-    }
+    refillBound("tokenBucket", p, at, issues);
   },
   pool(p, at, issues) {
+    const start = issues.length;
     bucketOrPool(p, at, issues);
     objectIssue(p, POLICY_KEYS.pool, at, issues);
+    if (wasAborted(issues, start)) return;
+    refillBound("pool", p, at, issues);
   },
   fixedWindow(p, at, issues) {
     const start = issues.length;

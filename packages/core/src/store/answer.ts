@@ -13,7 +13,7 @@ import { SluiceError } from "../errors.js";
  *   [3] reserved, 0
  *   then for each policy i, at offset RESULT_HEADER + RESULT_STRIDE * i:
  *   [+0] limit in force (a live learned limit wins over the configured one)
- *   [+1] remaining after the op (tokenBucket: floor of the level; concurrency: free slots)
+ *   [+1] remaining after the op (tokenBucket: whole tokens left; concurrency: free slots)
  *   [+2] resetAtMs: when the policy is back to its full limit (the store clock if already full)
  *   [+3] retryAfterMs for the requested cost: 0 when this policy admits it, -1 when it never can
  *   [+4] blocked: 1 when this policy refused the request, else 0

@@ -44,6 +44,7 @@ export {
   configuredLimit,
   isRatePolicy,
 } from "../policy/compile.js";
+export { boundObservation, largestLimit, MAX_REFILL } from "../policy/refill-bounds.js";
 export {
   boundsCover,
   localMidnight,

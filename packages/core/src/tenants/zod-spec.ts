@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import { durationToMs } from "../duration.js";
+import { refillBoundIssue } from "../policy/refill-bounds.js";
 import { isValidTimeZone } from "../time-zone.js";
 
 const DURATION_RE = /^\d+(ms|s|m|h|d)$/;
@@ -49,6 +50,18 @@ const refillSchema = z.strictObject({
   every: durationSchema,
 });
 
+/** A bucket or pool stays within what every store computes exactly (policy/refill-bounds.ts). */
+function refillBound(
+  kind: "tokenBucket" | "pool",
+  p: { capacity: number; refill: { tokens: number; every: number | string } },
+  ctx: z.RefinementCtx,
+): void {
+  const every = durationValue(p.refill.every);
+  if (every === undefined) return;
+  const message = refillBoundIssue(kind, p.capacity, p.refill.tokens, every);
+  if (message !== undefined) ctx.addIssue({ code: "custom", path: ["capacity"], message });
+}
+
 export const tokenBucketSchema = z
   .strictObject({
     kind: z.literal("tokenBucket"),
@@ -59,18 +72,7 @@ export const tokenBucketSchema = z
     }),
     refill: refillSchema.meta({ description: "Continuous refill rate: `tokens` per `every`." }),
   })
-  .superRefine((p, ctx) => {
-    const every = durationValue(p.refill.every);
-    // The bucket is computed exactly in integer token-milliseconds; keep that below 2^53.
-    if (every !== undefined && p.capacity * every > Number.MAX_SAFE_INTEGER) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["capacity"],
-        message:
-          "capacity times refill.every (in ms) must stay below 2^53; use a shorter refill period",
-      });
-    }
-  })
+  .superRefine((p, ctx) => refillBound("tokenBucket", p, ctx))
   .meta({
     title: "tokenBucket",
     description: "Starts full; refills continuously, never above capacity.",
@@ -87,6 +89,7 @@ export const poolSchema = z
         "Whole steps: `tokens` per `every`, counted from when it first dropped below capacity.",
     }),
   })
+  .superRefine((p, ctx) => refillBound("pool", p, ctx))
   .meta({ title: "pool", description: "Replenishing pool that refills in whole steps." });
 
 export const fixedWindowSchema = z

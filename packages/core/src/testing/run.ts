@@ -4,6 +4,7 @@ import type { Policy, PolicyKind } from "../policy/schema.js";
 import { readAnswer, type StoreResult } from "../store/answer.js";
 import type { Store, StoreRequest } from "../store/contract.js";
 import { nextOffsetChange } from "./dst.js";
+import { extremeScenarioArb } from "./extremes.js";
 import {
   ReferenceModel,
   RequestFactory,
@@ -171,6 +172,12 @@ export interface CompareOptions {
   seed?: number;
   /** Issue the commands between time steps at once (see `RunScenarioOptions.concurrent`). */
   concurrent?: boolean;
+  /**
+   * Generated policies and commands at the largest values the schema accepts (see
+   * `extremeScenarioArb`) instead of small ones; `limiters` and `longTime` are not used. Time
+   * passes by up to a century: pass a `time` that moves a clock the test sets.
+   */
+  extreme?: boolean;
 }
 
 let runCounter = 0;
@@ -185,13 +192,16 @@ export const uniquePrefix = (name: string): string =>
 export async function compareWithReference(options: CompareOptions): Promise<void> {
   const { store, maxPassMs = 40, longTime = false, numRuns = 100 } = options;
   const time = options.time ?? realTime(maxPassMs);
-  const arb = scenarioArb({
-    maxPassMs,
-    longTime,
-    kinds: options.kinds ?? store.capabilities.kinds,
-    limiters: options.limiters,
-    maxCommands: options.maxCommands,
-  });
+  const kinds = options.kinds ?? store.capabilities.kinds;
+  const arb = options.extreme
+    ? extremeScenarioArb(kinds, options.maxCommands)
+    : scenarioArb({
+        maxPassMs,
+        longTime,
+        kinds,
+        limiters: options.limiters,
+        maxCommands: options.maxCommands,
+      });
   const params: fc.Parameters<[Scenario]> = { numRuns };
   if (options.seed !== undefined) params.seed = options.seed;
   await fc.assert(

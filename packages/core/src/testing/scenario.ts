@@ -69,7 +69,7 @@ const keyTextArb = fc.string({
 });
 
 /** Two fixed keys and two generated ones; object keys share a tenant or a user across keys. */
-const keysArb = (keyMode: "string" | "object") =>
+export const keysArb = (keyMode: "string" | "object") =>
   keyMode === "string"
     ? fc
         .uniqueArray(keyTextArb, { minLength: 2, maxLength: 2 })

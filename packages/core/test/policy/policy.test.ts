@@ -25,6 +25,34 @@ describe("policy validation", () => {
     expect(sliding).toMatchObject({ windowMs: 60_000, precisionMs: 1000 });
   });
 
+  it("refuses a bucket or a pool beyond what every store computes exactly (2^52)", () => {
+    const year = 365 * 86_400_000;
+    // 2^52 token-milliseconds, or 2^52 ms to refill from empty, are the most.
+    const atMost = Math.floor(2 ** 52 / year);
+    expect(() =>
+      compilePolicies([
+        { kind: "tokenBucket", name: "b", capacity: atMost, refill: { tokens: 1, every: year } },
+        { kind: "pool", name: "p", capacity: atMost * 3, refill: { tokens: 3, every: year } },
+      ]),
+    ).not.toThrow();
+    expect(
+      issuesOf([
+        { kind: "tokenBucket", name: "b", capacity: 2 ** 52, refill: { tokens: 1, every: 2 } },
+        { kind: "pool", name: "p", capacity: 2 ** 52, refill: { tokens: 1, every: 1_000 } },
+        { kind: "pool", name: "q", capacity: atMost * 3 + 1, refill: { tokens: 3, every: year } },
+      ]).map((i) => i.path),
+    ).toEqual(["policies[0].capacity", "policies[1].capacity", "policies[2].capacity"]);
+    expect(
+      issuesOf([{ kind: "pool", name: "p", capacity: 2 ** 52, refill: { tokens: 1, every: 2 } }]),
+    ).toEqual([
+      {
+        path: "policies[0].capacity",
+        message:
+          "a refill from empty (capacity / refill.tokens steps of refill.every) must take at most 2^52 ms; use fewer steps or a shorter refill period",
+      },
+    ]);
+  });
+
   it("refuses an empty policy list", () => {
     expect(issuesOf([])).toEqual([
       { path: "policies", message: "policies must name at least one policy" },

@@ -73,12 +73,19 @@ describe("the table of kinds", () => {
     const { states } = evaluate(request("take"), [], 1_000_000);
     const order = (kind: PolicyKind) => KINDS[kind].state.map((f) => f.name);
     expect(order("tokenBucket")).toEqual([
-      "level",
-      "levelAtMs",
+      "consumed",
+      "consumedAtMs",
+      "everyMs",
       "learnedLimit",
       "learnedLimitUntilMs",
     ]);
-    expect(order("pool")).toEqual(["level", "anchorMs", "learnedLimit", "learnedLimitUntilMs"]);
+    expect(order("pool")).toEqual([
+      "consumed",
+      "anchorMs",
+      "everyMs",
+      "learnedLimit",
+      "learnedLimitUntilMs",
+    ]);
     expect(order("fixedWindow")).toEqual([
       "count",
       "startMs",

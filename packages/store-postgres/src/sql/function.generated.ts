@@ -51,8 +51,7 @@ DECLARE
   policy_first_use bigint;
   policy_precision_ms bigint;
   policy_lease_ttl_ms bigint;
-  full_level bigint;
-  need_level bigint;
+  spare bigint;
   refill_steps bigint;
   bounds_count int;
   oldest_slot bigint;
@@ -122,47 +121,55 @@ BEGIN
       retry_ms := 0;
       CASE in_policies[pb + 1]
       WHEN 1 THEN
-        policy_capacity := in_policies[pb + 2];
         policy_refill_tokens := in_policies[pb + 3];
         policy_refill_every_ms := in_policies[pb + 4];
-        full_level := limit_in_force * policy_refill_every_ms;
         IF NOT present THEN
-          s.a := full_level; s.b := now_ms;
+          s.a := 0; s.b := now_ms;
         ELSE
+          IF s.c IS NULL THEN
+            -- An earlier version's level: consumed is what it lacked of the limit in force.
+            s.a := greatest(0, limit_in_force * policy_refill_every_ms - s.a);
+          ELSIF s.c <> policy_refill_every_ms THEN
+            -- Counted in another refill period (the policy changed): in this one, a token begun counts
+            -- whole.
+            s.a := ((s.a + s.c - 1) / s.c) * policy_refill_every_ms;
+          END IF;
           IF s.b < now_ms THEN
             -- Compared before multiplied: a long idle time times the refill rate may overflow bigint.
-            IF s.a >= full_level
-               OR now_ms - s.b >= (full_level - s.a + policy_refill_tokens - 1) / policy_refill_tokens THEN
-              s.a := full_level;
+            IF now_ms - s.b >= (s.a + policy_refill_tokens - 1) / policy_refill_tokens THEN
+              s.a := 0;
             ELSE
-              s.a := s.a + (now_ms - s.b) * policy_refill_tokens;
+              s.a := s.a - (now_ms - s.b) * policy_refill_tokens;
             END IF;
             s.b := now_ms;
           END IF;
-          IF s.a > full_level THEN s.a := full_level; END IF;
         END IF;
+        s.c := policy_refill_every_ms;
         IF op = 't' OR op = 'a' OR op = 'p' THEN
           IF cost > limit_in_force THEN retry_ms := -1;
           ELSE
-            need_level := cost * policy_refill_every_ms;
-            IF s.a < need_level THEN
-              retry_ms := s.b - now_ms + (need_level - s.a + policy_refill_tokens - 1) / policy_refill_tokens;
+            spare := (limit_in_force - cost) * policy_refill_every_ms;
+            IF s.a > spare THEN
+              retry_ms := s.b - now_ms + (s.a - spare + policy_refill_tokens - 1) / policy_refill_tokens;
             END IF;
           END IF;
         ELSIF op = 'f' THEN
-          -- A refund of the whole limit fills the bucket without computing cost * refill_every_ms.
-          IF cost >= limit_in_force THEN s.a := full_level;
-          ELSE s.a := least(full_level, s.a + cost * policy_refill_every_ms);
+          -- A refund of all that was consumed empties it without computing cost * refill_every_ms.
+          IF cost >= (s.a + policy_refill_every_ms - 1) / policy_refill_every_ms THEN s.a := 0;
+          ELSE s.a := s.a - cost * policy_refill_every_ms;
           END IF;
         ELSIF op = 'c' THEN
-          -- \`remaining\` is an upper bound. A report at or below the level binds now: the server admits at
-          -- most that many until its reset, so refill is held back until then. A report above the level
-          -- leaves the bucket refilling at its own rate. (remaining <= level / every is remaining * every
-          -- <= level for whole numbers, without the product's overflow.)
-          IF obs_remaining IS NOT NULL AND obs_remaining <= s.a / policy_refill_every_ms THEN
-            s.a := obs_remaining * policy_refill_every_ms;
-            IF obs_reset_at_ms IS NOT NULL AND obs_reset_at_ms > now_ms AND obs_reset_at_ms > s.b THEN
-              s.b := obs_reset_at_ms;
+          -- \`remaining\` is an upper bound. A report at or below what is left binds now: the server admits
+          -- at most that many until its reset, so refill is held back until then. A report above it leaves
+          -- the bucket refilling at its own rate.
+          -- (Nested: a report above the limit is not multiplied.)
+          IF obs_remaining IS NOT NULL AND obs_remaining <= limit_in_force THEN
+            spare := (limit_in_force - obs_remaining) * policy_refill_every_ms;
+            IF spare >= s.a THEN
+              s.a := spare;
+              IF obs_reset_at_ms IS NOT NULL AND obs_reset_at_ms > now_ms AND obs_reset_at_ms > s.b THEN
+                s.b := obs_reset_at_ms;
+              END IF;
             END IF;
           END IF;
         ELSIF op = 'l' THEN
@@ -171,35 +178,56 @@ BEGIN
           NULL;
         END IF;
       WHEN 2 THEN
-        policy_capacity := in_policies[pb + 2];
         policy_refill_tokens := in_policies[pb + 3];
         policy_refill_every_ms := in_policies[pb + 4];
-        IF NOT present OR s.a >= limit_in_force THEN
-          s.a := limit_in_force; s.b := 0;
-        ELSIF now_ms >= s.b THEN
-          refill_steps := (now_ms - s.b) / policy_refill_every_ms;
-          IF refill_steps >= (limit_in_force - s.a + policy_refill_tokens - 1) / policy_refill_tokens THEN
-            s.a := limit_in_force; s.b := 0;
+        IF NOT present THEN
+          s.a := 0;
+        ELSIF s.c IS NULL THEN
+          -- An earlier version's level: consumed is what it lacked of the limit in force.
+          s.a := greatest(0, limit_in_force - s.a);
+        ELSIF s.c <> policy_refill_every_ms THEN
+          -- Steps earned under an earlier refill period (the policy changed) are kept; the period in
+          -- force counts on from the last of them.
+          IF s.a > 0 AND now_ms >= s.b THEN
+            refill_steps := (now_ms - s.b) / s.c;
+            -- Compared before multiplied: many steps times the tokens per step may overflow bigint.
+            IF refill_steps >= (s.a + policy_refill_tokens - 1) / policy_refill_tokens THEN
+              s.a := 0;
+            ELSE
+              s.a := s.a - refill_steps * policy_refill_tokens;
+              s.b := s.b + refill_steps * s.c;
+            END IF;
+          END IF;
+          IF s.a <= 0 THEN s.a := 0; s.b := 0; END IF;
+        END IF;
+        s.c := policy_refill_every_ms;
+        IF s.a > 0 AND now_ms >= s.b THEN
+          refill_steps := (now_ms - s.b) / s.c;
+          -- Compared before multiplied: many steps times the tokens per step may overflow bigint.
+          IF refill_steps >= (s.a + policy_refill_tokens - 1) / policy_refill_tokens THEN
+            s.a := 0;
           ELSE
-            s.a := s.a + refill_steps * policy_refill_tokens;
-            s.b := s.b + refill_steps * policy_refill_every_ms;
+            s.a := s.a - refill_steps * policy_refill_tokens;
+            s.b := s.b + refill_steps * s.c;
           END IF;
         END IF;
+        IF s.a <= 0 THEN s.a := 0; s.b := 0; END IF;
         IF op = 't' OR op = 'a' OR op = 'p' THEN
           IF cost > limit_in_force THEN retry_ms := -1;
-          ELSIF s.a < cost THEN
-            retry_ms := s.b + ((cost - s.a + policy_refill_tokens - 1) / policy_refill_tokens) * policy_refill_every_ms - now_ms;
+          ELSIF s.a > limit_in_force - cost THEN
+            retry_ms := s.b + ((s.a - limit_in_force + cost + policy_refill_tokens - 1) / policy_refill_tokens) * policy_refill_every_ms - now_ms;
           END IF;
         ELSIF op = 'f' THEN
-          s.a := least(limit_in_force, s.a + cost);
-          IF s.a >= limit_in_force THEN s.b := 0; END IF;
+          IF cost >= s.a THEN s.a := 0; s.b := 0;
+          ELSE s.a := s.a - cost;
+          END IF;
         ELSIF op = 'c' THEN
-          IF obs_remaining IS NOT NULL AND obs_remaining < s.a THEN
-            IF s.a >= limit_in_force THEN s.b := now_ms; END IF;
-            s.a := obs_remaining;
+          IF obs_remaining IS NOT NULL AND limit_in_force - obs_remaining > s.a THEN
+            IF s.a <= 0 THEN s.b := now_ms; END IF;
+            s.a := limit_in_force - obs_remaining;
           END IF;
           -- The next step lands at the server's reset.
-          IF obs_reset_at_ms IS NOT NULL AND obs_reset_at_ms > now_ms AND s.a < limit_in_force THEN
+          IF obs_reset_at_ms IS NOT NULL AND obs_reset_at_ms > now_ms AND s.a > 0 THEN
             s.b := greatest(s.b, obs_reset_at_ms - policy_refill_every_ms);
           END IF;
         ELSIF op = 'l' THEN
@@ -415,50 +443,47 @@ BEGIN
       CASE in_policies[pb + 1]
       WHEN 1 THEN
         IF np > 1 THEN
-          policy_capacity := in_policies[pb + 2];
           policy_refill_tokens := in_policies[pb + 3];
           policy_refill_every_ms := in_policies[pb + 4];
         END IF;
         IF do_write AND (op = 't' OR op = 'a') THEN
-          s.a := s.a - cost * policy_refill_every_ms;
+          s.a := s.a + cost * policy_refill_every_ms;
         ELSIF do_write AND op = 'r' THEN
           NULL;
         END IF;
-        full_level := limit_in_force * policy_refill_every_ms;
-        remaining := s.a / policy_refill_every_ms;
-        IF s.a >= full_level THEN
+        remaining := greatest(0, limit_in_force - (s.a + policy_refill_every_ms - 1) / policy_refill_every_ms);
+        IF s.a <= 0 THEN
           reset_at_ms := greatest(now_ms, s.b);
         ELSE
-          reset_at_ms := s.b + (full_level - s.a + policy_refill_tokens - 1) / policy_refill_tokens;
+          reset_at_ms := s.b + (s.a + policy_refill_tokens - 1) / policy_refill_tokens;
         END IF;
-        idle := s.a >= full_level AND s.b <= now_ms;
+        idle := s.a <= 0 AND s.b <= now_ms;
         IF do_write AND learned_limit > 0 THEN
           refill_span_ms := 0;
-          refill_span_ms := (policy_capacity * policy_refill_every_ms + policy_refill_tokens - 1) / policy_refill_tokens;
+          NULL;
         END IF;
       WHEN 2 THEN
         IF np > 1 THEN
-          policy_capacity := in_policies[pb + 2];
           policy_refill_tokens := in_policies[pb + 3];
           policy_refill_every_ms := in_policies[pb + 4];
         END IF;
         IF do_write AND (op = 't' OR op = 'a') THEN
           -- A full pool starts counting refill steps at its first take.
-          IF s.a >= limit_in_force THEN s.b := now_ms; END IF;
-          s.a := s.a - cost;
+          IF s.a <= 0 THEN s.b := now_ms; END IF;
+          s.a := s.a + cost;
         ELSIF do_write AND op = 'r' THEN
           NULL;
         END IF;
-        remaining := s.a;
-        IF s.a >= limit_in_force THEN
+        remaining := greatest(0, limit_in_force - s.a);
+        IF s.a <= 0 THEN
           reset_at_ms := now_ms;
         ELSE
-          reset_at_ms := s.b + ((limit_in_force - s.a + policy_refill_tokens - 1) / policy_refill_tokens) * policy_refill_every_ms;
+          reset_at_ms := s.b + ((s.a + policy_refill_tokens - 1) / policy_refill_tokens) * policy_refill_every_ms;
         END IF;
-        idle := s.a >= limit_in_force;
+        idle := s.a <= 0;
         IF do_write AND learned_limit > 0 THEN
           refill_span_ms := 0;
-          refill_span_ms := ((policy_capacity + policy_refill_tokens - 1) / policy_refill_tokens) * policy_refill_every_ms;
+          NULL;
         END IF;
       WHEN 3 THEN
         IF np > 1 THEN

@@ -7,91 +7,96 @@
 local KIND_TAKE, KIND_EMPTY, FL, FBUF = {}, {}, {}, {}
 
 -- tokenBucket
-KIND_EMPTY[1] = '\0\0\0\0\0\0\0\0\32\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0'
+KIND_EMPTY[1] = '\0\0\0\0\0\0\0\0\40\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0'
 KIND_TAKE[1] = function(value, at, capacity, refillTokens, refillEveryMs, cost, policyIndex)
-  if at + 43 > #value then return false end
+  if at + 51 > #value then return false end
   -- The clock's reading as a local (an upvalue costs an instruction per read).
   local now = now
-  local dueMs, payloadLength, level, levelAtMs, learnedLimit, learnedLimitUntilMs, nextAt = sunpack('<dI4dddd', value, at)
+  local dueMs, payloadLength, consumed, consumedAtMs, everyMs, learnedLimit, learnedLimitUntilMs, nextAt = sunpack('<dI4ddddd', value, at)
   local remaining1, resetAt1
   do
-    if payloadLength ~= 32 then return false end
-    if (dueMs >= now) and learnedLimit ~= 0 then return false end
-    local fullLevel = capacity * refillEveryMs
+    if payloadLength ~= 40 then return false end
+    if (dueMs >= now) and (learnedLimit ~= 0 or everyMs ~= refillEveryMs) then return false end
     do
       if not (dueMs >= now) then
-        level, levelAtMs = fullLevel, now
+        consumed, consumedAtMs = 0, now
       else
-        if levelAtMs < now then
-          level = level + (now - levelAtMs) * refillTokens
-          levelAtMs = now
+        if consumedAtMs < now then
+          -- A product beyond 2^53 rounds, but only when it exceeds `consumed`: 0 either way.
+          consumed = consumed - (now - consumedAtMs) * refillTokens
+          if consumed < 0 then consumed = 0 end
+          consumedAtMs = now
         end
-        if level > fullLevel then level = fullLevel end
       end
     end
-    if (cost > capacity) or (level < cost * refillEveryMs) then return false end
+    if (cost > capacity) or (consumed > (capacity - cost) * refillEveryMs) then return false end
     do
-      level = level - cost * refillEveryMs
+      consumed = consumed + cost * refillEveryMs
     end
     do
-      remaining1 = level / refillEveryMs
-      remaining1 = remaining1 - remaining1 % 1
-      resetAt1 = levelAtMs
-      if level >= fullLevel then
+      -- capacity - ceil(consumed / refillEveryMs), never below 0
+      local used = -consumed / refillEveryMs
+      remaining1 = capacity + (used - used % 1)
+      if remaining1 < 0 then remaining1 = 0 end
+      resetAt1 = consumedAtMs
+      if consumed <= 0 then
         if resetAt1 < now then resetAt1 = now end
       else
-        -- levelAtMs + ceil((fullLevel - level) / refillTokens), rounded without a math call (exact)
-        local behind = (level - fullLevel) / refillTokens
-        resetAt1 = levelAtMs - (behind - behind % 1)
+        -- consumedAtMs + ceil(consumed / refillTokens)
+        local behind = -consumed / refillTokens
+        resetAt1 = consumedAtMs - (behind - behind % 1)
       end
     end
-    if level >= fullLevel and levelAtMs <= now then return false end
+    if consumed <= 0 and consumedAtMs <= now then return false end
     -- Full again by now: the general path deletes the entry.
   end
-  return remaining1, resetAt1, dueMs, nextAt, spack('<dI4dddd', resetAt1, 32, level, levelAtMs, 0, 0)
+  return remaining1, resetAt1, dueMs, nextAt, spack('<dI4ddddd', resetAt1, 40, consumed, consumedAtMs, refillEveryMs, 0, 0)
 end
 
 -- pool
-KIND_EMPTY[2] = '\0\0\0\0\0\0\0\0\32\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0'
+KIND_EMPTY[2] = '\0\0\0\0\0\0\0\0\40\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0'
 KIND_TAKE[2] = function(value, at, capacity, refillTokens, refillEveryMs, cost, policyIndex)
-  if at + 43 > #value then return false end
+  if at + 51 > #value then return false end
   -- The clock's reading as a local (an upvalue costs an instruction per read).
   local now = now
-  local dueMs, payloadLength, level, anchorMs, learnedLimit, learnedLimitUntilMs, nextAt = sunpack('<dI4dddd', value, at)
+  local dueMs, payloadLength, consumed, anchorMs, everyMs, learnedLimit, learnedLimitUntilMs, nextAt = sunpack('<dI4ddddd', value, at)
   local remaining1, resetAt1
   do
-    if payloadLength ~= 32 then return false end
-    if (dueMs >= now) and learnedLimit ~= 0 then return false end
+    if payloadLength ~= 40 then return false end
+    if (dueMs >= now) and (learnedLimit ~= 0 or everyMs ~= refillEveryMs) then return false end
     do
-      if not (dueMs >= now) or level >= capacity then
-        level, anchorMs = capacity, 0
+      if not (dueMs >= now) or consumed <= 0 then
+        consumed, anchorMs = 0, 0
       else
         if now >= anchorMs then
           local steps = (now - anchorMs) / refillEveryMs
           steps = steps - steps % 1
-          level = level + steps * refillTokens
+          -- A product beyond 2^53 rounds, but only when it exceeds `consumed`: all is back either way.
+          consumed = consumed - steps * refillTokens
           anchorMs = anchorMs + steps * refillEveryMs
         end
-        if level >= capacity then level, anchorMs = capacity, 0 end
+        if consumed <= 0 then consumed, anchorMs = 0, 0 end
       end
     end
-    if (cost > capacity) or (level < cost) then return false end
+    if (cost > capacity) or (consumed > capacity - cost) then return false end
     do
-      if level >= capacity then anchorMs = now end
-      level = level - cost
+      if consumed <= 0 then anchorMs = now end
+      consumed = consumed + cost
     end
     do
       resetAt1 = now
-      if level < capacity then
-        -- anchorMs + ceil((capacity - level) / refillTokens) * refillEveryMs, rounded without a math call
-        local behind = (level - capacity) / refillTokens
+      if consumed > 0 then
+        -- anchorMs + ceil(consumed / refillTokens) * refillEveryMs, rounded without a math call
+        -- (exact: a quotient of whole numbers below 2^53 rounds to the right side of every whole number)
+        local behind = -consumed / refillTokens
         resetAt1 = anchorMs - (behind - behind % 1) * refillEveryMs
       end
-      remaining1 = level
+      remaining1 = capacity - consumed
+      if remaining1 < 0 then remaining1 = 0 end
     end
-    if level >= capacity then return false end
+    if consumed <= 0 then return false end
   end
-  return remaining1, resetAt1, dueMs, nextAt, spack('<dI4dddd', resetAt1, 32, level, anchorMs, 0, 0)
+  return remaining1, resetAt1, dueMs, nextAt, spack('<dI4ddddd', resetAt1, 40, consumed, anchorMs, refillEveryMs, 0, 0)
 end
 
 -- fixedWindow
@@ -170,7 +175,7 @@ KIND_TAKE[4] = function(value, at, limit, windowMs, precisionMs, cost, policyInd
         end
       end
     end
-    if (cost > limit) or (entry1_7 + cost > limit) then return false end
+    if (cost > limit) or (entry1_7 > limit - cost) then return false end
     do
       entry1_5 = now / precisionMs
       entry1_5 = entry1_5 - entry1_5 % 1

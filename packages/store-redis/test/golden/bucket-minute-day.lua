@@ -31,8 +31,8 @@ local function fastLayout()
   q[7], q[8], q[9] = tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3])
   q[12] = spack('<I4c0B', #ARGV[at + 4], ARGV[at + 4], 3)
   at = at + 6
-  q[13] = '<' .. 'c' .. #q[10] .. 'dI4dddd' .. 'c' .. #q[11] .. 'dI4ddddd' .. 'c' .. #q[12] .. 'dI4ddddd'
-  q[14] = #q[10] + 44 + #q[11] + 52 + #q[12] + 52
+  q[13] = '<' .. 'c' .. #q[10] .. 'dI4ddddd' .. 'c' .. #q[11] .. 'dI4ddddd' .. 'c' .. #q[12] .. 'dI4ddddd'
+  q[14] = #q[10] + 52 + #q[11] + 52 + #q[12] + 52
   FQ[L] = q
   return q
 end
@@ -47,7 +47,7 @@ fastTake = function()
     -- No key: every entry reads as default, as when past due (made once per layout and call).
     v = q[15]
     if not v then
-      v = q[10] .. '\0\0\0\0\0\0\0\0\32\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0' .. q[11] .. '\0\0\0\0\0\0\0\0\40\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0' .. q[12] .. '\0\0\0\0\0\0\0\0\40\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0'
+      v = q[10] .. '\0\0\0\0\0\0\0\0\40\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0' .. q[11] .. '\0\0\0\0\0\0\0\0\40\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0' .. q[12] .. '\0\0\0\0\0\0\0\0\40\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0'
       q[15] = v
     end
   end
@@ -56,44 +56,47 @@ fastTake = function()
   local now = now
   local cost, len, due, latest = cost, #v, 0, 0
   if len < q[14] then return false end
-  local head1, dueMs1, payloadLength1, level1, levelAtMs1, learnedLimit1, learnedLimitUntilMs1, head2, dueMs2, payloadLength2, count2, startMs2, endMs2, learnedLimit2, learnedLimitUntilMs2, head3, dueMs3, payloadLength3, count3, startMs3, endMs3, learnedLimit3, learnedLimitUntilMs3, at1 = sunpack(q[13], v)
+  local head1, dueMs1, payloadLength1, consumed1, consumedAtMs1, everyMs1, learnedLimit1, learnedLimitUntilMs1, head2, dueMs2, payloadLength2, count2, startMs2, endMs2, learnedLimit2, learnedLimitUntilMs2, head3, dueMs3, payloadLength3, count3, startMs3, endMs3, learnedLimit3, learnedLimitUntilMs3, at1 = sunpack(q[13], v)
   -- 1: tokenBucket
   if head1 ~= q[10] then return false end
-  local remaining1, resetAt1
+  local remaining1, resetAt1, entry1_3
   do
     local capacity, refillTokens, refillEveryMs = q[1], q[2], q[3]
-    if payloadLength1 ~= 32 then return false end
-    if (dueMs1 >= now) and learnedLimit1 ~= 0 then return false end
-    local fullLevel = capacity * refillEveryMs
+    if payloadLength1 ~= 40 then return false end
+    if (dueMs1 >= now) and (learnedLimit1 ~= 0 or everyMs1 ~= refillEveryMs) then return false end
     do
       if not (dueMs1 >= now) then
-        level1, levelAtMs1 = fullLevel, now
+        consumed1, consumedAtMs1 = 0, now
       else
-        if levelAtMs1 < now then
-          level1 = level1 + (now - levelAtMs1) * refillTokens
-          levelAtMs1 = now
+        if consumedAtMs1 < now then
+          -- A product beyond 2^53 rounds, but only when it exceeds `consumed1`: 0 either way.
+          consumed1 = consumed1 - (now - consumedAtMs1) * refillTokens
+          if consumed1 < 0 then consumed1 = 0 end
+          consumedAtMs1 = now
         end
-        if level1 > fullLevel then level1 = fullLevel end
       end
     end
-    if (cost > capacity) or (level1 < cost * refillEveryMs) then return false end
+    if (cost > capacity) or (consumed1 > (capacity - cost) * refillEveryMs) then return false end
     do
-      level1 = level1 - cost * refillEveryMs
+      consumed1 = consumed1 + cost * refillEveryMs
     end
     do
-      remaining1 = level1 / refillEveryMs
-      remaining1 = remaining1 - remaining1 % 1
-      resetAt1 = levelAtMs1
-      if level1 >= fullLevel then
+      -- capacity - ceil(consumed1 / refillEveryMs), never below 0
+      local used = -consumed1 / refillEveryMs
+      remaining1 = capacity + (used - used % 1)
+      if remaining1 < 0 then remaining1 = 0 end
+      resetAt1 = consumedAtMs1
+      if consumed1 <= 0 then
         if resetAt1 < now then resetAt1 = now end
       else
-        -- levelAtMs1 + ceil((fullLevel - level1) / refillTokens), rounded without a math call (exact)
-        local behind = (level1 - fullLevel) / refillTokens
-        resetAt1 = levelAtMs1 - (behind - behind % 1)
+        -- consumedAtMs1 + ceil(consumed1 / refillTokens)
+        local behind = -consumed1 / refillTokens
+        resetAt1 = consumedAtMs1 - (behind - behind % 1)
       end
     end
-    if level1 >= fullLevel and levelAtMs1 <= now then return false end
+    if consumed1 <= 0 and consumedAtMs1 <= now then return false end
     -- Full again by now: the general path deletes the entry.
+    entry1_3 = refillEveryMs
   end
   due, latest = resetAt1, dueMs1
   -- 2: fixedWindow
@@ -168,8 +171,8 @@ fastTake = function()
   if dueMs3 > latest then latest = dueMs3 end
   -- No entry of another limiter after these.
   if at1 ~= len + 1 then return false end
-  store(key, true, spack('<c0dI4ddddc0dI4dddddc0dI4ddddd',
-    q[10], resetAt1, 32, level1, levelAtMs1, 0, 0,
+  store(key, true, spack('<c0dI4dddddc0dI4dddddc0dI4ddddd',
+    q[10], resetAt1, 40, consumed1, consumedAtMs1, entry1_3, 0, 0,
     q[11], resetAt2, 40, count2, startMs2, endMs2, 0, 0,
     q[12], resetAt3, 40, count3, startMs3, endMs3, 0, 0), due, latest)
   local o, out = oc, out

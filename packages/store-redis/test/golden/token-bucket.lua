@@ -17,8 +17,8 @@ local function fastLayout()
   q[1], q[2], q[3] = tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3])
   q[4] = spack('<I4c0B', #ARGV[at + 4], ARGV[at + 4], 1)
   at = at + 6
-  q[5] = '<' .. 'c' .. #q[4] .. 'dI4dddd'
-  q[6] = #q[4] + 44
+  q[5] = '<' .. 'c' .. #q[4] .. 'dI4ddddd'
+  q[6] = #q[4] + 52
   FQ[L] = q
   return q
 end
@@ -33,7 +33,7 @@ fastTake = function()
     -- No key: every entry reads as default, as when past due (made once per layout and call).
     v = q[7]
     if not v then
-      v = q[4] .. '\0\0\0\0\0\0\0\0\32\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0'
+      v = q[4] .. '\0\0\0\0\0\0\0\0\40\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0'
       q[7] = v
     end
   end
@@ -42,50 +42,53 @@ fastTake = function()
   local now = now
   local cost, len, due, latest = cost, #v, 0, 0
   if len < q[6] then return false end
-  local head1, dueMs, payloadLength, level, levelAtMs, learnedLimit, learnedLimitUntilMs, at1 = sunpack(q[5], v)
+  local head1, dueMs, payloadLength, consumed, consumedAtMs, everyMs, learnedLimit, learnedLimitUntilMs, at1 = sunpack(q[5], v)
   -- 1: tokenBucket
   if head1 ~= q[4] then return false end
-  local remaining1, resetAt1
+  local remaining1, resetAt1, entry1_3
   do
     local capacity, refillTokens, refillEveryMs = q[1], q[2], q[3]
-    if payloadLength ~= 32 then return false end
-    if (dueMs >= now) and learnedLimit ~= 0 then return false end
-    local fullLevel = capacity * refillEveryMs
+    if payloadLength ~= 40 then return false end
+    if (dueMs >= now) and (learnedLimit ~= 0 or everyMs ~= refillEveryMs) then return false end
     do
       if not (dueMs >= now) then
-        level, levelAtMs = fullLevel, now
+        consumed, consumedAtMs = 0, now
       else
-        if levelAtMs < now then
-          level = level + (now - levelAtMs) * refillTokens
-          levelAtMs = now
+        if consumedAtMs < now then
+          -- A product beyond 2^53 rounds, but only when it exceeds `consumed`: 0 either way.
+          consumed = consumed - (now - consumedAtMs) * refillTokens
+          if consumed < 0 then consumed = 0 end
+          consumedAtMs = now
         end
-        if level > fullLevel then level = fullLevel end
       end
     end
-    if (cost > capacity) or (level < cost * refillEveryMs) then return false end
+    if (cost > capacity) or (consumed > (capacity - cost) * refillEveryMs) then return false end
     do
-      level = level - cost * refillEveryMs
+      consumed = consumed + cost * refillEveryMs
     end
     do
-      remaining1 = level / refillEveryMs
-      remaining1 = remaining1 - remaining1 % 1
-      resetAt1 = levelAtMs
-      if level >= fullLevel then
+      -- capacity - ceil(consumed / refillEveryMs), never below 0
+      local used = -consumed / refillEveryMs
+      remaining1 = capacity + (used - used % 1)
+      if remaining1 < 0 then remaining1 = 0 end
+      resetAt1 = consumedAtMs
+      if consumed <= 0 then
         if resetAt1 < now then resetAt1 = now end
       else
-        -- levelAtMs + ceil((fullLevel - level) / refillTokens), rounded without a math call (exact)
-        local behind = (level - fullLevel) / refillTokens
-        resetAt1 = levelAtMs - (behind - behind % 1)
+        -- consumedAtMs + ceil(consumed / refillTokens)
+        local behind = -consumed / refillTokens
+        resetAt1 = consumedAtMs - (behind - behind % 1)
       end
     end
-    if level >= fullLevel and levelAtMs <= now then return false end
+    if consumed <= 0 and consumedAtMs <= now then return false end
     -- Full again by now: the general path deletes the entry.
+    entry1_3 = refillEveryMs
   end
   due, latest = resetAt1, dueMs
   -- No entry of another limiter after these.
   if at1 ~= len + 1 then return false end
-  store(key, true, spack('<c0dI4dddd',
-    q[4], resetAt1, 32, level, levelAtMs, 0, 0), due, latest)
+  store(key, true, spack('<c0dI4ddddd',
+    q[4], resetAt1, 40, consumed, consumedAtMs, entry1_3, 0, 0), due, latest)
   local o, out = oc, out
   out[o + 1] = 2
   out[o + 2], out[o + 3] = remaining1, resetAt1 - now

@@ -10,6 +10,7 @@ export type ConformanceGroup =
   | "reference"
   | "takesAndPeeks"
   | "refundsReconcileReset"
+  | "policyChanges"
   | "leases"
   | "timeZones"
   | "expiry";
@@ -59,6 +60,17 @@ export class ConformanceContext {
       this.store,
       this.time,
       windowBounds === undefined ? {} : { windowBounds },
+    );
+  }
+
+  /**
+   * Request builders for successive versions of one limiter's policies (a reload, a redeploy):
+   * they share one key prefix, so a policy that keeps its name keeps its state.
+   */
+  limiterVersions(...versions: Policy[][]): RequestFactory[] {
+    const prefix = uniquePrefix(this.name);
+    return versions.map(
+      (policies) => new RequestFactory(compilePolicies(policies), prefix, this.store, this.time),
     );
   }
 

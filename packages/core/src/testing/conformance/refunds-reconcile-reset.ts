@@ -46,10 +46,11 @@ export function refundsReconcileReset(ctx: ConformanceContext): void {
       ]);
       const model = ctx.model();
       expect((await model.apply(f, { op: "take", cost: 1 })).allowed).toBe(true);
-      // `remaining` is an upper bound: 99 says nothing about a bucket holding less.
+      // `remaining` is an upper bound: 99 says nothing about a bucket holding less, and its reset
+      // holds nothing back.
       await model.apply(f, {
         op: "reconcile",
-        observations: [{ remaining: 99, limit: 100, resetAtMs: ctx.time.now() + 60_000 }],
+        observations: [{ remaining: 99, limit: undefined, resetAtMs: ctx.time.now() + 60_000 }],
       });
       const next = await model.apply(f, { op: "take", cost: 1 });
       expect(next.allowed).toBe(false);

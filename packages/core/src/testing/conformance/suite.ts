@@ -3,6 +3,7 @@ import type { Store } from "../../store/contract.js";
 import { ConformanceContext, type ConformanceGroup } from "./context.js";
 import { expiry } from "./expiry.js";
 import { leases } from "./leases.js";
+import { policyChanges } from "./policy-changes.js";
 import { reference } from "./reference.js";
 import { refundsReconcileReset } from "./refunds-reconcile-reset.js";
 import { takesAndPeeks } from "./takes-and-peeks.js";
@@ -37,6 +38,7 @@ export const CONFORMANCE_GROUPS: readonly ConformanceGroup[] = [
   "reference",
   "takesAndPeeks",
   "refundsReconcileReset",
+  "policyChanges",
   "leases",
   "timeZones",
   "expiry",
@@ -46,6 +48,7 @@ const GROUPS: Record<ConformanceGroup, (ctx: ConformanceContext) => void> = {
   reference,
   takesAndPeeks,
   refundsReconcileReset,
+  policyChanges,
   leases,
   timeZones,
   expiry,

@@ -28,13 +28,14 @@ end
 
 -- 0 when `cost` fits beside `total`; -1 when it never can (over the limit); else how many
 -- counted admissions must leave the window first.
+-- (Against limit - cost, which is exact: total + cost may pass 2^53 and round.)
 -- @nonzero-branches: each branch's value is never 0 (the excess is positive in its branch).
 local function slidingWindowExcess(total, limit, cost)
   local excess = 0
   if cost > limit then
     excess = -1
-  elseif total + cost > limit then
-    excess = total + cost - limit
+  elseif total > limit - cost then
+    excess = total - (limit - cost)
   end
   return excess
 end

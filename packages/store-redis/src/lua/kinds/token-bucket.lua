@@ -1,114 +1,140 @@
 -- ---- tokenBucket ---------------------------------------------------------------------------------
 -- Parameters: capacity (tokens), refillTokens (tokens per refillEveryMs), refillEveryMs.
--- Kept in token-milliseconds (a token is refillEveryMs of them), so refill is exact integer
--- arithmetic. Entry payload: level (token-ms at levelAtMs), levelAtMs (epoch ms; later than now
--- while a reconcile holds refill back), learnedLimit, learnedLimitUntilMs.
-local tokenBucketEntry = '<dddd'
+-- Kept as what was consumed, in token-milliseconds (a token is refillEveryMs of them), so refill
+-- is exact integer arithmetic and a policy whose capacity changes keeps its consumption. Entry
+-- payload (40 bytes): consumed (token-ms at consumedAtMs), consumedAtMs (epoch ms; later than
+-- now while a reconcile holds refill back), everyMs (the refillEveryMs consumed is counted in),
+-- learnedLimit, learnedLimitUntilMs. A 32-byte payload is an entry of an earlier version: level
+-- (token-ms held), levelAtMs, learnedLimit, learnedLimitUntilMs; it is read as what it left under
+-- the limit in force, as that version would have read it.
+local tokenBucketEntry = '<ddddd'
 
--- The level at now (fullLevel: the limit in force, in token-ms); a bucket without state is full.
-local function tokenBucketToNow(found, level, levelAtMs, fullLevel, refillTokens)
+-- What was consumed at now; a bucket without state has consumed nothing.
+local function tokenBucketToNow(found, consumed, consumedAtMs, refillTokens)
   if not found then
-    level, levelAtMs = fullLevel, now
+    consumed, consumedAtMs = 0, now
   else
-    if levelAtMs < now then
-      level = level + (now - levelAtMs) * refillTokens
-      levelAtMs = now
+    if consumedAtMs < now then
+      -- A product beyond 2^53 rounds, but only when it exceeds `consumed`: 0 either way.
+      consumed = consumed - (now - consumedAtMs) * refillTokens
+      if consumed < 0 then consumed = 0 end
+      consumedAtMs = now
     end
-    if level > fullLevel then level = fullLevel end
   end
-  return level, levelAtMs
+  return consumed, consumedAtMs
 end
 
 -- 0 when `cost` tokens can be taken; else ms until they can (-1: never, more than the limit).
--- @nonzero-branches: each branch's value is never 0 (levelAtMs >= now once brought to now, and the ceil is >= 1).
-local function tokenBucketRetryAfter(level, levelAtMs, limit, cost, refillTokens, refillEveryMs)
+-- @nonzero-branches: each branch's value is never 0 (consumedAtMs >= now once brought to now, and the ceil is >= 1).
+local function tokenBucketRetryAfter(consumed, consumedAtMs, limit, cost, refillTokens, refillEveryMs)
   local retryAfterMs = 0
   if cost > limit then
     retryAfterMs = -1
-  elseif level < cost * refillEveryMs then
-    retryAfterMs = levelAtMs - now + ceil((cost * refillEveryMs - level) / refillTokens)
+  elseif consumed > (limit - cost) * refillEveryMs then
+    retryAfterMs = consumedAtMs - now + ceil((consumed - (limit - cost) * refillEveryMs) / refillTokens)
   end
   return retryAfterMs
 end
 
-local function tokenBucketCharge(level, cost, refillEveryMs)
-  return level - cost * refillEveryMs
+local function tokenBucketCharge(consumed, cost, refillEveryMs)
+  return consumed + cost * refillEveryMs
 end
 
 -- Whole tokens left; when the bucket is full again; whether it is full and not held back (idle).
-local function tokenBucketAnswer(level, levelAtMs, fullLevel, refillTokens, refillEveryMs)
-  local remaining = level / refillEveryMs
-  remaining = remaining - remaining % 1
-  local resetAt = levelAtMs
-  if level >= fullLevel then
+-- (Quotients of whole numbers below 2^53 round to the right side of every whole number, so
+-- x - x % 1 rounds them exactly, without a math call.)
+local function tokenBucketAnswer(consumed, consumedAtMs, limit, refillTokens, refillEveryMs)
+  -- limit - ceil(consumed / refillEveryMs), never below 0
+  local used = -consumed / refillEveryMs
+  local remaining = limit + (used - used % 1)
+  if remaining < 0 then remaining = 0 end
+  local resetAt = consumedAtMs
+  if consumed <= 0 then
     if resetAt < now then resetAt = now end
   else
-    -- levelAtMs + ceil((fullLevel - level) / refillTokens), rounded without a math call (exact)
-    local behind = (level - fullLevel) / refillTokens
-    resetAt = levelAtMs - (behind - behind % 1)
+    -- consumedAtMs + ceil(consumed / refillTokens)
+    local behind = -consumed / refillTokens
+    resetAt = consumedAtMs - (behind - behind % 1)
   end
-  return remaining, resetAt, level >= fullLevel and levelAtMs <= now
+  return remaining, resetAt, consumed <= 0 and consumedAtMs <= now
 end
 
 -- The common take (see common-take.ts): a take of cost >= 1 from an entry without a learned
--- limit (or past due); false: the general path decides.
-local function tokenBucketTake(dueMs, payloadLength, level, levelAtMs, learnedLimit, learnedLimitUntilMs, capacity, refillTokens, refillEveryMs, cost)
-  if payloadLength ~= 32 then return false end
+-- limit (or past due), in this version's payload, counted in the policy's period; false: the
+-- general path decides.
+local function tokenBucketTake(dueMs, payloadLength, consumed, consumedAtMs, everyMs, learnedLimit, learnedLimitUntilMs, capacity, refillTokens, refillEveryMs, cost)
+  if payloadLength ~= 40 then return false end
   local found = dueMs >= now
-  if found and learnedLimit ~= 0 then return false end
-  local fullLevel = capacity * refillEveryMs
-  level, levelAtMs = tokenBucketToNow(found, level, levelAtMs, fullLevel, refillTokens)
-  local retryAfterMs = tokenBucketRetryAfter(level, levelAtMs, capacity, cost, refillTokens, refillEveryMs)
+  if found and (learnedLimit ~= 0 or everyMs ~= refillEveryMs) then return false end
+  consumed, consumedAtMs = tokenBucketToNow(found, consumed, consumedAtMs, refillTokens)
+  local retryAfterMs = tokenBucketRetryAfter(consumed, consumedAtMs, capacity, cost, refillTokens, refillEveryMs)
   if retryAfterMs ~= 0 then return false end
-  level = tokenBucketCharge(level, cost, refillEveryMs)
-  local remaining, resetAt, idle = tokenBucketAnswer(level, levelAtMs, fullLevel, refillTokens, refillEveryMs)
+  consumed = tokenBucketCharge(consumed, cost, refillEveryMs)
+  local remaining, resetAt, idle = tokenBucketAnswer(consumed, consumedAtMs, capacity, refillTokens, refillEveryMs)
   -- Full again by now: the general path deletes the entry.
   if idle then return false end
-  return remaining, resetAt, 32, level, levelAtMs, 0, 0
+  return remaining, resetAt, 40, consumed, consumedAtMs, refillEveryMs, 0, 0
 end
 
--- The general path's face of the kind: state of policy i in bucketLevel[i], bucketLevelAtMs[i].
-local bucketLevel, bucketLevelAtMs = {}, {}
+-- The general path's face of the kind: state of policy i in bucketConsumed[i],
+-- bucketConsumedAtMs[i], bucketEveryMs[i] (false: read from an earlier version's entry, whose
+-- bucketConsumed[i] is the level it held).
+local bucketConsumed, bucketConsumedAtMs, bucketEveryMs = {}, {}, {}
 local tokenBucket = {}
 
-function tokenBucket.decode(i, value, at)
-  bucketLevel[i], bucketLevelAtMs[i], learnedLimit[i], learnedLimitUntilMs[i] = sunpack(tokenBucketEntry, value, at)
+function tokenBucket.decode(i, value, at, payloadLength)
+  if payloadLength == 32 then
+    bucketConsumed[i], bucketConsumedAtMs[i], learnedLimit[i], learnedLimitUntilMs[i] = sunpack('<dddd', value, at)
+    bucketEveryMs[i] = false
+  else
+    bucketConsumed[i], bucketConsumedAtMs[i], bucketEveryMs[i], learnedLimit[i], learnedLimitUntilMs[i] = sunpack(tokenBucketEntry, value, at)
+  end
 end
 
 function tokenBucket.load(i, policy, limit, found)
-  bucketLevel[i], bucketLevelAtMs[i] = tokenBucketToNow(found, bucketLevel[i], bucketLevelAtMs[i], limit * policy.refillEveryMs, policy.refillTokens)
+  local everyMs, refillEveryMs = bucketEveryMs[i], policy.refillEveryMs
+  if found and not everyMs then
+    -- An earlier version's level: consumed is what it lacked of the limit in force.
+    bucketConsumed[i] = max(0, limit * refillEveryMs - bucketConsumed[i])
+  elseif found and everyMs ~= refillEveryMs then
+    -- Counted in another refill period (the policy changed): in this one, a token begun counts whole.
+    bucketConsumed[i] = ceil(bucketConsumed[i] / everyMs) * refillEveryMs
+  end
+  bucketConsumed[i], bucketConsumedAtMs[i] = tokenBucketToNow(found, bucketConsumed[i], bucketConsumedAtMs[i], policy.refillTokens)
 end
 
 function tokenBucket.check(i, policy, limit, cost)
-  return tokenBucketRetryAfter(bucketLevel[i], bucketLevelAtMs[i], limit, cost, policy.refillTokens, policy.refillEveryMs)
+  return tokenBucketRetryAfter(bucketConsumed[i], bucketConsumedAtMs[i], limit, cost, policy.refillTokens, policy.refillEveryMs)
 end
 
 function tokenBucket.charge(i, policy, _, cost)
-  bucketLevel[i] = tokenBucketCharge(bucketLevel[i], cost, policy.refillEveryMs)
+  bucketConsumed[i] = tokenBucketCharge(bucketConsumed[i], cost, policy.refillEveryMs)
 end
 
-function tokenBucket.refund(i, policy, limit, cost)
-  bucketLevel[i] = min(limit * policy.refillEveryMs, bucketLevel[i] + cost * policy.refillEveryMs)
+function tokenBucket.refund(i, policy, _, cost)
+  bucketConsumed[i] = max(0, bucketConsumed[i] - cost * policy.refillEveryMs)
 end
 
-function tokenBucket.reconcile(i, policy, _, remaining, resetAtMs)
-  -- `remaining` is an upper bound. A report at or below the level binds now: the server admits
-  -- at most that many until its reset, so refill is held back until then. A report above the
-  -- level leaves the bucket refilling at its own rate.
-  if not remaining or remaining * policy.refillEveryMs > bucketLevel[i] then return end
-  bucketLevel[i] = remaining * policy.refillEveryMs
-  if resetAtMs and resetAtMs > now and resetAtMs > bucketLevelAtMs[i] then bucketLevelAtMs[i] = resetAtMs end
+function tokenBucket.reconcile(i, policy, limit, remaining, resetAtMs)
+  -- `remaining` is an upper bound. A report at or below what is left binds now: the server admits
+  -- at most that many until its reset, so refill is held back until then. A report above it
+  -- leaves the bucket refilling at its own rate.
+  if not remaining or remaining > limit then return end
+  local used = (limit - remaining) * policy.refillEveryMs
+  if used < bucketConsumed[i] then return end
+  bucketConsumed[i] = used
+  if resetAtMs and resetAtMs > now and resetAtMs > bucketConsumedAtMs[i] then bucketConsumedAtMs[i] = resetAtMs end
 end
 
 function tokenBucket.answer(i, policy, limit)
-  return tokenBucketAnswer(bucketLevel[i], bucketLevelAtMs[i], limit * policy.refillEveryMs, policy.refillTokens, policy.refillEveryMs)
+  return tokenBucketAnswer(bucketConsumed[i], bucketConsumedAtMs[i], limit, policy.refillTokens, policy.refillEveryMs)
 end
 
--- A bucket held below capacity by a lower learned limit refills to it only after the lapse.
-function tokenBucket.learnedDue(policy, untilMs)
-  return untilMs + ceil(policy.capacity * policy.refillEveryMs / policy.refillTokens)
+-- Consumption refills the same whatever the limit: state kept for a learned limit lives to its lapse.
+function tokenBucket.learnedDue(_, untilMs)
+  return untilMs
 end
 
 function tokenBucket.encode(i, policy, dueMs)
-  return spack('<c0dI4dddd', policy.head, dueMs, 32, bucketLevel[i], bucketLevelAtMs[i], learnedLimit[i], learnedLimitUntilMs[i])
+  return spack('<c0dI4ddddd', policy.head, dueMs, 40, bucketConsumed[i], bucketConsumedAtMs[i], policy.refillEveryMs, learnedLimit[i], learnedLimitUntilMs[i])
 end
