@@ -1,6 +1,6 @@
 import { ConfigError, type ConfigIssue, invalidArgument } from "../errors.js";
 import type { Decision, PolicyState } from "../limiter/index.js";
-import { closest } from "../policy/issues.js";
+import { closestName } from "../options-check.js";
 import { sfString } from "./structured-fields.js";
 
 /** Which IETF rate-limit header draft to write; false writes none of them. */
@@ -25,7 +25,7 @@ function checkOptions(options: RateLimitHeadersOptions): void {
   const issues: ConfigIssue[] = [];
   for (const name of Object.keys(options)) {
     if ((OPTION_NAMES as readonly string[]).includes(name)) continue;
-    const hint = closest(name, OPTION_NAMES);
+    const hint = closestName(name, OPTION_NAMES);
     issues.push({
       path: name,
       message: `unknown option${hint ? ` (did you mean "${hint}"?)` : ""}`,

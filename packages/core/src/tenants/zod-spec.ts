@@ -5,21 +5,35 @@
  * against. Never imported at run time: zod took ~38 ms of a cold `require("@sluice/core")`.
  */
 import { z } from "zod";
-import { durationToMs } from "../duration.js";
+import { DURATION_PATTERN, durationToMs, MAX_DURATION_MS } from "../duration.js";
 import { isValidTimeZone } from "../time-zone.js";
 
-const DURATION_RE = /^\d+(ms|s|m|h|d)$/;
 const DAY_MS = 86_400_000;
 
-export const durationSchema = z
-  .union([z.number().int().positive(), z.string().regex(DURATION_RE)], {
-    error: () =>
-      'must be a positive integer of milliseconds or a duration string like "500ms", "30s", "1m", "1h", "1d"',
-  })
-  .meta({
-    description:
-      'A duration: a positive integer of milliseconds, or a string `<n>ms|s|m|h|d` ("500ms", "1m", "1d").',
-  });
+/**
+ * A duration, checked by `durationToMs` like the run-time checks; the JSON Schema shows its format
+ * and range to editors.
+ */
+export const durationSchema = (field: string) =>
+  z
+    .union([z.number(), z.string()], { error: (iss) => durationMessage(iss.input, field) })
+    .superRefine((v, ctx) => {
+      const ms = durationToMs(v, field);
+      if (typeof ms === "string") ctx.addIssue({ code: "custom", message: ms, input: v });
+    })
+    .meta({
+      description:
+        'A duration from 1 ms to 100 years: whole milliseconds, or a string `<n>ms|s|m|h|d` ("500ms", "1m", "1d").',
+      anyOf: [
+        { type: "integer", minimum: 1, maximum: MAX_DURATION_MS },
+        { type: "string", pattern: DURATION_PATTERN.source },
+      ],
+    });
+
+function durationMessage(input: unknown, field: string): string {
+  const ms = durationToMs(input, field);
+  return typeof ms === "string" ? ms : `${field} must be a duration`;
+}
 
 const positiveInt = (what: string) =>
   z
@@ -46,7 +60,7 @@ const scopeSchema = z
 
 const refillSchema = z.strictObject({
   tokens: positiveInt("refill.tokens").meta({ description: "Tokens gained per `every`." }),
-  every: durationSchema,
+  every: durationSchema("refill.every"),
 });
 
 export const tokenBucketSchema = z
@@ -95,7 +109,7 @@ export const fixedWindowSchema = z
     name: nameSchema,
     scope: scopeSchema.optional(),
     limit: positiveInt("limit").meta({ description: "Most admitted per window." }),
-    window: durationSchema,
+    window: durationSchema("window"),
     timeZone: z
       .string({ error: "timeZone must be an IANA time zone name" })
       .refine(isValidTimeZone, {
@@ -139,8 +153,8 @@ export const slidingWindowSchema = z
     name: nameSchema,
     scope: scopeSchema.optional(),
     limit: positiveInt("limit").meta({ description: "Most admitted in any span of `window`." }),
-    window: durationSchema,
-    precision: durationSchema
+    window: durationSchema("window"),
+    precision: durationSchema("precision")
       .optional()
       .meta({ description: "Slot size (default window/60, at least 1 ms)." }),
   })
@@ -166,7 +180,7 @@ export const concurrencySchema = z
     name: nameSchema,
     scope: scopeSchema.optional(),
     limit: positiveInt("limit").meta({ description: "Most leases held at once." }),
-    leaseTtl: durationSchema,
+    leaseTtl: durationSchema("leaseTtl"),
   })
   .meta({
     title: "concurrency",
