@@ -1,4 +1,5 @@
 import { ConfigError, type Policy } from "@sluice/core";
+import { describeValue } from "@sluice/core/store";
 
 /**
  * Keap throttling profiles. Every number is a default from docs/keap.md ("Profiles" and
@@ -190,7 +191,7 @@ export function keapPolicies(
     throw new ConfigError([
       {
         path: "profile",
-        message: `unknown Keap profile ${JSON.stringify(profile)} (one of ${Object.keys(POLICIES).join(", ")})`,
+        message: `unknown Keap profile ${describeValue(profile)} (one of ${Object.keys(POLICIES).join(", ")})`,
       },
     ]);
   }

@@ -6,7 +6,12 @@ import {
   type Limiter,
   type RateLimitStandard,
 } from "@sluice/core";
-import { checkMs, unknownOptionIssues, unknownOptionMessage } from "@sluice/core/store";
+import {
+  checkMs,
+  describeValue,
+  unknownOptionIssues,
+  unknownOptionMessage,
+} from "@sluice/core/store";
 
 /** What the middleware asks of a limiter (structural, so any build of @sluice/core fits). */
 export type LimiterLike = Pick<
@@ -129,13 +134,13 @@ export function checkOptions<R>(input: unknown, ignored: readonly string[] = [])
   ) {
     issues.push({
       path: "cost",
-      message: `cost must be a non-negative integer or a function (got ${String(cost)})`,
+      message: `cost must be a non-negative integer or a function (got ${describeValue(cost)})`,
     });
   }
   if (o.headers !== undefined && !STANDARDS.includes(o.headers)) {
     issues.push({
       path: "headers",
-      message: `headers must be "draft-8", "draft-7", "draft-6" or false (got ${JSON.stringify(o.headers)})`,
+      message: `headers must be "draft-8", "draft-7", "draft-6" or false (got ${describeValue(o.headers)})`,
     });
   }
   if (o.legacyHeaders !== undefined && typeof o.legacyHeaders !== "boolean") {

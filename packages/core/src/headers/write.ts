@@ -1,6 +1,6 @@
 import { ConfigError, type ConfigIssue, invalidArgument } from "../errors.js";
 import type { Decision, PolicyState } from "../limiter/index.js";
-import { closestName } from "../options-check.js";
+import { closestName, describeValue } from "../options-check.js";
 import { sfString } from "./structured-fields.js";
 
 /** Which IETF rate-limit header draft to write; false writes none of them. */
@@ -34,7 +34,7 @@ function checkOptions(options: RateLimitHeadersOptions): void {
   if (options.standard !== undefined && !STANDARDS.includes(options.standard)) {
     issues.push({
       path: "standard",
-      message: `standard must be "draft-8", "draft-7", "draft-6" or false (got ${String(options.standard)})`,
+      message: `standard must be "draft-8", "draft-7", "draft-6" or false (got ${describeValue(options.standard)})`,
     });
   }
   if (options.legacy !== undefined && typeof options.legacy !== "boolean") {

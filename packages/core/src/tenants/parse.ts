@@ -45,7 +45,12 @@ function cacheKey(e: unknown): string | undefined {
   for (const _ in e) n++;
   const { profile, policies } = e as { profile?: unknown; policies?: unknown };
   if (n === 1 && typeof profile === "string") return `p:${profile}`;
-  return policies === undefined ? undefined : `j:${JSON.stringify(e)}`;
+  if (policies === undefined) return undefined;
+  try {
+    return `j:${JSON.stringify(e)}`;
+  } catch {
+    return undefined; // not JSON (a BigInt, a cycle): checked on its own, and refused
+  }
 }
 
 function checkParseOptions(input: unknown): ParseTenantConfigOptions {

@@ -6,7 +6,14 @@
  */
 import { z } from "zod";
 import { DURATION_PATTERN, durationToMs, MAX_DURATION_MS } from "../duration.js";
+import { expected } from "../policy/validate.js";
 import { isValidTimeZone } from "../time-zone.js";
+
+/** Our wording for an object of the wrong type; other issues keep the defaults. */
+const objectError = {
+  error: (iss: { code?: string; input?: unknown }) =>
+    iss.code === "invalid_type" ? expected("object", iss.input) : undefined,
+};
 
 const DAY_MS = 86_400_000;
 
@@ -49,19 +56,27 @@ const nameSchema = z
   .meta({ description: "Unique within its limiter; used in Decision.blockedBy and in overrides." });
 
 const scopeSchema = z
-  .array(z.string().min(1, { error: "scope fields must be non-empty strings" }), {
-    error: "scope must be an array of key field names",
-  })
+  .array(
+    z
+      .string({ error: (iss) => expected("string", iss.input) })
+      .min(1, { error: "scope fields must be non-empty strings" }),
+    {
+      error: "scope must be an array of key field names",
+    },
+  )
   .min(1, { error: "scope must name at least one key field" })
   .meta({
     description:
       'Key fields this policy is counted by (e.g. ["tenant"]); without it, all fields of the key.',
   });
 
-const refillSchema = z.strictObject({
-  tokens: positiveInt("refill.tokens").meta({ description: "Tokens gained per `every`." }),
-  every: durationSchema("refill.every"),
-});
+const refillSchema = z.strictObject(
+  {
+    tokens: positiveInt("refill.tokens").meta({ description: "Tokens gained per `every`." }),
+    every: durationSchema("refill.every"),
+  },
+  objectError,
+);
 
 export const tokenBucketSchema = z
   .strictObject({
@@ -210,35 +225,46 @@ const overrideSchema = z
   .meta({ description: "Fields to patch in the named policy; nested objects merge." });
 
 export const tenantEntrySchema = z
-  .strictObject({
-    profile: z
-      .string({ error: "profile must be a string" })
-      .min(1, { error: "profile must not be empty" })
-      .optional()
-      .meta({ description: 'Name of a profile, e.g. "keap:pat".' }),
-    policies: policiesSchema
-      .optional()
-      .meta({ description: "Policies added after the profile; same name replaces." }),
-    overrides: z
-      .record(z.string(), overrideSchema, {
-        error: "overrides must be an object keyed by policy name",
-      })
-      .optional()
-      .meta({ description: "Patches keyed by policy name; may not change kind, name or scope." }),
-  })
+  .strictObject(
+    {
+      profile: z
+        .string({ error: "profile must be a string" })
+        .min(1, { error: "profile must not be empty" })
+        .optional()
+        .meta({ description: 'Name of a profile, e.g. "keap:pat".' }),
+      policies: policiesSchema
+        .optional()
+        .meta({ description: "Policies added after the profile; same name replaces." }),
+      overrides: z
+        .record(z.string(), overrideSchema, {
+          error: "overrides must be an object keyed by policy name",
+        })
+        .optional()
+        .meta({ description: "Patches keyed by policy name; may not change kind, name or scope." }),
+    },
+    objectError,
+  )
   .meta({
     title: "Tenant",
     description: "A tenant's policy list: profile, then policies, then overrides.",
   });
 
 export const tenantConfigSchema = z
-  .strictObject({
-    $schema: z.string().optional().meta({ description: "JSON Schema reference for editors." }),
-    defaults: tenantEntrySchema.optional().meta({ description: "Applied first to every tenant." }),
-    tenants: z
-      .record(z.string(), tenantEntrySchema, {
-        error: "tenants must be an object keyed by tenant id",
-      })
-      .meta({ description: "Tenants by id." }),
-  })
+  .strictObject(
+    {
+      $schema: z
+        .string({ error: (iss) => expected("string", iss.input) })
+        .optional()
+        .meta({ description: "JSON Schema reference for editors." }),
+      defaults: tenantEntrySchema
+        .optional()
+        .meta({ description: "Applied first to every tenant." }),
+      tenants: z
+        .record(z.string(), tenantEntrySchema, {
+          error: "tenants must be an object keyed by tenant id",
+        })
+        .meta({ description: "Tenants by id." }),
+    },
+    objectError,
+  )
   .meta({ title: "sluice tenant configuration" });

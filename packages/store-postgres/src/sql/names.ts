@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { ConfigError, type ConfigIssue } from "@sluice/core";
+import { describeValue } from "@sluice/core/store";
 
 /**
  * Quoted, validated names of every database object the store owns. Identifiers cannot be bound as
@@ -38,7 +39,7 @@ function checkIdentifier(
   if (typeof value !== "string" || !IDENTIFIER.test(value) || value.length > maxLength) {
     issues.push({
       path: field,
-      message: `${field} must be a plain identifier (letters, digits, underscores, not starting with a digit, at most ${maxLength} characters); got ${JSON.stringify(value)}`,
+      message: `${field} must be a plain identifier (letters, digits, underscores, not starting with a digit, at most ${maxLength} characters); got ${describeValue(value)}`,
     });
     return undefined;
   }
