@@ -1,6 +1,6 @@
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
-import { keapProfiles } from "@sluice/adapter-keap";
+import { createKeapClient, keapProfiles } from "@sluice/adapter-keap";
 import { startKeapSimulator } from "@sluice/adapter-keap/simulator";
 import {
   ConfigError,
@@ -238,6 +238,26 @@ describe("unknown option names", () => {
       { path: "prefx", message: 'unknown option (did you mean "prefix"?)' },
       { path: "limiterOptions.timeout", message: 'unknown option (did you mean "timeoutMs"?)' },
     ]);
+  });
+
+  it("createKeapClient: every bad value is one ConfigError with issues, not INVALID_ARGUMENT", async () => {
+    const issues = await issuesOf(() =>
+      createKeapClient({
+        profile: "pat",
+        store: memoryStore(),
+        identity: { tenant: "ab103" },
+        maxRetries: -1,
+        spikeMargin: Number.NaN,
+        maxWait: 10,
+      } as never),
+    );
+    expect(issues.map((i) => i.path)).toEqual([
+      "maxWait",
+      "identity.token",
+      "maxRetries",
+      "spikeMargin",
+    ]);
+    expect(issues[0]!.message).toBe('unknown option (did you mean "maxWaitMs"?)');
   });
 
   it("startKeapSimulator: limts, did you mean limits", async () => {
