@@ -38,8 +38,7 @@ const PROFILES = ["oauth", "pat"] as const;
 
 /** Requests per second a greedy client gets from the profile's own policies in `seconds`. */
 async function limitRate(profile: DemoOptions["profile"], seconds: number): Promise<number> {
-  const entry: unknown = keapProfiles[`keap:${profile}`];
-  const policies = Array.isArray(entry) ? entry : (entry as { policies: [] }).policies;
+  const { policies } = keapProfiles[`keap:${profile}`];
   let now = Date.UTC(2026, 0, 1, 12);
   const end = now + seconds * 1000;
   const limiter = createLimiter({ store: memoryStore({ clock: () => now }), policies });

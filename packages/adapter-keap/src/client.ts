@@ -21,7 +21,7 @@ import {
 } from "./causes.js";
 import { KeapQuotaExhaustedError } from "./errors.js";
 import { type KeapHeaderIssue, parseKeapHeadersDetailed } from "./headers.js";
-import { checkOptionNames } from "./options.js";
+import { checkKeapClientOptions, checkOptionNames } from "./options.js";
 import { SpikePacing } from "./pacing.js";
 import { ProbeGate } from "./probe-gate.js";
 import { type KeapProfileName, keapPartitions, keapPolicies } from "./profiles.js";
@@ -221,6 +221,7 @@ const COLD_CATCH_UP_MS = 2_000;
 
 /** Builds a Keap client: see docs/keap.md "The client". */
 export function createKeapClient(options: KeapClientOptions): KeapClient {
+  checkKeapClientOptions(options, OPTION_NAMES);
   return new KeapClientImpl(options);
 }
 

@@ -26,6 +26,7 @@ export {
   parseKeapHeadersDetailed,
 } from "./headers.js";
 export {
+  type KeapProfile,
   type KeapProfileName,
   keapPartitions,
   keapPolicies,

@@ -1,4 +1,5 @@
-import type { Policy } from "@sluice/core";
+import { ConfigError, type Policy } from "@sluice/core";
+import { describeValue } from "@sluice/core/store";
 
 /**
  * Keap throttling profiles. Every number is a default from docs/keap.md ("Profiles" and
@@ -89,7 +90,7 @@ function tokenProfile(): Policy[] {
  * built from the full list needs a `tenant` field in every key; for an identity without a tenant
  * use `keapPolicies("keap:oauth", { tenant: false })`, which leaves them out.
  */
-export const keapProfiles: Record<KeapProfileName, Policy[]> & Record<string, Policy[]> = {
+const POLICIES: Record<KeapProfileName, Policy[]> = {
   "keap:oauth": [
     // 25/s per app, no headers report it: Keap FAQ "How does throttling work?"; Keap community thread "API Restrictions & Rate Limits".
     spike(25, ["app"]),
@@ -155,6 +156,25 @@ export const keapPartitions: Record<KeapProfileName, string> & Record<string, st
   "keap:org-daily-2500": "tenant",
 };
 
+/** A Keap profile: its policies and the key field its state is partitioned by. */
+export interface KeapProfile {
+  readonly policies: Policy[];
+  readonly partitionBy: string;
+}
+
+/**
+ * The profiles by name, each `{ policies, partitionBy }`: the shape `createTenantRegistry` and
+ * `parseTenantConfig` take as `profiles`, so a registry on a store that requires partitions (Redis
+ * Cluster) accepts `{ tenant, token }` or `{ app, tenant }` keys.
+ */
+export const keapProfiles: Record<KeapProfileName, KeapProfile> & Record<string, KeapProfile> =
+  Object.fromEntries(
+    Object.entries(POLICIES).map(([name, policies]) => [
+      name,
+      { policies, partitionBy: keapPartitions[name]! },
+    ]),
+  ) as Record<KeapProfileName, KeapProfile>;
+
 /** Names of the policies that are only used when the identity has a tenant. */
 const TENANT_ONLY = new Set(["tenantMinute", "tenantDay"]);
 
@@ -166,8 +186,15 @@ export function keapPolicies(
   profile: KeapProfileName,
   identity: { tenant?: boolean } = {},
 ): Policy[] {
-  const list = keapProfiles[profile];
-  if (list === undefined) throw new TypeError(`unknown Keap profile "${String(profile)}"`);
+  const list = Object.hasOwn(POLICIES, profile) ? POLICIES[profile] : undefined;
+  if (list === undefined) {
+    throw new ConfigError([
+      {
+        path: "profile",
+        message: `unknown Keap profile ${describeValue(profile)} (one of ${Object.keys(POLICIES).join(", ")})`,
+      },
+    ]);
+  }
   const keep =
     identity.tenant === false && profile === "keap:oauth"
       ? list.filter((p) => !TENANT_ONLY.has(p.name))

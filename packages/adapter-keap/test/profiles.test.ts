@@ -47,7 +47,7 @@ const EXPECTED: Record<string, [string, string[]][]> = {
 EXPECTED["keap:sak"] = EXPECTED["keap:pat"]!;
 
 const byName = (profile: string, name: string): Policy => {
-  const p = keapProfiles[profile]?.find((x) => x.name === name);
+  const p = keapProfiles[profile]?.policies.find((x) => x.name === name);
   if (p === undefined) throw new Error(`${profile} has no ${name}`);
   return p;
 };
@@ -55,6 +55,9 @@ const byName = (profile: string, name: string): Policy => {
 describe("keapProfiles", () => {
   it("has exactly the five profiles, each with a partition", () => {
     expect(Object.keys(keapProfiles).sort()).toEqual([...NAMES].sort());
+    for (const name of NAMES) {
+      expect(keapProfiles[name]!.partitionBy).toBe(keapPartitions[name]);
+    }
     expect(keapPartitions).toEqual({
       "keap:oauth": "app",
       "keap:pat": "tenant",
@@ -65,11 +68,11 @@ describe("keapProfiles", () => {
   });
 
   it.each(NAMES)("%s compiles", (name) => {
-    expect(() => compilePolicies(keapProfiles[name])).not.toThrow();
+    expect(() => compilePolicies(keapProfiles[name]!.policies)).not.toThrow();
   });
 
   it.each(NAMES)("%s has the documented policy names, order and scopes", (name) => {
-    expect(keapProfiles[name]?.map((p) => [p.name, p.scope])).toEqual(EXPECTED[name]);
+    expect(keapProfiles[name]?.policies.map((p) => [p.name, p.scope])).toEqual(EXPECTED[name]);
   });
 
   it("uses the strictest credible defaults", () => {
@@ -147,8 +150,7 @@ describe("keapProfiles", () => {
   it("pat + partitionBy tenant admits a first request for { tenant, token }", async () => {
     const limiter = createLimiter({
       store: memoryStore(),
-      policies: keapProfiles["keap:pat"],
-      partitionBy: keapPartitions["keap:pat"],
+      ...keapProfiles["keap:pat"],
     });
     const key = { tenant: "ab103", token: "pat-1" };
     const first = await limiter.take(key);
@@ -162,7 +164,7 @@ describe("keapProfiles", () => {
   it("observations parsed from Keap headers reconcile into a pat limiter", async () => {
     const limiter = createLimiter({
       store: memoryStore(),
-      policies: keapProfiles["keap:pat"],
+      policies: keapProfiles["keap:pat"].policies,
       partitionBy: "tenant",
     });
     const key = { tenant: "ab103", token: "pat-1" };
@@ -186,7 +188,7 @@ describe("keapProfiles", () => {
   it("oauth needs a tenant for the full list; keapPolicies({ tenant: false }) drops tenant windows", async () => {
     const full = createLimiter({
       store: memoryStore(),
-      policies: keapProfiles["keap:oauth"],
+      policies: keapProfiles["keap:oauth"].policies,
       partitionBy: "app",
     });
     await expect(full.take({ app: "client-id" })).rejects.toBeInstanceOf(SluiceError);
@@ -200,9 +202,9 @@ describe("keapProfiles", () => {
 
   it("keapPolicies returns a copy", () => {
     const copy = keapPolicies("keap:pat");
-    expect(copy).toEqual(keapProfiles["keap:pat"]);
+    expect(copy).toEqual(keapProfiles["keap:pat"].policies);
     (copy[0] as { name: string }).name = "changed";
-    expect(keapProfiles["keap:pat"]?.[0]?.name).toBe("spike");
+    expect(keapProfiles["keap:pat"].policies[0]?.name).toBe("spike");
     expect(keapPolicies("keap:pat", { tenant: false })).toHaveLength(5);
   });
 

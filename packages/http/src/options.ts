@@ -6,7 +6,12 @@ import {
   type Limiter,
   type RateLimitStandard,
 } from "@sluice/core";
-import { closestName } from "./closest-name.js";
+import {
+  checkMs,
+  describeValue,
+  unknownOptionIssues,
+  unknownOptionMessage,
+} from "@sluice/core/store";
 
 /** What the middleware asks of a limiter (structural, so any build of @sluice/core fits). */
 export type LimiterLike = Pick<
@@ -77,7 +82,6 @@ const OPTION_NAMES = [
 ] as const;
 
 const STANDARDS: readonly unknown[] = ["draft-8", "draft-7", "draft-6", false];
-const MAX_DURATION_MS = 100 * 365.25 * 86_400_000;
 
 function isLimiter(value: unknown): value is LimiterLike {
   return (
@@ -106,11 +110,7 @@ export function checkOptions<R>(input: unknown, ignored: readonly string[] = [])
   const issues: ConfigIssue[] = [];
   for (const name of Object.keys(o)) {
     if ((OPTION_NAMES as readonly string[]).includes(name) || ignored.includes(name)) continue;
-    const hint = closestName(name, OPTION_NAMES);
-    issues.push({
-      path: name,
-      message: `unknown option${hint ? ` (did you mean "${hint}"?)` : ""}`,
-    });
+    issues.push({ path: name, message: unknownOptionMessage(name, OPTION_NAMES) });
   }
   const limiter = o.limiter;
   if (typeof limiter !== "function" && !isLimiter(limiter)) {
@@ -135,13 +135,13 @@ export function checkOptions<R>(input: unknown, ignored: readonly string[] = [])
   ) {
     issues.push({
       path: "cost",
-      message: `cost must be a non-negative integer or a function (got ${String(cost)})`,
+      message: `cost must be a non-negative integer or a function (got ${describeValue(cost)})`,
     });
   }
   if (o.headers !== undefined && !STANDARDS.includes(o.headers)) {
     issues.push({
       path: "headers",
-      message: `headers must be "draft-8", "draft-7", "draft-6" or false (got ${JSON.stringify(o.headers)})`,
+      message: `headers must be "draft-8", "draft-7", "draft-6" or false (got ${describeValue(o.headers)})`,
     });
   }
   if (o.legacyHeaders !== undefined && typeof o.legacyHeaders !== "boolean") {
@@ -153,24 +153,14 @@ export function checkOptions<R>(input: unknown, ignored: readonly string[] = [])
     if (typeof wait !== "object" || wait === null) {
       issues.push({ path: "wait", message: "wait must be false or { maxWaitMs }" });
     } else {
-      for (const name of Object.keys(wait)) {
-        if (name === "maxWaitMs") continue;
-        const hint = closestName(name, ["maxWaitMs"]);
-        issues.push({
-          path: `wait.${name}`,
-          message: `unknown option${hint ? ` (did you mean "${hint}"?)` : ""}`,
-        });
-      }
+      unknownOptionIssues(wait, ["maxWaitMs"], issues, "wait");
       const ms = (wait as { maxWaitMs?: unknown }).maxWaitMs;
-      if (typeof ms !== "number" || !(ms >= 1 && ms <= MAX_DURATION_MS)) {
-        issues.push({
-          path: "wait.maxWaitMs",
-          message:
-            ms === undefined
-              ? "wait.maxWaitMs is required (the longest a request may queue, in ms)"
-              : `maxWaitMs must be a number of ms between 1 and 100 years (got ${String(ms)})`,
-        });
-      } else maxWaitMs = ms;
+      const bad =
+        ms === undefined
+          ? "wait.maxWaitMs is required (the longest a request may queue, in ms)"
+          : checkMs(ms, "maxWaitMs", { fraction: true });
+      if (bad !== undefined) issues.push({ path: "wait.maxWaitMs", message: bad });
+      else maxWaitMs = ms as number;
     }
   }
   if (issues.length > 0) throw new ConfigError(issues);

@@ -1,12 +1,15 @@
-import { invalidArgument } from "@sluice/core";
+import { ConfigError, type ConfigIssue, invalidArgument } from "@sluice/core";
 import {
+  describeValue,
   evaluate,
+  optionsObject,
   type PolicyStateRecord,
   type Store,
   type StoreAnswer,
   type StoreCapabilities,
   type StoreRequest,
   type StoreResult,
+  unknownOptionIssues,
 } from "@sluice/core/store";
 import { LocalAnswer } from "./local-answer.js";
 import { decideTake } from "./take.js";
@@ -24,6 +27,8 @@ export interface MemoryStoreOptions {
  * kept for it must look the key up again. Held state never has a negative due.
  */
 const DROPPED = -1;
+
+const OPTION_NAMES = ["clock", "maxKeys"] as const satisfies readonly (keyof MemoryStoreOptions)[];
 
 const CAPABILITIES: StoreCapabilities = Object.freeze({
   name: "memory",
@@ -55,13 +60,20 @@ export class MemoryStore implements Store {
   private readonly answer = new LocalAnswer();
 
   constructor(options: MemoryStoreOptions = {}) {
-    const { clock = Date.now, maxKeys = Number.POSITIVE_INFINITY } = options;
-    if (typeof clock !== "function") throw invalidArgument("memoryStore clock must be a function");
-    if (!(maxKeys === Number.POSITIVE_INFINITY || (Number.isSafeInteger(maxKeys) && maxKeys > 0))) {
-      throw invalidArgument(
-        `memoryStore maxKeys must be a positive integer (got ${String(maxKeys)})`,
-      );
+    const checked = optionsObject(options, "memoryStore", true);
+    const issues: ConfigIssue[] = [];
+    unknownOptionIssues(checked, OPTION_NAMES, issues);
+    const { clock = Date.now, maxKeys = Number.POSITIVE_INFINITY } = checked as MemoryStoreOptions;
+    if (typeof clock !== "function") {
+      issues.push({ path: "clock", message: "clock must be a function returning epoch ms" });
     }
+    if (!(maxKeys === Number.POSITIVE_INFINITY || (Number.isSafeInteger(maxKeys) && maxKeys > 0))) {
+      issues.push({
+        path: "maxKeys",
+        message: `maxKeys must be a positive integer (got ${describeValue(maxKeys)})`,
+      });
+    }
+    if (issues.length > 0) throw new ConfigError(issues);
     this.clock = clock;
     this.maxKeys = maxKeys;
   }

@@ -69,10 +69,13 @@ describe("memory store", () => {
   });
 
   it.each([{ maxKeys: 0 }, { maxKeys: 1.5 }, { maxKeys: -1 }, { clock: 5 }])(
-    "refuses the option %j with INVALID_ARGUMENT",
+    "refuses the option %j with a ConfigError naming it",
     (options) => {
       expect(() => new MemoryStore(options as never)).toThrow(
-        expect.objectContaining({ code: "INVALID_ARGUMENT" }),
+        expect.objectContaining({
+          code: "CONFIG_INVALID",
+          issues: [expect.objectContaining({ path: Object.keys(options)[0] })],
+        }),
       );
     },
   );

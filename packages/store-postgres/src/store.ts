@@ -1,12 +1,15 @@
-import { SluiceError } from "@sluice/core";
+import { ConfigError, type ConfigIssue, SluiceError } from "@sluice/core";
 import {
   DeadlinePassedError,
+  describeValue,
+  optionsObject,
   RESULT_HEADER,
   RESULT_STRIDE,
   type Store,
   type StoreCapabilities,
   type StoreRequest,
   type StoreResult,
+  unknownOptionIssues,
 } from "@sluice/core/store";
 import type { Pool, PoolClient, QueryArrayConfig } from "pg";
 import { classifyError, isRequestError, isTransientConflict } from "./classify-error.js";
@@ -63,14 +66,27 @@ const SPILL = 64;
 /** A call in flight: the partitions its requests belong to. */
 type Call = ReadonlySet<string>;
 
-function positiveInt(value: unknown, field: string): number {
+const OPTION_NAMES = [
+  "pool",
+  "table",
+  "schema",
+  "lanes",
+  "maxBatch",
+  "durable",
+] as const satisfies readonly (keyof PostgresStoreOptions)[];
+
+function positiveInt(value: unknown, field: string, issues: ConfigIssue[]): number {
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
-    throw new SluiceError(
-      "CONFIG_INVALID",
-      `postgresStore ${field} must be a positive integer (got ${String(value)})`,
-    );
+    issues.push({
+      path: field,
+      message: `${field} must be a positive integer (got ${describeValue(value)})`,
+    });
   }
-  return value;
+  return value as number;
+}
+
+function isPool(value: unknown): value is Pool {
+  return typeof value === "object" && value !== null && typeof (value as Pool).query === "function";
 }
 
 /**
@@ -99,15 +115,31 @@ export class PostgresStore implements Store {
   private readonly durable: boolean;
 
   constructor(options: PostgresStoreOptions) {
-    if (typeof options !== "object" || options === null || typeof options.pool !== "object") {
-      throw new SluiceError("CONFIG_INVALID", "postgresStore needs { pool } (a pg.Pool)");
+    const checked = optionsObject(options, "postgresStore", false);
+    const issues: ConfigIssue[] = [];
+    unknownOptionIssues(checked, OPTION_NAMES, issues);
+    const {
+      pool,
+      table = "sluice_state",
+      schema = "public",
+      lanes = 2,
+      maxBatch = 256,
+      durable = true,
+    } = checked as unknown as PostgresStoreOptions;
+    if (!isPool(pool)) issues.push({ path: "pool", message: "pool must be a pg.Pool" });
+    this.maxCalls = positiveInt(lanes, "lanes", issues);
+    this.maxBatch = positiveInt(maxBatch, "maxBatch", issues);
+    if (typeof durable !== "boolean") {
+      issues.push({
+        path: "durable",
+        message: `durable must be true or false (got ${describeValue(durable)})`,
+      });
     }
-    const { pool, table = "sluice_state", schema = "public" } = options;
-    this.names = sqlNames(schema, table);
+    const names = sqlNames(schema, table, issues);
+    if (issues.length > 0 || names === undefined) throw new ConfigError(issues);
+    this.names = names;
     this.pool = pool;
-    this.maxCalls = positiveInt(options.lanes ?? 2, "lanes");
-    this.maxBatch = positiveInt(options.maxBatch ?? 256, "maxBatch");
-    this.durable = options.durable !== false;
+    this.durable = durable;
     this.spill = Math.min(SPILL, this.maxBatch);
     // Named: each connection parses and plans the call once.
     this.executeQuery = {
@@ -305,7 +337,9 @@ export class PostgresStore implements Store {
    * the table tight after bursts of one-off keys.
    */
   async sweep(limit = 1000): Promise<number> {
-    positiveInt(limit, "sweep limit");
+    const issues: ConfigIssue[] = [];
+    positiveInt(limit, "limit", issues);
+    if (issues.length > 0) throw new ConfigError(issues);
     try {
       const res = await this.pool.query({
         name: this.sweepName,

@@ -1,8 +1,10 @@
-import { ConfigError, type SluiceError } from "@sluice/core";
+import { ConfigError, type ConfigIssue, type SluiceError } from "@sluice/core";
 import {
   type CompiledPolicy,
+  describeValue,
   KINDS,
   opCode,
+  optionsObject,
   paramValues,
   RESULT_HEADER,
   RESULT_STRIDE,
@@ -10,6 +12,7 @@ import {
   type StoreCapabilities,
   type StoreRequest,
   type StoreResult,
+  unknownOptionIssues,
 } from "@sluice/core/store";
 import type { Cluster, Redis } from "ioredis";
 import { classifyError } from "./classify-error.js";
@@ -41,6 +44,13 @@ export interface RedisStoreOptions {
    */
   specializedScripts?: number;
 }
+
+const OPTION_NAMES = [
+  "client",
+  "prefix",
+  "maxBatch",
+  "specializedScripts",
+] as const satisfies readonly (keyof RedisStoreOptions)[];
 
 /**
  * The decision script every layout can use (assembled from decide.lua, the clock and the kind
@@ -147,47 +157,50 @@ export class RedisStore implements Store {
   private flushScheduled = false;
 
   constructor(options: RedisStoreOptions) {
+    const checked = optionsObject(options, "redisStore", false);
+    const issues: ConfigIssue[] = [];
+    unknownOptionIssues(checked, OPTION_NAMES, issues);
     const {
       client,
       prefix = "",
       maxBatch = 64,
       specializedScripts = 16,
-    } = options ?? ({} as RedisStoreOptions);
+    } = checked as unknown as RedisStoreOptions;
     if (!isIoredisClient(client)) {
-      throw new ConfigError([
-        { path: "client", message: "client must be an ioredis Redis or Cluster instance" },
-      ]);
+      issues.push({
+        path: "client",
+        message: "client must be an ioredis Redis or Cluster instance",
+      });
     }
     if (typeof prefix !== "string" || /[{}]/.test(prefix)) {
-      throw new ConfigError([
-        {
-          path: "prefix",
-          message:
-            "prefix must be a string without { or } (a brace would change the Redis Cluster hash slot)",
-        },
-      ]);
+      issues.push({
+        path: "prefix",
+        message:
+          "prefix must be a string without { or } (a brace would change the Redis Cluster hash slot)",
+      });
     }
-    const keyPrefix = (client as { options?: { keyPrefix?: unknown } }).options?.keyPrefix;
+    const keyPrefix = (client as { options?: { keyPrefix?: unknown } } | undefined)?.options
+      ?.keyPrefix;
     if (typeof keyPrefix === "string" && /[{}]/.test(keyPrefix)) {
-      throw new ConfigError([
-        {
-          path: "client.options.keyPrefix",
-          message:
-            "the client's keyPrefix must not contain { or } (it would move keys to another slot)",
-        },
-      ]);
+      issues.push({
+        path: "client.options.keyPrefix",
+        message:
+          "the client's keyPrefix must not contain { or } (it would move keys to another slot)",
+      });
     }
     if (!Number.isSafeInteger(maxBatch) || maxBatch < 1) {
-      throw new ConfigError([{ path: "maxBatch", message: "maxBatch must be a positive integer" }]);
+      issues.push({
+        path: "maxBatch",
+        message: `maxBatch must be a positive integer (got ${describeValue(maxBatch)})`,
+      });
     }
     if (!Number.isSafeInteger(specializedScripts) || specializedScripts < 0) {
-      throw new ConfigError([
-        {
-          path: "specializedScripts",
-          message: "specializedScripts must be a non-negative integer",
-        },
-      ]);
+      issues.push({
+        path: "specializedScripts",
+        message: `specializedScripts must be a non-negative integer (got ${describeValue(specializedScripts)})`,
+      });
     }
+    if (issues.length > 0) throw new ConfigError(issues);
     this.specializedScripts = specializedScripts;
     this.scripts = (options as { [SCRIPTS]?: ScriptSet })[SCRIPTS] ?? SERVER_SCRIPTS;
     this.client = client;

@@ -1,6 +1,6 @@
 import { ConfigError, type ConfigIssue, invalidArgument } from "../errors.js";
 import type { Decision, PolicyState } from "../limiter/index.js";
-import { closest } from "../policy/issues.js";
+import { closestName, describeValue } from "../options-check.js";
 import { sfString } from "./structured-fields.js";
 
 /** Which IETF rate-limit header draft to write; false writes none of them. */
@@ -26,7 +26,7 @@ function checkOptions(options: RateLimitHeadersOptions): void {
   const issues: ConfigIssue[] = [];
   for (const name of Object.keys(options)) {
     if ((OPTION_NAMES as readonly string[]).includes(name)) continue;
-    const hint = closest(name, OPTION_NAMES);
+    const hint = closestName(name, OPTION_NAMES);
     issues.push({
       path: name,
       message: `unknown option${hint ? ` (did you mean "${hint}"?)` : ""}`,
@@ -35,7 +35,7 @@ function checkOptions(options: RateLimitHeadersOptions): void {
   if (options.standard !== undefined && !STANDARDS.includes(options.standard)) {
     issues.push({
       path: "standard",
-      message: `standard must be "draft-8", "draft-7", "draft-6" or false (got ${String(options.standard)})`,
+      message: `standard must be "draft-8", "draft-7", "draft-6" or false (got ${describeValue(options.standard)})`,
     });
   }
   if (options.legacy !== undefined && typeof options.legacy !== "boolean") {

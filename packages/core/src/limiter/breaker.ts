@@ -1,4 +1,6 @@
+import { checkMs } from "../duration.js";
 import type { ConfigIssue } from "../errors.js";
+import { describeValue, unknownOptionIssues } from "../options-check.js";
 
 /** The limiter's `breaker` option. */
 export interface BreakerOptions {
@@ -14,7 +16,7 @@ export interface BreakerSettings {
 }
 
 const DEFAULTS: BreakerSettings = Object.freeze({ failures: 5, probeMs: 1_000 });
-const MAX_MS = 100 * 365 * 86_400_000;
+const BREAKER_OPTIONS = ["failures", "probeMs"] as const;
 
 /** Checks the `breaker` option; undefined means "off" (`breaker: false`). */
 export function readBreaker(value: unknown, issues: ConfigIssue[]): BreakerSettings | undefined {
@@ -24,26 +26,16 @@ export function readBreaker(value: unknown, issues: ConfigIssue[]): BreakerSetti
     issues.push({ path: "breaker", message: "breaker must be { failures, probeMs } or false" });
     return undefined;
   }
-  const {
-    failures = DEFAULTS.failures,
-    probeMs = DEFAULTS.probeMs,
-    ...rest
-  } = value as BreakerOptions;
-  for (const name of Object.keys(rest)) {
-    issues.push({ path: `breaker.${name}`, message: `unknown option "${name}"` });
-  }
+  unknownOptionIssues(value, BREAKER_OPTIONS, issues, "breaker");
+  const { failures = DEFAULTS.failures, probeMs = DEFAULTS.probeMs } = value as BreakerOptions;
   if (!Number.isSafeInteger(failures) || failures < 1) {
     issues.push({
       path: "breaker.failures",
-      message: "breaker.failures must be a positive integer",
+      message: `breaker.failures must be a positive integer (got ${describeValue(failures)})`,
     });
   }
-  if (typeof probeMs !== "number" || !Number.isFinite(probeMs) || probeMs < 1 || probeMs > MAX_MS) {
-    issues.push({
-      path: "breaker.probeMs",
-      message: "breaker.probeMs must be a number of milliseconds from 1 to 100 years",
-    });
-  }
+  const badProbe = checkMs(probeMs, "breaker.probeMs");
+  if (badProbe !== undefined) issues.push({ path: "breaker.probeMs", message: badProbe });
   return { failures, probeMs };
 }
 

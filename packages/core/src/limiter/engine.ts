@@ -11,12 +11,12 @@ import { StoreGateway } from "./gateway.js";
 import { type Lease, LeaseDesk } from "./leases.js";
 import { type Observation, observationsByPolicy } from "./observation.js";
 import {
-  checkCost,
-  checkTimeout,
   type LimiterOptions,
   readOptions,
+  readWaitOptions,
   type Settings,
   type TakeOptions,
+  takeCost,
   type WaitOptions,
 } from "./options.js";
 import { type Attempt, type WaitOutcome, WaitQueues } from "./waiting.js";
@@ -76,7 +76,7 @@ export class LimiterEngine {
 
   take(key: Key, options?: TakeOptions): Promise<Decision> {
     try {
-      return this.decide("take", key, options === undefined ? 1 : checkCost(options.cost));
+      return this.decide("take", key, options === undefined ? 1 : takeCost(options));
     } catch (e) {
       return Promise.reject(e);
     }
@@ -99,7 +99,10 @@ export class LimiterEngine {
     key: Key,
     options?: TakeOptions,
   ): Promise<{ decision: Decision; lease: Lease | null }> {
-    const { decision, lease } = await this.attemptAcquire(key, checkCost(options?.cost));
+    const { decision, lease } = await this.attemptAcquire(
+      key,
+      options === undefined ? 1 : takeCost(options),
+    );
     return { decision, lease };
   }
 
@@ -120,7 +123,7 @@ export class LimiterEngine {
   }
 
   async refund(key: Key, options?: TakeOptions): Promise<void> {
-    const cost = checkCost(options?.cost);
+    const cost = options === undefined ? 1 : takeCost(options);
     const config = this.open();
     const resolved = config.plan.resolve(key);
     if (cost === 0) return;
@@ -190,8 +193,7 @@ export class LimiterEngine {
     options: WaitOptions | undefined,
     acquire: boolean,
   ): Promise<WaitOutcome> {
-    const cost = checkCost(options?.cost);
-    const timeoutMs = checkTimeout(options?.timeoutMs, "timeoutMs");
+    const { cost, timeoutMs } = readWaitOptions(options);
     const config = this.open();
     const resolved = config.plan.resolve(key);
     return this.queues.enqueue({

@@ -1,4 +1,6 @@
+import { checkMs } from "../duration.js";
 import { ConfigError, type ConfigIssue, invalidArgument } from "../errors.js";
+import { describeValue, unknownOptionIssues, unknownOptionMessage } from "../options-check.js";
 import { type CompiledPolicy, compilePolicies } from "../policy/compile.js";
 import type { Policy } from "../policy/schema.js";
 import type { Store } from "../store/index.js";
@@ -75,6 +77,23 @@ export interface Settings {
 
 const DAY_MS = 86_400_000;
 
+const LIMITER_OPTIONS = [
+  "store",
+  "policies",
+  "prefix",
+  "partitionBy",
+  "onStoreError",
+  "timeoutMs",
+  "learnedLimitTtlMs",
+  "breaker",
+] as const satisfies readonly (keyof LimiterOptions)[];
+const TAKE_OPTIONS = ["cost"] as const satisfies readonly (keyof TakeOptions)[];
+const WAIT_OPTIONS = [
+  "cost",
+  "signal",
+  "timeoutMs",
+] as const satisfies readonly (keyof WaitOptions)[];
+
 function isStore(value: unknown): value is Store {
   return (
     typeof value === "object" &&
@@ -90,6 +109,7 @@ export function readOptions(options: LimiterOptions): Settings {
     throw new ConfigError([{ path: "", message: "createLimiter needs an options object" }]);
   }
   const issues: ConfigIssue[] = [];
+  unknownOptionIssues(options, LIMITER_OPTIONS, issues);
   const {
     store,
     policies,
@@ -118,24 +138,17 @@ export function readOptions(options: LimiterOptions): Settings {
   ) {
     mode = "fallback";
     fallback = onStoreError.fallback;
+    unknownOptionIssues(onStoreError, ["fallback"], issues, "onStoreError");
   } else {
     issues.push({
       path: "onStoreError",
       message: 'onStoreError must be "deny", "allow", "throw" or { fallback: Store }',
     });
   }
-  if (typeof timeoutMs !== "number" || !Number.isFinite(timeoutMs) || timeoutMs <= 0) {
-    issues.push({
-      path: "timeoutMs",
-      message: "timeoutMs must be a positive number of milliseconds",
-    });
-  }
-  if (!Number.isSafeInteger(learnedLimitTtlMs) || learnedLimitTtlMs <= 0) {
-    issues.push({
-      path: "learnedLimitTtlMs",
-      message: "learnedLimitTtlMs must be a positive integer of milliseconds",
-    });
-  }
+  const badTimeout = checkMs(timeoutMs, "timeoutMs");
+  if (badTimeout !== undefined) issues.push({ path: "timeoutMs", message: badTimeout });
+  const badTtl = checkMs(learnedLimitTtlMs, "learnedLimitTtlMs");
+  if (badTtl !== undefined) issues.push({ path: "learnedLimitTtlMs", message: badTtl });
   const breaker = readBreaker(options.breaker, issues);
   let compiled: readonly CompiledPolicy[] = [];
   try {
@@ -162,18 +175,83 @@ export function readOptions(options: LimiterOptions): Settings {
 export function checkCost(cost: unknown, field = "cost"): number {
   if (cost === undefined) return 1;
   if (typeof cost !== "number" || !Number.isSafeInteger(cost) || cost < 0) {
-    throw invalidArgument(`${field} must be a non-negative integer (got ${String(cost)})`);
+    throw invalidArgument(`${field} must be a non-negative integer (got ${describeValue(cost)})`);
   }
   return cost;
 }
 
-/** A wait's `timeoutMs`: Infinity when left out. */
-export function checkTimeout(value: unknown, field: string): number {
-  if (value === undefined) return Number.POSITIVE_INFINITY;
-  if (typeof value !== "number" || Number.isNaN(value) || value < 0) {
-    throw invalidArgument(
-      `${field} must be a number of milliseconds >= 0 or Infinity (got ${String(value)})`,
-    );
+/**
+ * The cost of `take`, `tryAcquire` and `refund` options. Callers pass `undefined` straight to a
+ * cost of 1 without calling this (the common take has no options, and pays nothing for them).
+ * A number is an array index (`keys.map(limiter.take)` passes one) and means no options.
+ */
+export function takeCost(options: TakeOptions): number {
+  if (typeof options !== "object" || options === null) return noOptions(options);
+  // for-in over a one-field literal is cheap; Object.keys would allocate on every take.
+  for (const name in options) if (name !== "cost") throw unknownOptions(options, TAKE_OPTIONS);
+  return checkCost(options.cost);
+}
+
+/**
+ * `wait`/`acquire`/`run` options, checked, with defaults applied. Like the cost, a bad timeout
+ * or signal is a per-call argument (INVALID_ARGUMENT); an unknown name is a ConfigError.
+ */
+export function readWaitOptions(options: WaitOptions | undefined): {
+  cost: number;
+  timeoutMs: number;
+  signal: AbortSignal | undefined;
+} {
+  if (typeof options !== "object" || options === null) {
+    noOptions(options);
+    return { cost: 1, timeoutMs: Number.POSITIVE_INFINITY, signal: undefined };
   }
-  return value;
+  for (const name in options) {
+    if (!(WAIT_OPTIONS as readonly string[]).includes(name)) {
+      throw unknownOptions(options, WAIT_OPTIONS);
+    }
+  }
+  const { cost, signal, timeoutMs = Number.POSITIVE_INFINITY } = options;
+  // A deadline, not a duration of something: 0 (do not wait) and Infinity (no deadline) are fine.
+  const badTimeout = checkMs(timeoutMs, "timeoutMs", {
+    zero: true,
+    infinity: true,
+    fraction: true,
+  });
+  if (badTimeout !== undefined) throw invalidArgument(badTimeout);
+  if (signal !== undefined && !isAbortSignal(signal)) {
+    throw invalidArgument(`signal must be an AbortSignal (got ${describeValue(signal)})`);
+  }
+  return { cost: checkCost(cost), timeoutMs, signal };
+}
+
+function isAbortSignal(value: unknown): value is AbortSignal {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as AbortSignal).aborted === "boolean" &&
+    typeof (value as AbortSignal).addEventListener === "function" &&
+    typeof (value as AbortSignal).removeEventListener === "function"
+  );
+}
+
+/** `undefined` or an array index (see `takeCost`) read as no options; anything else is refused. */
+function noOptions(value: unknown): 1 {
+  if (value === undefined || typeof value === "number") return 1;
+  throw new ConfigError([
+    { path: "", message: `options must be an object (got ${describeValue(value)})` },
+  ]);
+}
+
+function unknownOptions(options: object, known: readonly string[]): ConfigError {
+  const issues: ConfigIssue[] = [];
+  unknownOptionIssues(options, known, issues);
+  if (issues.length === 0) {
+    // An inherited enumerable name: for-in saw it, Object.keys does not.
+    for (const name in options) {
+      if (!known.includes(name)) {
+        issues.push({ path: name, message: unknownOptionMessage(name, known) });
+      }
+    }
+  }
+  return new ConfigError(issues);
 }

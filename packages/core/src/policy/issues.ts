@@ -1,4 +1,5 @@
 import type { ConfigIssue } from "../errors.js";
+import { closestName } from "../options-check.js";
 import type { SchemaIssue } from "./validate.js";
 
 const IDENT = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
@@ -17,34 +18,6 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return out;
 }
 
-/** Levenshtein distance, for "did you mean" hints on unknown fields. */
-function distance(a: string, b: string): number {
-  const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let diag = prev[0]!;
-    prev[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = prev[j]!;
-      prev[j] = Math.min(prev[j]! + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diag = tmp;
-    }
-  }
-  return prev[b.length]!;
-}
-
-export function closest(word: string, candidates: Iterable<string>): string | undefined {
-  let best: string | undefined;
-  let bestD = Number.POSITIVE_INFINITY;
-  for (const c of candidates) {
-    const d = distance(word.toLowerCase(), c.toLowerCase());
-    if (d < bestD) {
-      bestD = d;
-      best = c;
-    }
-  }
-  return best !== undefined && bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
-}
-
 /**
  * Turns schema issues into path + message pairs. `knownKeys` gives, for an object at a path, the
  * fields it accepts, so unknown fields get a "did you mean" hint.
@@ -61,7 +34,7 @@ export function toConfigIssues(
     if (issue.code === "unrecognized_keys") {
       for (const key of issue.keys ?? []) {
         const known = knownKeys?.(issue.path, valueAt(root, issue.path));
-        const hint = known ? closest(key, known) : undefined;
+        const hint = known ? closestName(key, known) : undefined;
         out.push({
           path: formatPath([...path, key]),
           message: `unknown field "${key}"${hint ? ` (did you mean "${hint}"?)` : ""}`,

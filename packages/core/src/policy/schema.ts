@@ -16,7 +16,6 @@ import {
 // zod description of the same format (tenants/zod-spec.ts) generates the JSON Schema, and a test
 // holds these checks to it, issue for issue.
 
-const DURATION_RE = /^\d+(ms|s|m|h|d)$/;
 const DAY_MS = 86_400_000;
 const MAX = Number.MAX_SAFE_INTEGER;
 
@@ -143,40 +142,21 @@ function positiveInt(what: string, v: unknown, path: Path, issues: Issues): void
     issues.push({ code: "too_big", path, message: `${what} is too large`, continue: true });
 }
 
-const DURATION_MESSAGE =
-  'must be a positive integer of milliseconds or a duration string like "500ms", "30s", "1m", "1h", "1d"';
-
-function duration(v: unknown, path: Path, issues: Issues): void {
-  if (isNumber(v)) {
-    if (!Number.isInteger(v)) {
-      issues.push({ code: "invalid_union", path, message: DURATION_MESSAGE, input: v });
-      return;
-    }
-    if (!Number.isSafeInteger(v)) {
-      const message =
-        v > 0
-          ? `Too big: expected int to be <=${MAX}`
-          : `Too small: expected int to be >=${Number.MIN_SAFE_INTEGER}`;
-      issues.push({ code: v > 0 ? "too_big" : "too_small", path, message, continue: true });
-    }
-    if (v <= 0) {
-      const message = "Too small: expected number to be >0";
-      issues.push({ code: "too_small", path, message, continue: true });
-    }
-    return;
-  }
-  if (typeof v === "string") {
-    if (!DURATION_RE.test(v)) {
-      const message = `Invalid string: must match pattern ${String(DURATION_RE)}`;
-      issues.push({ code: "invalid_format", path, message, continue: true });
-    }
-    return;
-  }
-  issues.push({ code: "invalid_union", path, message: DURATION_MESSAGE, input: v });
+/**
+ * Every duration goes through `durationToMs`, the one check of the format and of its range (1 ms to
+ * 100 years), so a value the schema accepts always compiles. A number or string out of range is a
+ * refinement (later checks still run); any other type fails outright.
+ */
+function duration(field: string, v: unknown, path: Path, issues: Issues): void {
+  const ms = durationToMs(v, field);
+  if (typeof ms === "number") return;
+  if (isNumber(v) || typeof v === "string") {
+    issues.push({ code: "custom", path, message: ms, continue: true });
+  } else issues.push({ code: "invalid_union", path, message: ms, input: v });
 }
 
-function optionalDuration(v: unknown, path: Path, issues: Issues): void {
-  if (v !== undefined) duration(v, path, issues);
+function optionalDuration(field: string, v: unknown, path: Path, issues: Issues): void {
+  if (v !== undefined) duration(field, v, path, issues);
 }
 
 function name(v: unknown, path: Path, issues: Issues): void {
@@ -224,7 +204,7 @@ function refill(v: unknown, path: Path, issues: Issues): void {
     return;
   }
   positiveInt("refill.tokens", v.tokens, [...path, "tokens"], issues);
-  duration(v.every, [...path, "every"], issues);
+  duration("refill.every", v.every, [...path, "every"], issues);
   objectIssue(v, REFILL_KEYS, path, issues);
 }
 
@@ -292,7 +272,7 @@ const KIND_CHECKS: Record<PolicyKind, (p: Fields, at: Path, issues: Issues) => v
     name(p.name, [...at, "name"], issues);
     scope(p.scope, [...at, "scope"], issues);
     positiveInt("limit", p.limit, [...at, "limit"], issues);
-    duration(p.window, [...at, "window"], issues);
+    duration("window", p.window, [...at, "window"], issues);
     timeZone(p.timeZone, [...at, "timeZone"], issues);
     align(p.align, [...at, "align"], issues);
     objectIssue(p, POLICY_KEYS.fixedWindow, at, issues);
@@ -312,8 +292,8 @@ const KIND_CHECKS: Record<PolicyKind, (p: Fields, at: Path, issues: Issues) => v
     name(p.name, [...at, "name"], issues);
     scope(p.scope, [...at, "scope"], issues);
     positiveInt("limit", p.limit, [...at, "limit"], issues);
-    duration(p.window, [...at, "window"], issues);
-    optionalDuration(p.precision, [...at, "precision"], issues);
+    duration("window", p.window, [...at, "window"], issues);
+    optionalDuration("precision", p.precision, [...at, "precision"], issues);
     objectIssue(p, POLICY_KEYS.slidingWindow, at, issues);
     if (wasAborted(issues, start)) return;
     const w = durationValue(p.window);
@@ -327,7 +307,7 @@ const KIND_CHECKS: Record<PolicyKind, (p: Fields, at: Path, issues: Issues) => v
     name(p.name, [...at, "name"], issues);
     scope(p.scope, [...at, "scope"], issues);
     positiveInt("limit", p.limit, [...at, "limit"], issues);
-    duration(p.leaseTtl, [...at, "leaseTtl"], issues);
+    duration("leaseTtl", p.leaseTtl, [...at, "leaseTtl"], issues);
     objectIssue(p, POLICY_KEYS.concurrency, at, issues);
   },
 };

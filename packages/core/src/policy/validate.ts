@@ -1,3 +1,5 @@
+import { describeValue } from "../options-check.js";
+
 /**
  * One problem found in a configuration value; `toConfigIssues` turns it into a `ConfigIssue`.
  * The shape follows zod's issues, which this format was first checked with.
@@ -69,14 +71,9 @@ export function objectIssue(
   });
 }
 
-/** zod's wording for a value of the wrong type, kept where the format has no message of its own. */
-export function expected(type: string, v: unknown): string {
-  let got: string;
-  if (typeof v === "number")
-    got = Number.isNaN(v) ? "NaN" : Number.isFinite(v) ? "number" : String(v);
-  else if (v === null) got = "null";
-  else got = Array.isArray(v) ? "array" : typeof v;
-  return `Invalid input: expected ${type}, received ${got}`;
+/** The message for a value of the wrong type where the format has no message of its own. */
+export function expected(type: "object" | "string", v: unknown): string {
+  return `must be ${type === "object" ? "an object" : "a string"} (got ${describeValue(v)})`;
 }
 
 /** Length limits apply to anything with a length, even after a wrong type (as zod checks them). */

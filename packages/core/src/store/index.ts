@@ -2,9 +2,12 @@
  * `@sluice/core/store`: the contract for store authors. What the engine asks of a store
  * (`Store`, `StoreRequest`), the answer and its reader, the table of policy kinds with their
  * pure math, the reference decision `evaluate()` every store is held to, and the helpers a store
- * or its tests need to build requests. Users of the limiter import from `@sluice/core`.
+ * or its tests need to build requests, and the options checks every sluice factory uses (so a
+ * store refuses a misspelt option like the rest of sluice). Users of the limiter import from
+ * `@sluice/core`.
  */
 
+export { checkMs, MAX_DURATION_MS } from "../duration.js";
 export { escapeKeyPart, KeyPlan, type ResolvedKey } from "../keys.js";
 export {
   type AnyKindSpec,
@@ -33,6 +36,14 @@ export {
   type TokenBucketState,
   tokenBucket,
 } from "../kinds/index.js";
+export {
+  checkOptionNames,
+  closestName,
+  describeValue,
+  optionsObject,
+  unknownOptionIssues,
+  unknownOptionMessage,
+} from "../options-check.js";
 export {
   type CompiledConcurrency,
   type CompiledFixedWindow,

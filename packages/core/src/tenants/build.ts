@@ -28,6 +28,15 @@ export function profilePartition(p: ProfileDefinition | undefined): string | und
 
 const LOCKED = ["kind", "name", "scope"] as const;
 
+/** Equal as JSON; a value JSON cannot hold (a BigInt, a cycle) equals nothing. */
+function sameJson(a: unknown, b: unknown): boolean {
+  try {
+    return JSON.stringify(a) === JSON.stringify(b);
+  } catch {
+    return false;
+  }
+}
+
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === "object" && !Array.isArray(v);
 }
@@ -91,10 +100,7 @@ export function buildPolicies(
       }
       let ok = true;
       for (const f of LOCKED) {
-        if (
-          f in patch &&
-          JSON.stringify(patch[f]) !== JSON.stringify((base as Record<string, unknown>)[f])
-        ) {
+        if (f in patch && !sameJson(patch[f], (base as Record<string, unknown>)[f])) {
           sink.push({ path: formatPath([...here, f]), message: `an override may not change ${f}` });
           ok = false;
         }

@@ -1,9 +1,11 @@
 import { ConfigError, type ConfigIssue } from "../errors.js";
+import { closestName, optionsObject, unknownOptionIssues } from "../options-check.js";
 import { policyKnownKeys } from "../policy/compile.js";
-import { closest, formatPath, toConfigIssues } from "../policy/issues.js";
+import { formatPath, toConfigIssues } from "../policy/issues.js";
 import { duplicateNames } from "../policy/schema.js";
 import type { SchemaIssue } from "../policy/validate.js";
 import { buildPolicies, type Profiles, profilePolicies } from "./build.js";
+import { checkProfiles } from "./profiles.js";
 import {
   ENTRY_KEYS,
   type TenantConfig,
@@ -44,7 +46,21 @@ function cacheKey(e: unknown): string | undefined {
   for (const _ in e) n++;
   const { profile, policies } = e as { profile?: unknown; policies?: unknown };
   if (n === 1 && typeof profile === "string") return `p:${profile}`;
-  return policies === undefined ? undefined : `j:${JSON.stringify(e)}`;
+  if (policies === undefined) return undefined;
+  try {
+    return `j:${JSON.stringify(e)}`;
+  } catch {
+    return undefined; // not JSON (a BigInt, a cycle): checked on its own, and refused
+  }
+}
+
+function checkParseOptions(input: unknown): ParseTenantConfigOptions {
+  const options = optionsObject(input, "parseTenantConfig", true);
+  const issues: ConfigIssue[] = [];
+  unknownOptionIssues(options, ["profiles"], issues);
+  if (options.profiles !== undefined) checkProfiles(options.profiles, issues);
+  if (issues.length > 0) throw new ConfigError(issues);
+  return options as ParseTenantConfigOptions;
 }
 
 /** Validates a tenant configuration; throws one ConfigError listing every problem. */
@@ -52,6 +68,7 @@ export function parseTenantConfig(
   json: unknown,
   options: ParseTenantConfigOptions = {},
 ): TenantConfig {
+  const { profiles } = checkParseOptions(options);
   const parsed = shellSchema.safeParse(json);
   const issues: ConfigIssue[] = parsed.success
     ? []
@@ -90,7 +107,6 @@ export function parseTenantConfig(
   if (input?.tenants !== null && typeof input?.tenants === "object") {
     for (const [id, e] of Object.entries(input.tenants)) entries.push([["tenants", id], e]);
   }
-  const { profiles } = options;
   for (const [path, e] of entries) {
     if (e === null || typeof e !== "object") continue;
     for (const d of duplicateNames(e.policies)) {
@@ -102,7 +118,7 @@ export function parseTenantConfig(
       typeof profile === "string" &&
       !Object.hasOwn(profiles, profile)
     ) {
-      const hint = closest(profile, Object.keys(profiles));
+      const hint = closestName(profile, Object.keys(profiles));
       issues.push({
         path: formatPath([...path, "profile"]),
         message: `unknown profile "${profile}"${hint ? ` (did you mean "${hint}"?)` : ""}`,

@@ -1,8 +1,13 @@
-import { invalidArgument } from "../errors.js";
+import { ConfigError, type ConfigIssue, invalidArgument } from "../errors.js";
 import { createLimiter, type Limiter, type LimiterOptions } from "../limiter/index.js";
+import { readOptions } from "../limiter/options.js";
+import { optionsObject, unknownOptionIssues } from "../options-check.js";
+import { compilePolicies } from "../policy/compile.js";
+import type { Policy } from "../policy/schema.js";
 import type { Store } from "../store/index.js";
 import { buildPolicies, type Profiles, profilePartition } from "./build.js";
 import { parseTenantConfig } from "./parse.js";
+import { checkProfiles } from "./profiles.js";
 import type { TenantConfig, TenantEntry } from "./schema.js";
 
 /** Options of `createTenantRegistry`. */
@@ -47,31 +52,90 @@ export interface TenantRegistry {
   close(): void;
 }
 
+const REGISTRY_OPTIONS = [
+  "config",
+  "store",
+  "profiles",
+  "prefix",
+  "partitionBy",
+  "limiterOptions",
+] as const satisfies readonly (keyof TenantRegistryOptions)[];
+const LIMITER_OPTIONS = ["onStoreError", "timeoutMs", "learnedLimitTtlMs", "breaker"] as const;
+/** Stands in for a tenant's policies while the limiter options are checked on their own. */
+const PROBE: readonly Policy[] = [{ kind: "concurrency", name: "probe", limit: 1, leaseTtl: 1 }];
+
+/** A tenant's limiter and the policy list it was last given. */
+interface Held {
+  readonly limiter: Limiter;
+  policies: readonly Policy[];
+}
+
+/** Checks every option but `config` (parsed next), listing every problem in one ConfigError. */
+function checkRegistryOptions(input: unknown): TenantRegistryOptions {
+  const options = optionsObject(input, "createTenantRegistry", false);
+  const issues: ConfigIssue[] = [];
+  unknownOptionIssues(options, REGISTRY_OPTIONS, issues);
+  const { prefix, partitionBy, limiterOptions, profiles, store } = options;
+  if (prefix !== undefined && (typeof prefix !== "string" || prefix === "")) {
+    issues.push({ path: "prefix", message: "prefix must be a non-empty string" });
+  }
+  if (partitionBy !== undefined && (typeof partitionBy !== "string" || partitionBy === "")) {
+    issues.push({ path: "partitionBy", message: "partitionBy must be a non-empty key field name" });
+  }
+  if (profiles !== undefined) checkProfiles(profiles, issues);
+  // The limiter's own checks, store included, once here rather than at a tenant's first request.
+  let extra: Record<string, unknown> = {};
+  if (limiterOptions !== undefined) {
+    if (typeof limiterOptions !== "object" || limiterOptions === null) {
+      issues.push({ path: "limiterOptions", message: "limiterOptions must be an object" });
+    } else {
+      unknownOptionIssues(limiterOptions, LIMITER_OPTIONS, issues, "limiterOptions");
+      extra = Object.fromEntries(
+        Object.entries(limiterOptions).filter(([k]) =>
+          (LIMITER_OPTIONS as readonly string[]).includes(k),
+        ),
+      );
+    }
+  }
+  try {
+    readOptions({ ...extra, store, policies: PROBE } as LimiterOptions);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    for (const i of e.issues) {
+      issues.push(i.path === "store" ? i : { ...i, path: `limiterOptions.${i.path}` });
+    }
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
+  return options as unknown as TenantRegistryOptions;
+}
+
 /**
- * Limiters are held through WeakRef: one the caller still references (or with pending waits,
- * which reference it) stays the same instance; an idle one is collected, and its state lives on
- * in the store under the tenant's prefix, so a new instance picks it up.
+ * One limiter per tenant, created at its first use and held (strongly) until the tenant leaves the
+ * configuration or the registry is closed: `limiter(id)` is the same instance, with whatever
+ * listeners the caller put on it, for as long as the tenant is configured.
  */
-export function createTenantRegistry(options: TenantRegistryOptions): TenantRegistry {
+export function createTenantRegistry(input: TenantRegistryOptions): TenantRegistry {
+  const options = checkRegistryOptions(input);
   const { store, profiles } = options;
   const prefix = options.prefix ?? "sluice";
-  let config: TenantConfig = parseTenantConfig(
-    options.config,
-    profiles === undefined ? {} : { profiles },
-  );
+  const parseOptions = profiles === undefined ? {} : { profiles };
+  let config: TenantConfig = parseTenantConfig(options.config, parseOptions);
   let closed = false;
-  const live = new Map<string, WeakRef<Limiter>>();
-  const finalizer = new FinalizationRegistry<string>((id) => {
-    if (live.get(id)?.deref() === undefined) live.delete(id);
-  });
+  const live = new Map<string, Held>();
 
   const entryOf = (cfg: TenantConfig, id: string): TenantEntry | undefined =>
     Object.hasOwn(cfg.tenants, id) ? cfg.tenants[id] : undefined;
 
-  const policiesFor = (cfg: TenantConfig, id: string) => {
+  /** The tenant's policies, checked (a ConfigError names the tenant); undefined: not served. */
+  const policiesFor = (cfg: TenantConfig, id: string): Policy[] | undefined => {
     const entry = entryOf(cfg, id);
     if (entry === undefined && cfg.defaults === undefined) return undefined;
-    return buildPolicies(cfg.defaults, entry ?? {}, profiles, ["tenants", id], []);
+    const at = ["tenants", id];
+    const issues: ConfigIssue[] = [];
+    const policies = buildPolicies(cfg.defaults, entry ?? {}, profiles, at, issues);
+    if (issues.length > 0) throw new ConfigError(issues);
+    compilePolicies(policies, [...at, "policies"]);
+    return policies;
   };
 
   const partitionFor = (cfg: TenantConfig, id: string): string | undefined => {
@@ -83,8 +147,11 @@ export function createTenantRegistry(options: TenantRegistryOptions): TenantRegi
   return {
     limiter(id) {
       if (closed) throw invalidArgument("the tenant registry is closed");
-      const existing = live.get(id)?.deref();
-      if (existing !== undefined) return existing;
+      const held = live.get(id);
+      if (held !== undefined) return held.limiter;
+      if (typeof id !== "string" || id === "") {
+        throw invalidArgument("a tenant id must be a non-empty string");
+      }
       const policies = policiesFor(config, id);
       if (policies === undefined) {
         throw invalidArgument(`unknown tenant "${id}" and the configuration has no defaults`);
@@ -97,31 +164,54 @@ export function createTenantRegistry(options: TenantRegistryOptions): TenantRegi
         prefix: `${prefix}:tenant:${id}`,
         ...(partitionBy === undefined ? {} : { partitionBy }),
       });
-      live.set(id, new WeakRef(limiter));
-      finalizer.register(limiter, id);
+      live.set(id, { limiter, policies });
       return limiter;
     },
     update(json) {
-      const next = parseTenantConfig(json, profiles === undefined ? {} : { profiles });
-      // Validated above; every live limiter's list is built before any is touched.
-      const plans: [Limiter, ReturnType<typeof policiesFor>][] = [];
-      for (const [id, ref] of live) {
-        const l = ref.deref();
-        if (l === undefined) continue;
+      if (closed) throw invalidArgument("the tenant registry is closed");
+      // Everything is built and checked before anything changes: a bad file (or one whose second
+      // tenant is bad) leaves every limiter, and the configuration, as they were.
+      const next = parseTenantConfig(json, parseOptions);
+      const plans: [Held, Policy[] | undefined][] = [];
+      const issues: ConfigIssue[] = [];
+      for (const [id, held] of live) {
         const removed = entryOf(config, id) !== undefined && entryOf(next, id) === undefined;
-        plans.push([l, removed ? undefined : policiesFor(next, id)]);
+        try {
+          plans.push([held, removed ? undefined : policiesFor(next, id)]);
+        } catch (e) {
+          if (!(e instanceof ConfigError)) throw e;
+          issues.push(...e.issues);
+        }
+      }
+      if (issues.length > 0) throw new ConfigError(issues);
+      const applied: [Held, readonly Policy[]][] = [];
+      try {
+        for (const [held, policies] of plans) {
+          if (policies === undefined) continue;
+          const before = held.policies;
+          held.limiter.updatePolicies(policies);
+          held.policies = policies;
+          applied.push([held, before]);
+        }
+      } catch (e) {
+        // Checked above, so not expected; if a limiter still refuses, put back those already moved.
+        for (const [held, before] of applied) {
+          held.limiter.updatePolicies(before);
+          held.policies = before;
+        }
+        throw e;
       }
       config = next;
-      for (const [l, policies] of plans) {
-        if (policies === undefined) l.close("this tenant was removed from the configuration");
-        else l.updatePolicies(policies);
+      for (const [held, policies] of plans) {
+        if (policies === undefined)
+          held.limiter.close("this tenant was removed from the configuration");
       }
-      for (const [id, ref] of live) if (ref.deref()?.closed !== false) live.delete(id);
+      for (const [id, held] of live) if (held.limiter.closed) live.delete(id);
     },
     tenants: () => Object.keys(config.tenants),
     close() {
       closed = true;
-      for (const ref of live.values()) ref.deref()?.close("the tenant registry was closed");
+      for (const held of live.values()) held.limiter.close("the tenant registry was closed");
       live.clear();
     },
   };

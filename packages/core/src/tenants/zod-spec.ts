@@ -5,22 +5,43 @@
  * against. Never imported at run time: zod took ~38 ms of a cold `require("@sluice/core")`.
  */
 import { z } from "zod";
-import { durationToMs } from "../duration.js";
+import { DURATION_PATTERN, durationToMs, MAX_DURATION_MS } from "../duration.js";
 import { refillBoundIssue } from "../policy/refill-bounds.js";
+import { expected } from "../policy/validate.js";
 import { isValidTimeZone } from "../time-zone.js";
 
-const DURATION_RE = /^\d+(ms|s|m|h|d)$/;
+/** Our wording for an object of the wrong type; other issues keep the defaults. */
+const objectError = {
+  error: (iss: { code?: string; input?: unknown }) =>
+    iss.code === "invalid_type" ? expected("object", iss.input) : undefined,
+};
+
 const DAY_MS = 86_400_000;
 
-export const durationSchema = z
-  .union([z.number().int().positive(), z.string().regex(DURATION_RE)], {
-    error: () =>
-      'must be a positive integer of milliseconds or a duration string like "500ms", "30s", "1m", "1h", "1d"',
-  })
-  .meta({
-    description:
-      'A duration: a positive integer of milliseconds, or a string `<n>ms|s|m|h|d` ("500ms", "1m", "1d").',
-  });
+/**
+ * A duration, checked by `durationToMs` like the run-time checks; the JSON Schema shows its format
+ * and range to editors.
+ */
+export const durationSchema = (field: string) =>
+  z
+    .union([z.number(), z.string()], { error: (iss) => durationMessage(iss.input, field) })
+    .superRefine((v, ctx) => {
+      const ms = durationToMs(v, field);
+      if (typeof ms === "string") ctx.addIssue({ code: "custom", message: ms, input: v });
+    })
+    .meta({
+      description:
+        'A duration from 1 ms to 100 years: whole milliseconds, or a string `<n>ms|s|m|h|d` ("500ms", "1m", "1d").',
+      anyOf: [
+        { type: "integer", minimum: 1, maximum: MAX_DURATION_MS },
+        { type: "string", pattern: DURATION_PATTERN.source },
+      ],
+    });
+
+function durationMessage(input: unknown, field: string): string {
+  const ms = durationToMs(input, field);
+  return typeof ms === "string" ? ms : `${field} must be a duration`;
+}
 
 const positiveInt = (what: string) =>
   z
@@ -36,19 +57,27 @@ const nameSchema = z
   .meta({ description: "Unique within its limiter; used in Decision.blockedBy and in overrides." });
 
 const scopeSchema = z
-  .array(z.string().min(1, { error: "scope fields must be non-empty strings" }), {
-    error: "scope must be an array of key field names",
-  })
+  .array(
+    z
+      .string({ error: (iss) => expected("string", iss.input) })
+      .min(1, { error: "scope fields must be non-empty strings" }),
+    {
+      error: "scope must be an array of key field names",
+    },
+  )
   .min(1, { error: "scope must name at least one key field" })
   .meta({
     description:
       'Key fields this policy is counted by (e.g. ["tenant"]); without it, all fields of the key.',
   });
 
-const refillSchema = z.strictObject({
-  tokens: positiveInt("refill.tokens").meta({ description: "Tokens gained per `every`." }),
-  every: durationSchema,
-});
+const refillSchema = z.strictObject(
+  {
+    tokens: positiveInt("refill.tokens").meta({ description: "Tokens gained per `every`." }),
+    every: durationSchema("refill.every"),
+  },
+  objectError,
+);
 
 /** A bucket or pool stays within what every store computes exactly (policy/refill-bounds.ts). */
 function refillBound(
@@ -98,7 +127,7 @@ export const fixedWindowSchema = z
     name: nameSchema,
     scope: scopeSchema.optional(),
     limit: positiveInt("limit").meta({ description: "Most admitted per window." }),
-    window: durationSchema,
+    window: durationSchema("window"),
     timeZone: z
       .string({ error: "timeZone must be an IANA time zone name" })
       .refine(isValidTimeZone, {
@@ -142,8 +171,8 @@ export const slidingWindowSchema = z
     name: nameSchema,
     scope: scopeSchema.optional(),
     limit: positiveInt("limit").meta({ description: "Most admitted in any span of `window`." }),
-    window: durationSchema,
-    precision: durationSchema
+    window: durationSchema("window"),
+    precision: durationSchema("precision")
       .optional()
       .meta({ description: "Slot size (default window/60, at least 1 ms)." }),
   })
@@ -169,7 +198,7 @@ export const concurrencySchema = z
     name: nameSchema,
     scope: scopeSchema.optional(),
     limit: positiveInt("limit").meta({ description: "Most leases held at once." }),
-    leaseTtl: durationSchema,
+    leaseTtl: durationSchema("leaseTtl"),
   })
   .meta({
     title: "concurrency",
@@ -199,35 +228,46 @@ const overrideSchema = z
   .meta({ description: "Fields to patch in the named policy; nested objects merge." });
 
 export const tenantEntrySchema = z
-  .strictObject({
-    profile: z
-      .string({ error: "profile must be a string" })
-      .min(1, { error: "profile must not be empty" })
-      .optional()
-      .meta({ description: 'Name of a profile, e.g. "keap:pat".' }),
-    policies: policiesSchema
-      .optional()
-      .meta({ description: "Policies added after the profile; same name replaces." }),
-    overrides: z
-      .record(z.string(), overrideSchema, {
-        error: "overrides must be an object keyed by policy name",
-      })
-      .optional()
-      .meta({ description: "Patches keyed by policy name; may not change kind, name or scope." }),
-  })
+  .strictObject(
+    {
+      profile: z
+        .string({ error: "profile must be a string" })
+        .min(1, { error: "profile must not be empty" })
+        .optional()
+        .meta({ description: 'Name of a profile, e.g. "keap:pat".' }),
+      policies: policiesSchema
+        .optional()
+        .meta({ description: "Policies added after the profile; same name replaces." }),
+      overrides: z
+        .record(z.string(), overrideSchema, {
+          error: "overrides must be an object keyed by policy name",
+        })
+        .optional()
+        .meta({ description: "Patches keyed by policy name; may not change kind, name or scope." }),
+    },
+    objectError,
+  )
   .meta({
     title: "Tenant",
     description: "A tenant's policy list: profile, then policies, then overrides.",
   });
 
 export const tenantConfigSchema = z
-  .strictObject({
-    $schema: z.string().optional().meta({ description: "JSON Schema reference for editors." }),
-    defaults: tenantEntrySchema.optional().meta({ description: "Applied first to every tenant." }),
-    tenants: z
-      .record(z.string(), tenantEntrySchema, {
-        error: "tenants must be an object keyed by tenant id",
-      })
-      .meta({ description: "Tenants by id." }),
-  })
+  .strictObject(
+    {
+      $schema: z
+        .string({ error: (iss) => expected("string", iss.input) })
+        .optional()
+        .meta({ description: "JSON Schema reference for editors." }),
+      defaults: tenantEntrySchema
+        .optional()
+        .meta({ description: "Applied first to every tenant." }),
+      tenants: z
+        .record(z.string(), tenantEntrySchema, {
+          error: "tenants must be an object keyed by tenant id",
+        })
+        .meta({ description: "Tenants by id." }),
+    },
+    objectError,
+  )
   .meta({ title: "sluice tenant configuration" });

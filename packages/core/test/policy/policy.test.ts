@@ -70,7 +70,7 @@ describe("policy validation", () => {
     expect(issues).toContainEqual({
       path: "policies[0].refill.every",
       message:
-        'must be a positive integer of milliseconds or a duration string like "500ms", "30s", "1m", "1h", "1d"',
+        'refill.every must be a duration from 1 ms to 100 years: whole milliseconds or a string like "500ms", "30s", "1m", "1h", "1d" (got undefined)',
     });
     const missing = issuesOf([{ kind: "pool", name: "p", refill: { tokens: 1, every: 1 } }]);
     expect(missing).toContainEqual({

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { keapPartitions, keapProfiles } from "@sluice/adapter-keap";
+import { keapProfiles } from "@sluice/adapter-keap";
 import { createTenantRegistry, type Profiles, parseTenantConfig } from "@sluice/core";
 import { memoryStore } from "@sluice/store-memory";
 import { describe, expect, it } from "vitest";
@@ -8,12 +8,11 @@ const example: unknown = JSON.parse(
   readFileSync(new URL("../../../../examples/tenants.json", import.meta.url), "utf8"),
 );
 
-// The Keap profiles with their partition fields, in the registry's profile shape.
-const profiles: Profiles = Object.fromEntries(
-  Object.entries(keapProfiles).map(([name, policies]) => [
-    name,
-    { policies, partitionBy: keapPartitions[name as keyof typeof keapPartitions] as string },
-  ]),
+// The Keap profiles as they ship: `{ policies, partitionBy }` each.
+const profiles: Profiles = keapProfiles;
+// The same policies as plain arrays, the other profile shape the registry takes.
+const arrays: Profiles = Object.fromEntries(
+  Object.entries(keapProfiles).map(([name, p]) => [name, p.policies]),
 );
 
 describe("examples/tenants.json", () => {
@@ -25,6 +24,6 @@ describe("examples/tenants.json", () => {
   });
 
   it("parses with the plain policy arrays API.md documents for profiles", () => {
-    expect(() => parseTenantConfig(example, { profiles: keapProfiles })).not.toThrow();
+    expect(() => parseTenantConfig(example, { profiles: arrays })).not.toThrow();
   });
 });

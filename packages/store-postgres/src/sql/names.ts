@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
-import { SluiceError } from "@sluice/core";
+import { ConfigError, type ConfigIssue } from "@sluice/core";
+import { describeValue } from "@sluice/core/store";
 
 /**
  * Quoted, validated names of every database object the store owns. Identifiers cannot be bound as
@@ -29,21 +30,46 @@ const MAX_IDENTIFIER = 63;
 const LONGEST_SUFFIX = "_execute".length;
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-function checkIdentifier(value: unknown, field: string, maxLength: number): string {
+function checkIdentifier(
+  value: unknown,
+  field: string,
+  maxLength: number,
+  issues: ConfigIssue[],
+): string | undefined {
   if (typeof value !== "string" || !IDENTIFIER.test(value) || value.length > maxLength) {
-    throw new SluiceError(
-      "CONFIG_INVALID",
-      `postgresStore ${field} must be a plain identifier (letters, digits, underscores, not starting with a digit, at most ${maxLength} characters); got ${JSON.stringify(value)}`,
-    );
+    issues.push({
+      path: field,
+      message: `${field} must be a plain identifier (letters, digits, underscores, not starting with a digit, at most ${maxLength} characters); got ${describeValue(value)}`,
+    });
+    return undefined;
   }
   return value;
 }
 
 const quote = (id: string) => `"${id}"`;
 
-export function sqlNames(schema: unknown, table: unknown): SqlNames {
-  const s = checkIdentifier(schema, "schema", MAX_IDENTIFIER);
-  const t = checkIdentifier(table, "table", MAX_IDENTIFIER - LONGEST_SUFFIX);
+/**
+ * The names for a schema and table; a bad identifier is pushed to `issues` (undefined returned),
+ * or, without `issues`, thrown as a ConfigError.
+ */
+export function sqlNames(schema: unknown, table: unknown): SqlNames;
+export function sqlNames(
+  schema: unknown,
+  table: unknown,
+  issues: ConfigIssue[],
+): SqlNames | undefined;
+export function sqlNames(
+  schema: unknown,
+  table: unknown,
+  issues?: ConfigIssue[],
+): SqlNames | undefined {
+  const found: ConfigIssue[] = issues ?? [];
+  const s = checkIdentifier(schema, "schema", MAX_IDENTIFIER, found);
+  const t = checkIdentifier(table, "table", MAX_IDENTIFIER - LONGEST_SUFFIX, found);
+  if (s === undefined || t === undefined) {
+    if (issues === undefined) throw new ConfigError(found);
+    return undefined;
+  }
   return {
     schema: quote(s),
     table: quote(t),
