@@ -6,7 +6,18 @@ import { Redis } from "ioredis";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createKeapClient, KeapQuotaExhaustedError } from "../src/index.js";
 import { type KeapSimulator, startKeapSimulator } from "../src/simulator/index.js";
-import { BARE, events, ok, PAT, patClient, SPIKE_FAULT, scripted, throttled } from "./helpers.js";
+import {
+  BARE,
+  events,
+  fromNoon,
+  NEXT_MIDNIGHT_MS,
+  ok,
+  PAT,
+  patClient,
+  SPIKE_FAULT,
+  scripted,
+  throttled,
+} from "./helpers.js";
 
 let sim: KeapSimulator | undefined;
 afterEach(async () => {
@@ -61,10 +72,15 @@ describe("keap.fetch against the simulator", () => {
   });
 
   it("rejects with QUOTA_EXHAUSTED without sending once the daily quota is gone", async () => {
-    sim = await startKeapSimulator({ profile: "pat", limits: { quota: 5 }, quotaUsed: 4 });
+    sim = await startKeapSimulator({
+      profile: "pat",
+      limits: { quota: 5 },
+      quotaUsed: 4,
+      clock: fromNoon,
+    });
     const keap = createKeapClient({
       profile: "pat",
-      store: memoryStore(),
+      store: memoryStore({ clock: fromNoon }),
       identity: PAT,
       maxWaitMs: 10_000,
     });
@@ -73,8 +89,7 @@ describe("keap.fetch against the simulator", () => {
     const err = await keap.fetch(sim.url, init).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(KeapQuotaExhaustedError);
     expect(err).toMatchObject({ code: "QUOTA_EXHAUSTED", policy: "quota", retryable: true });
-    const midnight = (Math.floor(Date.now() / 86_400_000) + 1) * 86_400_000;
-    expect((err as KeapQuotaExhaustedError).resetAtMs).toBe(midnight);
+    expect((err as KeapQuotaExhaustedError).resetAtMs).toBe(NEXT_MIDNIGHT_MS);
     expect(sim.stats()).toMatchObject({ served: 1, throttled: 0 });
     keap.close();
   });

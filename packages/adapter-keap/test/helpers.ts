@@ -42,6 +42,21 @@ export const throttled =
   () =>
     new Response(body, { status: 429, headers });
 
+const DAY_MS = 86_400_000;
+const startedAtMs = Date.now();
+/** Noon UTC of the day the run started: the daily quota's window ends half a day later. */
+const NOON_MS = Math.floor(startedAtMs / DAY_MS) * DAY_MS + DAY_MS / 2;
+
+/**
+ * A clock for stores and simulators that runs at real speed from noon UTC, so a test never sees
+ * the daily quota roll over, whatever the time of day it runs at. Only for tests whose answers
+ * carry no absolute times: the client reads those on its own clock.
+ */
+export const fromNoon = (): number => NOON_MS + (Date.now() - startedAtMs);
+
+/** The end of the daily quota's window on `fromNoon`. */
+export const NEXT_MIDNIGHT_MS = NOON_MS + DAY_MS / 2;
+
 /** A PAT client on a fresh memory store. */
 export function patClient(fetch: typeof globalThis.fetch, extra: Partial<KeapClientOptions> = {}) {
   return createKeapClient({ profile: "pat", store: memoryStore(), identity: PAT, fetch, ...extra });

@@ -1,7 +1,17 @@
 import { memoryStore } from "@sluice/store-memory";
 import { describe, expect, it } from "vitest";
 import { createKeapClient, KeapQuotaExhaustedError } from "../src/index.js";
-import { BARE, events, ok, PAT, patClient, scripted, throttled } from "./helpers.js";
+import {
+  BARE,
+  events,
+  fromNoon,
+  NEXT_MIDNIGHT_MS,
+  ok,
+  PAT,
+  patClient,
+  scripted,
+  throttled,
+} from "./helpers.js";
 
 const QUOTA_FAULT = JSON.stringify({
   fault: {
@@ -29,7 +39,6 @@ const BLANK = {
   "x-keap-product-quota-limit": "",
   "x-keap-product-quota-available": "",
 };
-const midnight = () => (Math.floor(Date.now() / 86_400_000) + 1) * 86_400_000;
 
 describe("keap.fetch is bound", () => {
   it("works when called detached, as libraries call a fetch option", async () => {
@@ -76,6 +85,7 @@ describe("repeated 429s escalate", () => {
   it("a QuotaViolation streak longer than the throttle window rejects with QUOTA_EXHAUSTED", async () => {
     const f = scripted([throttled(QUOTA_FAULT)]);
     const keap = patClient(f.fetch, {
+      store: memoryStore({ clock: fromNoon }),
       overrides: { throttle: { window: "1s" } },
       maxRetries: 100,
       random: () => 0,
@@ -83,7 +93,11 @@ describe("repeated 429s escalate", () => {
     const seen = events(keap, "throttled");
     const err = await keap.fetch("https://api.example/a").catch((e: unknown) => e);
     expect(err).toBeInstanceOf(KeapQuotaExhaustedError);
-    expect(err).toMatchObject({ code: "QUOTA_EXHAUSTED", policy: "quota", resetAtMs: midnight() });
+    expect(err).toMatchObject({
+      code: "QUOTA_EXHAUSTED",
+      policy: "quota",
+      resetAtMs: NEXT_MIDNIGHT_MS,
+    });
     expect(seen.at(0)?.cause).toBe("throttle");
     expect(seen.at(-1)).toMatchObject({ cause: "quota", retryInMs: undefined });
     // Later calls reject without sending.

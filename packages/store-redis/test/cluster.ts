@@ -1,11 +1,14 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { freePort, OwnRedis, sleep } from "./helpers.js";
+import { freePort, OwnRedis, realClockEnv, sleep } from "./helpers.js";
 
 const run = promisify(execFile);
 
 async function cli(port: number, ...args: string[]): Promise<string> {
-  const { stdout } = await run("redis-cli", ["-p", String(port), ...args], { timeout: 10_000 });
+  const { stdout } = await run("redis-cli", ["-p", String(port), ...args], {
+    timeout: 10_000,
+    env: realClockEnv(),
+  });
   return stdout;
 }
 
@@ -51,7 +54,7 @@ export async function startCluster(): Promise<OwnCluster> {
         "0",
         "--cluster-yes",
       ],
-      { timeout: 20_000 },
+      { timeout: 20_000, env: realClockEnv() },
     );
     for (let i = 0; ; i++) {
       const states = await Promise.all(ports.map((p) => cli(p, "cluster", "info")));

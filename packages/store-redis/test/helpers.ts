@@ -182,7 +182,7 @@ export class OwnRedis {
         "no",
         ...this.extraArgs,
       ],
-      { cwd: this.dir, stdio: "ignore" },
+      { cwd: this.dir, stdio: "ignore", env: realClockEnv() },
     );
     this.child = child;
     this.exited = new Promise((resolve) => {
@@ -207,6 +207,18 @@ export class OwnRedis {
     this.kill();
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The environment without libfaketime (scripts/test-at-time.sh): redis-server and redis-cli, built
+ * with jemalloc, hang under it, so servers of the tests' own keep the real clock as the shared
+ * Redis does.
+ */
+export function realClockEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.LD_PRELOAD;
+  for (const name of Object.keys(env)) if (name.startsWith("FAKETIME")) delete env[name];
+  return env;
 }
 
 /** Waits until `child` answers on `port` (INFO reports its pid); throws when it exits first. */
