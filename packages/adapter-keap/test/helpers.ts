@@ -1,4 +1,5 @@
 import { memoryStore } from "@sluice/store-memory";
+import { vi } from "vitest";
 import {
   createKeapClient,
   type KeapClient,
@@ -43,19 +44,21 @@ export const throttled =
     new Response(body, { status: 429, headers });
 
 const DAY_MS = 86_400_000;
-const startedAtMs = Date.now();
-/** Noon UTC of the day the run started: the daily quota's window ends half a day later. */
-const NOON_MS = Math.floor(startedAtMs / DAY_MS) * DAY_MS + DAY_MS / 2;
 
 /**
- * A clock for stores and simulators that runs at real speed from noon UTC, so a test never sees
- * the daily quota roll over, whatever the time of day it runs at. Only for tests whose answers
- * carry no absolute times: the client reads those on its own clock.
+ * Runs `body` with `Date.now` from noon UTC, running on at real speed: the client, the memory
+ * store and the simulator all read it, so a test never sees the daily quota roll over, whatever
+ * the time of day it runs at. `body` gets the end of that day (the quota's reset).
  */
-export const fromNoon = (): number => NOON_MS + (Date.now() - startedAtMs);
-
-/** The end of the daily quota's window on `fromNoon`. */
-export const NEXT_MIDNIGHT_MS = NOON_MS + DAY_MS / 2;
+export async function atNoon<T>(body: (midnightMs: number) => Promise<T>): Promise<T> {
+  const noonMs = Math.floor(Date.now() / DAY_MS) * DAY_MS + DAY_MS / 2;
+  vi.useFakeTimers({ toFake: ["Date"], now: noonMs, shouldAdvanceTime: true, advanceTimeDelta: 5 });
+  try {
+    return await body(noonMs + DAY_MS / 2);
+  } finally {
+    vi.useRealTimers();
+  }
+}
 
 /** A PAT client on a fresh memory store. */
 export function patClient(fetch: typeof globalThis.fetch, extra: Partial<KeapClientOptions> = {}) {
