@@ -1,3 +1,4 @@
+import pg from "pg";
 import { describe, expect, it } from "vitest";
 import { withPostgres, withRedis } from "./stores.js";
 
@@ -11,6 +12,16 @@ describe("the getting-started store examples", () => {
   });
 
   it("takes one token on PostgreSQL", async () => {
-    expect(await withPostgres(databaseUrl, `docs-example-${process.pid}`)).toBe(4);
+    // A table of this run's own: the shared database's default table may belong to another run.
+    const table = `docs_example_${process.pid}_${Math.floor(Math.random() * 1e6)}`;
+    try {
+      expect(await withPostgres(databaseUrl, `docs-example-${process.pid}`, table)).toBe(4);
+    } finally {
+      const pool = new pg.Pool({ connectionString: databaseUrl });
+      await pool.query(`DROP FUNCTION IF EXISTS "public"."${table}_execute"`);
+      await pool.query(`DROP FUNCTION IF EXISTS "public"."${table}_now"`);
+      await pool.query(`DROP TABLE IF EXISTS "public"."${table}"`);
+      await pool.end();
+    }
   });
 });

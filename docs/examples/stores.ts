@@ -23,12 +23,16 @@ export async function withRedis(url: string, key: string): Promise<number> {
   }
 }
 
-export async function withPostgres(url: string, key: string): Promise<number> {
+export async function withPostgres(
+  url: string,
+  key: string,
+  table = "sluice_state", // the default; tests pass a table of their own
+): Promise<number> {
   const pool = new pg.Pool({ connectionString: url, connectionTimeoutMillis: 1_000 });
   // Without a listener, an idle client whose server goes away takes the process down.
   pool.on("error", () => {});
   try {
-    const store = postgresStore({ pool });
+    const store = postgresStore({ pool, table });
     await store.migrate(); // idempotent: creates the table and function if missing
     const limiter = createLimiter({ store, policies });
     const decision = await limiter.take(key);

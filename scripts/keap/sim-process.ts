@@ -12,6 +12,8 @@ try {
 }
 const sim = await startKeapSimulator(JSON.parse(process.argv[2] ?? "{}"));
 process.send?.({ url: sim.url });
+// A parent that died (a test run stopped, a timeout) leaves no simulator behind.
+process.on("disconnect", () => process.exit(0));
 process.on("message", async (m) => {
   if (m === "stats") process.send?.({ stats: sim.stats() });
   if (m === "close") {

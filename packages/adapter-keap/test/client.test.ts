@@ -6,7 +6,17 @@ import { Redis } from "ioredis";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createKeapClient, KeapQuotaExhaustedError } from "../src/index.js";
 import { type KeapSimulator, startKeapSimulator } from "../src/simulator/index.js";
-import { BARE, events, ok, PAT, patClient, SPIKE_FAULT, scripted, throttled } from "./helpers.js";
+import {
+  atNoon,
+  BARE,
+  events,
+  ok,
+  PAT,
+  patClient,
+  SPIKE_FAULT,
+  scripted,
+  throttled,
+} from "./helpers.js";
 
 let sim: KeapSimulator | undefined;
 afterEach(async () => {
@@ -61,22 +71,23 @@ describe("keap.fetch against the simulator", () => {
   });
 
   it("rejects with QUOTA_EXHAUSTED without sending once the daily quota is gone", async () => {
-    sim = await startKeapSimulator({ profile: "pat", limits: { quota: 5 }, quotaUsed: 4 });
-    const keap = createKeapClient({
-      profile: "pat",
-      store: memoryStore(),
-      identity: PAT,
-      maxWaitMs: 10_000,
+    await atNoon(async (midnight) => {
+      sim = await startKeapSimulator({ profile: "pat", limits: { quota: 5 }, quotaUsed: 4 });
+      const keap = createKeapClient({
+        profile: "pat",
+        store: memoryStore(),
+        identity: PAT,
+        maxWaitMs: 10_000,
+      });
+      const init = { headers: { authorization: "Bearer pat-1" } };
+      expect((await keap.fetch(sim.url, init)).status).toBe(200);
+      const err = await keap.fetch(sim.url, init).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(KeapQuotaExhaustedError);
+      expect(err).toMatchObject({ code: "QUOTA_EXHAUSTED", policy: "quota", retryable: true });
+      expect((err as KeapQuotaExhaustedError).resetAtMs).toBe(midnight);
+      expect(sim.stats()).toMatchObject({ served: 1, throttled: 0 });
+      keap.close();
     });
-    const init = { headers: { authorization: "Bearer pat-1" } };
-    expect((await keap.fetch(sim.url, init)).status).toBe(200);
-    const err = await keap.fetch(sim.url, init).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(KeapQuotaExhaustedError);
-    expect(err).toMatchObject({ code: "QUOTA_EXHAUSTED", policy: "quota", retryable: true });
-    const midnight = (Math.floor(Date.now() / 86_400_000) + 1) * 86_400_000;
-    expect((err as KeapQuotaExhaustedError).resetAtMs).toBe(midnight);
-    expect(sim.stats()).toMatchObject({ served: 1, throttled: 0 });
-    keap.close();
   });
 });
 

@@ -1,4 +1,5 @@
 import { memoryStore } from "@sluice/store-memory";
+import { vi } from "vitest";
 import {
   createKeapClient,
   type KeapClient,
@@ -41,6 +42,23 @@ export const throttled =
   (body: string, headers: Record<string, string> = {}) =>
   () =>
     new Response(body, { status: 429, headers });
+
+const DAY_MS = 86_400_000;
+
+/**
+ * Runs `body` with `Date.now` from noon UTC, running on at real speed: the client, the memory
+ * store and the simulator all read it, so a test never sees the daily quota roll over, whatever
+ * the time of day it runs at. `body` gets the end of that day (the quota's reset).
+ */
+export async function atNoon<T>(body: (midnightMs: number) => Promise<T>): Promise<T> {
+  const noonMs = Math.floor(Date.now() / DAY_MS) * DAY_MS + DAY_MS / 2;
+  vi.useFakeTimers({ toFake: ["Date"], now: noonMs, shouldAdvanceTime: true, advanceTimeDelta: 5 });
+  try {
+    return await body(noonMs + DAY_MS / 2);
+  } finally {
+    vi.useRealTimers();
+  }
+}
 
 /** A PAT client on a fresh memory store. */
 export function patClient(fetch: typeof globalThis.fetch, extra: Partial<KeapClientOptions> = {}) {

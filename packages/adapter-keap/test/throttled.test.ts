@@ -1,7 +1,7 @@
 import { memoryStore } from "@sluice/store-memory";
 import { describe, expect, it } from "vitest";
 import { createKeapClient, KeapQuotaExhaustedError } from "../src/index.js";
-import { BARE, events, ok, PAT, patClient, scripted, throttled } from "./helpers.js";
+import { atNoon, BARE, events, ok, PAT, patClient, scripted, throttled } from "./helpers.js";
 
 const QUOTA_FAULT = JSON.stringify({
   fault: {
@@ -29,7 +29,6 @@ const BLANK = {
   "x-keap-product-quota-limit": "",
   "x-keap-product-quota-available": "",
 };
-const midnight = () => (Math.floor(Date.now() / 86_400_000) + 1) * 86_400_000;
 
 describe("keap.fetch is bound", () => {
   it("works when called detached, as libraries call a fetch option", async () => {
@@ -74,25 +73,27 @@ describe("a 429 whose headers say the window is empty", () => {
 
 describe("repeated 429s escalate", () => {
   it("a QuotaViolation streak longer than the throttle window rejects with QUOTA_EXHAUSTED", async () => {
-    const f = scripted([throttled(QUOTA_FAULT)]);
-    const keap = patClient(f.fetch, {
-      overrides: { throttle: { window: "1s" } },
-      maxRetries: 100,
-      random: () => 0,
+    await atNoon(async (midnight) => {
+      const f = scripted([throttled(QUOTA_FAULT)]);
+      const keap = patClient(f.fetch, {
+        overrides: { throttle: { window: "1s" } },
+        maxRetries: 100,
+        random: () => 0,
+      });
+      const seen = events(keap, "throttled");
+      const err = await keap.fetch("https://api.example/a").catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(KeapQuotaExhaustedError);
+      expect(err).toMatchObject({ code: "QUOTA_EXHAUSTED", policy: "quota", resetAtMs: midnight });
+      expect(seen.at(0)?.cause).toBe("throttle");
+      expect(seen.at(-1)).toMatchObject({ cause: "quota", retryInMs: undefined });
+      // Later calls reject without sending.
+      const sent = f.calls.length;
+      await expect(keap.fetch("https://api.example/b")).rejects.toBeInstanceOf(
+        KeapQuotaExhaustedError,
+      );
+      expect(f.calls).toHaveLength(sent);
+      keap.close();
     });
-    const seen = events(keap, "throttled");
-    const err = await keap.fetch("https://api.example/a").catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(KeapQuotaExhaustedError);
-    expect(err).toMatchObject({ code: "QUOTA_EXHAUSTED", policy: "quota", resetAtMs: midnight() });
-    expect(seen.at(0)?.cause).toBe("throttle");
-    expect(seen.at(-1)).toMatchObject({ cause: "quota", retryInMs: undefined });
-    // Later calls reject without sending.
-    const sent = f.calls.length;
-    await expect(keap.fetch("https://api.example/b")).rejects.toBeInstanceOf(
-      KeapQuotaExhaustedError,
-    );
-    expect(f.calls).toHaveLength(sent);
-    keap.close();
   }, 20_000);
 
   it("the bare body with blank headers: spike, then unknown at the slowest pacing, then QUOTA_EXHAUSTED", async () => {

@@ -169,7 +169,9 @@ describe.each(FRAMEWORKS)("%s middleware", (framework) => {
     await start({
       limiter: createLimiter({
         store: memoryStore(),
-        policies: [{ kind: "fixedWindow", name: "hourly", limit: 1, window: "1h" }],
+        policies: [
+          { kind: "fixedWindow", name: "hourly", limit: 1, window: "1h", align: "firstUse" },
+        ],
       }),
     });
     expect((await get("/ok")).status).toBe(200);
@@ -203,7 +205,9 @@ describe.each(FRAMEWORKS)("%s middleware", (framework) => {
     await start({
       limiter: createLimiter({
         store: memoryStore(),
-        policies: [{ kind: "fixedWindow", name: "hourly", limit: 1, window: "1h" }],
+        policies: [
+          { kind: "fixedWindow", name: "hourly", limit: 1, window: "1h", align: "firstUse" },
+        ],
       }),
       onLimited,
     });
@@ -218,7 +222,9 @@ describe.each(FRAMEWORKS)("%s middleware", (framework) => {
   it("gives the charge back for the statuses refund selects, once the response is sent", async () => {
     const limiter = createLimiter({
       store: memoryStore(),
-      policies: [{ kind: "fixedWindow", name: "hourly", limit: 3, window: "1h" }],
+      policies: [
+        { kind: "fixedWindow", name: "hourly", limit: 3, window: "1h", align: "firstUse" },
+      ],
     });
     await start({ limiter, refund: (status: number) => status >= 500, key: () => "client" });
     const remaining = async () => (await limiter.peek("client")).remaining;
@@ -431,7 +437,9 @@ describe.each(FRAMEWORKS)("%s middleware", (framework) => {
       await start({
         limiter: createLimiter({
           store: memoryStore(),
-          policies: [{ kind: "fixedWindow", name: "hourly", limit: 1, window: "1h" }],
+          policies: [
+            { kind: "fixedWindow", name: "hourly", limit: 1, window: "1h", align: "firstUse" },
+          ],
         }),
       });
       expect((await get("/ok")).status).toBe(200);
@@ -445,11 +453,13 @@ describe.each(FRAMEWORKS)("%s middleware", (framework) => {
   it("skips requests skip selects, and chooses a limiter per request", async () => {
     const small = createLimiter({
       store: memoryStore(),
-      policies: [{ kind: "fixedWindow", name: "small", limit: 1, window: "1h" }],
+      policies: [{ kind: "fixedWindow", name: "small", limit: 1, window: "1h", align: "firstUse" }],
     });
     const large = createLimiter({
       store: memoryStore(),
-      policies: [{ kind: "fixedWindow", name: "large", limit: 100, window: "1h" }],
+      policies: [
+        { kind: "fixedWindow", name: "large", limit: 100, window: "1h", align: "firstUse" },
+      ],
     });
     const headerOf = (req: unknown): string | undefined => {
       const r = req as {

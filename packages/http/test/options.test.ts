@@ -10,7 +10,7 @@ import { describe, expect, it } from "vitest";
 
 const limiter = createLimiter({
   store: memoryStore(),
-  policies: [{ kind: "fixedWindow", name: "w", limit: 5, window: "1m" }],
+  policies: [{ kind: "fixedWindow", name: "w", limit: 5, window: "1m", align: "firstUse" }],
 });
 
 function issuesOf(f: () => unknown) {
@@ -104,7 +104,7 @@ describe("fastify registration", () => {
     app.register(fastifyRateLimit, {
       limiter: createLimiter({
         store: memoryStore(),
-        policies: [{ kind: "fixedWindow", name: "w", limit: 1, window: "1m" }],
+        policies: [{ kind: "fixedWindow", name: "w", limit: 1, window: "1m", align: "firstUse" }],
       }),
     });
     app.get("/", async () => "ok");

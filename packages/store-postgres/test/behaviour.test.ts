@@ -235,7 +235,7 @@ describe.runIf(runPostgres)("postgres store behaviour", () => {
     const limiter = createLimiter({
       store,
       prefix: "skew",
-      policies: [{ kind: "fixedWindow", name: "fw", limit: 2, window: "1h" }],
+      policies: [{ kind: "fixedWindow", name: "fw", limit: 2, window: "1h", align: "firstUse" }],
     });
     const first = await limiter.take("k");
     const spy = vi.spyOn(Date, "now").mockReturnValue(Date.now() + 3 * 3_600_000);

@@ -241,7 +241,9 @@ describe.runIf(runPostgres)("failures against a real server", () => {
   });
 
   it("survives pg_terminate_backend of its connections without being recreated", async () => {
-    const pool = makePool({ application_name: "sluice-test-terminate" });
+    // The name is this run's own: the terminate below must not reach another run's connections.
+    const applicationName = `sluice-test-terminate-${TABLE}`;
+    const pool = makePool({ application_name: applicationName });
     const store = postgresStore({ pool, table: TABLE });
     await store.execute(take("terminated"));
     // Hold the row so a call is in flight on a backend when it is terminated.
@@ -253,7 +255,8 @@ describe.runIf(runPostgres)("failures against a real server", () => {
     const inFlight = rejection(store.execute(take("terminated")));
     await new Promise((r) => setTimeout(r, 100));
     await admin.query(
-      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'sluice-test-terminate'",
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+      [applicationName],
     );
     const e = await inFlight;
     expect(e.code).toBe("STORE_UNAVAILABLE");

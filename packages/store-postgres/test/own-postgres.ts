@@ -1,5 +1,6 @@
 import { execFile, execFileSync } from "node:child_process";
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -21,6 +22,29 @@ const AS_ROOT = process.getuid?.() === 0;
 /** Whether this machine can run a PostgreSQL server of the test's own (binaries; as root, runuser). */
 export const canRunOwnPostgres =
   BIN !== undefined && (!AS_ROOT || existsSync("/usr/sbin/runuser") || existsSync("/sbin/runuser"));
+
+/**
+ * The environment without libfaketime (scripts/test-at-time.sh): PostgreSQL's statement_timeout
+ * never fires under it, so a server of the test's own keeps the real clock as the shared one does.
+ */
+function realClockEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.LD_PRELOAD;
+  for (const name of Object.keys(env)) if (name.startsWith("FAKETIME")) delete env[name];
+  return env;
+}
+
+/** A free loopback port (the OS picks it). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
 
 /**
  * A PostgreSQL server of one test file's own, in a temporary directory on `port`, so the test can
@@ -45,7 +69,7 @@ export class OwnPostgres {
 
   private run(command: string, args: string[]): void {
     const [file, argv] = this.command(command, args);
-    execFileSync(file, argv, { stdio: "pipe" });
+    execFileSync(file, argv, { stdio: "pipe", env: realClockEnv() });
   }
 
   /** initdb (trust auth, no fsync: the data only has to outlive the server process). */
@@ -89,7 +113,7 @@ export class OwnPostgres {
       "-w",
       "stop",
     ]);
-    await promisify(execFile)(file, argv);
+    await promisify(execFile)(file, argv, { env: realClockEnv() });
   }
 
   destroy(): void {

@@ -2,7 +2,7 @@ import { createLimiter, SluiceError } from "@sluice/core";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { postgresStore } from "../src/index.js";
-import { canRunOwnPostgres, OwnPostgres } from "./own-postgres.js";
+import { canRunOwnPostgres, freePort, OwnPostgres } from "./own-postgres.js";
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -22,13 +22,14 @@ function expectClassified(outcomes: readonly Outcome[]): void {
 describe.runIf(canRunOwnPostgres || Boolean(process.env.CI))(
   "PostgreSQL stopped, crashed and restarted mid-run",
   () => {
-    const server = new OwnPostgres(Number(process.env.SLUICE_TEST_PG_PORT ?? 5439));
+    let server: OwnPostgres;
     const unhandled: unknown[] = [];
     const onUnhandled = (e: unknown) => unhandled.push(e);
     let pool: pg.Pool;
 
-    beforeAll(() => {
+    beforeAll(async () => {
       process.on("unhandledRejection", onUnhandled);
+      server = new OwnPostgres(await freePort());
       server.init();
       server.start();
       pool = new pg.Pool({ ...server.connection, max: 4, connectionTimeoutMillis: 1_000 });
@@ -36,7 +37,7 @@ describe.runIf(canRunOwnPostgres || Boolean(process.env.CI))(
     }, 60_000);
     afterAll(async () => {
       await pool?.end().catch(() => {});
-      server.destroy();
+      server?.destroy();
       process.off("unhandledRejection", onUnhandled);
     });
 

@@ -2,24 +2,24 @@ import { compilePolicies, KeyPlan } from "@sluice/core/store";
 import { Cluster } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RedisStore } from "../src/index.js";
-import { CLUSTER_PORTS, startCluster } from "./cluster.js";
+import { type OwnCluster, startCluster } from "./cluster.js";
 import { request, uniquePrefix } from "./helpers.js";
 import { runAgainstReference } from "./matches-reference.js";
 
 // Needs redis-server and redis-cli on PATH (as the rest of the suite needs Redis).
 describe("redis store on a 3-master Redis Cluster", () => {
-  let cluster: { stop: () => Promise<void> } | undefined;
+  let cluster: OwnCluster | undefined;
   let client: Cluster;
   let store: RedisStore;
 
   beforeAll(async () => {
     cluster = await startCluster();
-    client = new Cluster(CLUSTER_PORTS.map((port) => ({ host: "127.0.0.1", port })));
+    client = new Cluster(cluster.ports.map((port) => ({ host: "127.0.0.1", port })));
     store = new RedisStore({ client, prefix: uniquePrefix("cluster") });
   });
   afterAll(async () => {
     client?.disconnect();
-    await cluster?.stop();
+    cluster?.stop();
   });
 
   it("declares that it needs a partition", () => {

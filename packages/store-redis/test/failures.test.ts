@@ -116,7 +116,8 @@ describe("redis store failures", () => {
 
   it("fails fast with STORE_UNAVAILABLE when nothing listens", async () => {
     const client = new Redis({
-      port: 6399,
+      // A port the OS just handed out and took back: nothing listens there.
+      port: await freePort(),
       host: "127.0.0.1",
       maxRetriesPerRequest: 0,
       retryStrategy: () => null,

@@ -132,23 +132,64 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** A redis-server of our own (for tests that kill it or pause it), on a loopback port. */
+/**
+ * A redis-server of our own (for tests that kill it, pause it, flush it or make it a cluster
+ * node), on a loopback port. Tests only ever stop the process they spawned: a server found on
+ * the port is never ours unless it reports our child's pid.
+ */
 export class OwnRedis {
   private child: ChildProcess | undefined;
+  private exited: Promise<void> = Promise.resolve();
   private readonly dir = mkdtempSync(join(tmpdir(), "sluice-redis-"));
-  constructor(readonly port: number) {}
+  constructor(
+    readonly port: number,
+    private readonly extraArgs: readonly string[] = [],
+  ) {}
+
+  /** Starts one on a port the OS picks, trying other ports when one is taken meanwhile. */
+  static async launch(
+    extraArgs: () => readonly string[] | Promise<readonly string[]> = () => [],
+  ): Promise<OwnRedis> {
+    for (let attempt = 1; ; attempt++) {
+      const server = new OwnRedis(await freePort(), await extraArgs());
+      try {
+        await server.start();
+        return server;
+      } catch (e) {
+        server.stop();
+        if (attempt >= 5) throw e;
+      }
+    }
+  }
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
   }
 
   async start(): Promise<void> {
-    this.child = spawn(
+    // A killed server may still hold the port for a moment.
+    await this.exited;
+    const child = spawn(
       "redis-server",
-      ["--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-      { cwd: this.dir, stdio: "ignore" },
+      [
+        "--port",
+        String(this.port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        ...this.extraArgs,
+      ],
+      { cwd: this.dir, stdio: "ignore", env: realClockEnv() },
     );
-    await waitForPing(this.port, 5_000);
+    this.child = child;
+    this.exited = new Promise((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) resolve();
+      else child.once("exit", () => resolve());
+    });
+    await waitForOwnServer(child, this.port, 5_000);
   }
 
   /** SIGSTOP / SIGCONT pause and resume it. */
@@ -165,6 +206,47 @@ export class OwnRedis {
     this.signal("SIGCONT");
     this.kill();
     rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The environment without libfaketime (scripts/test-at-time.sh): redis-server and redis-cli, built
+ * with jemalloc, hang under it, so servers of the tests' own keep the real clock as the shared
+ * Redis does.
+ */
+export function realClockEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.LD_PRELOAD;
+  for (const name of Object.keys(env)) if (name.startsWith("FAKETIME")) delete env[name];
+  return env;
+}
+
+/** Waits until `child` answers on `port` (INFO reports its pid); throws when it exits first. */
+async function waitForOwnServer(child: ChildProcess, port: number, timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(
+        `redis-server on port ${port} exited (${child.exitCode ?? child.signalCode})`,
+      );
+    }
+    const c = new Redis(port, "127.0.0.1", {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+    c.on("error", () => {});
+    try {
+      await c.connect();
+      const info = await c.info("server");
+      if (new RegExp(`^process_id:${child.pid}\\s*$`, "m").test(info)) return;
+    } catch {
+      // Not listening yet.
+    } finally {
+      c.disconnect();
+    }
+    if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not answer`);
+    await sleep(50);
   }
 }
 
