@@ -1,5 +1,6 @@
 // One process of the Keap bench: runs a load against a simulator and prints one JSON line.
 // argv[2] is a JSON LoadSpec.
+import { execFileSync } from "node:child_process";
 import { setPriority } from "node:os";
 import type { KeapClientProfile } from "@sluice/adapter-keap";
 import type { Store } from "@sluice/core";
@@ -25,12 +26,26 @@ export interface LoadSpec {
 }
 
 const spec = JSON.parse(process.argv[2]!) as LoadSpec;
-try {
-  // Pacing is timing: on a machine shared with other work, run ahead of it (the simulators run
-  // further ahead still) so that the bench measures the client, not the scheduler.
-  setPriority(-5);
-} catch {
-  // Not permitted: run at normal priority.
+if (!(process.env.KEAP_BENCH_RT === "1" && realTime(10))) {
+  try {
+    // Pacing is timing: on a machine shared with other work, run ahead of it (the simulators run
+    // further ahead still) so that the bench measures the client, not the scheduler.
+    setPriority(-5);
+  } catch {
+    // Not permitted: run at normal priority.
+  }
+}
+
+/** SCHED_FIFO at `priority` for every thread of this process, where permitted. */
+function realTime(priority: number): boolean {
+  try {
+    execFileSync("chrt", ["-a", "-f", "-p", String(priority), String(process.pid)], {
+      stdio: "ignore",
+    });
+    return true;
+  } catch {
+    return false;
+  }
 }
 let redis: Redis | undefined;
 let store: Store;
