@@ -26,6 +26,7 @@ import { checkOptionNames } from "./options.js";
 import { SpikePacing } from "./pacing.js";
 import { ProbeGate } from "./probe-gate.js";
 import { type KeapProfileName, keapPartitions, keapPolicies } from "./profiles.js";
+import { SendOffset } from "./send-offset.js";
 import { SharedPacing } from "./shared-pacing.js";
 import { SpikeSlots } from "./spike-slots.js";
 
@@ -203,6 +204,11 @@ const LATE_SEND_MS = 2;
  * refused a gap once most likely counts gaps (a sliding count refuses none at this pace).
  */
 const CATCH_UP_AFTER_MS = 5 * 60_000;
+/**
+ * After a refused burst, processes on the store stop catching up within a read of the shared
+ * pacing (100 ms) or two: a spike 429 meanwhile is the same event, another process's last burst.
+ */
+const BURST_SETTLE_MS = 1_000;
 /** Traffic after a cold start before pacing catches up. */
 const COLD_CATCH_UP_MS = 2_000;
 
@@ -247,6 +253,8 @@ class KeapClientImpl implements KeapClient {
   private sharedPacing: SharedPacing | undefined;
   /** The shortest recent round trip: what a request took beyond it, it met on its way out. */
   private readonly minRtt = new MinRtt();
+  /** How long after its spike slot a request leaves, where the gateway counts gaps. */
+  private readonly sendOffset = new SendOffset();
   /** The spike spacing the limiter's policies carry (ms, fractional). */
   private spikeMs = 0;
   private readonly leaseTtlMs: number | undefined;
@@ -263,6 +271,8 @@ class KeapClientImpl implements KeapClient {
   /** Not before then: a cold start's first requests keep to one slot (see `admit`). */
   private catchUpFromMs = 0;
   private lastSpikeAtMs = Number.NEGATIVE_INFINITY;
+  /** When a catch-up burst was last refused (see `burstRefused`). */
+  private lastBurstAtMs = Number.NEGATIVE_INFINITY;
   private readonly gate = new ProbeGate();
   /** When the current run of throttled answers began (no answer went through since). */
   private streakSinceMs: number | undefined;
@@ -437,7 +447,8 @@ class KeapClientImpl implements KeapClient {
           continue;
         }
         const { lease, decision } = admitted;
-        this.holdSpikeIfLate(admitted.slotAtMs);
+        const offsetMs = await this.keepSendOffset(admitted.slotAtMs, signal);
+        this.holdSpikeIfLate(admitted.slotAtMs, offsetMs);
         let res: Response;
         this.counts.sent++;
         const sentAtMs = Date.now();
@@ -447,7 +458,7 @@ class KeapClientImpl implements KeapClient {
           await lease?.release().catch(() => {});
         }
         const now = Date.now();
-        this.holdSpikeOnWire(admitted.slotAtMs, sentAtMs, now);
+        this.holdSpikeOnWire(admitted.slotAtMs, offsetMs, sentAtMs, now);
         const headers = parseKeapHeadersDetailed(res.headers, { nowMs: now });
         for (const issue of headers.issues) this.emit("headerIgnored", { ...issue, url });
         const body = await throttledBody(res);
@@ -471,7 +482,7 @@ class KeapClientImpl implements KeapClient {
         this.counts.byCause[cause]++;
         // One slow-down per event: a request admitted before the last one was paced too fast
         // already, and its 429 says nothing new.
-        if (cause === "spike" && admitted.burst) {
+        if (cause === "spike" && (admitted.burst || now - this.lastBurstAtMs < BURST_SETTLE_MS)) {
           this.burstRefused(now);
         } else if (cause === "spike" && admitted.atMs >= this.lastSpikeAtMs) {
           this.slowDown(classified.messageRate, now);
@@ -674,12 +685,28 @@ class KeapClientImpl implements KeapClient {
    * would reach Keap less than one spike interval before the next one: hold the next spike slot
    * back until one interval after this request actually leaves. Costs a store call only then.
    */
-  private holdSpikeIfLate(admittedAtMs: number): void {
+  private holdSpikeIfLate(slotAtMs: number, offsetMs: number): void {
     // While catching up, the schedule (not the send) sets the next slot.
     if (this.spikeIndex < 0 || this.catchUp) return;
     const now = Date.now();
-    if (now - admittedAtMs < LATE_SEND_MS) return;
-    void this.holdSpike(now + this.spikeMs);
+    if (now - slotAtMs - offsetMs < LATE_SEND_MS) return;
+    void this.holdSpike(now - offsetMs + this.spikeMs);
+  }
+
+  /**
+   * Where the gateway counts gaps (a spike 429 was seen, one slot): a request leaves a steady
+   * offset after its slot, the lateness most admissions reach the client with, so that the gaps on
+   * the wire keep the spacing rather than vary with the store's round trip. Resolves with the
+   * offset (ms; 0 elsewhere).
+   */
+  private async keepSendOffset(slotAtMs: number, signal: AbortSignal | undefined): Promise<number> {
+    if (this.slots === undefined || this.catchUp) return 0;
+    this.sendOffset.add(Date.now() - slotAtMs);
+    if (this.lastSpikeAtMs === Number.NEGATIVE_INFINITY) return 0;
+    const offsetMs = this.sendOffset.ms(this.spikeMs / 4);
+    const waitMs = Math.floor(slotAtMs + offsetMs - Date.now());
+    if (waitMs >= 1) await sleep(waitMs, signal);
+    return offsetMs;
   }
 
   /**
@@ -689,7 +716,12 @@ class KeapClientImpl implements KeapClient {
    * interval. A gateway that counts gaps then sees the spacing whatever delayed this request, and
    * the next request pays only the delay this one met. Costs a store call only when late.
    */
-  private holdSpikeOnWire(admittedAtMs: number, sentAtMs: number, answeredAtMs: number): void {
+  private holdSpikeOnWire(
+    slotAtMs: number,
+    offsetMs: number,
+    sentAtMs: number,
+    answeredAtMs: number,
+  ): void {
     if (this.slots === undefined) return;
     const rttMs = answeredAtMs - sentAtMs;
     const minMs = this.minRtt.ms;
@@ -700,9 +732,10 @@ class KeapClientImpl implements KeapClient {
       return;
     }
     // Later than one spacing, the next request has left already: hold the one after it.
-    const lateMs = Math.min(answeredAtMs - Math.min(minMs, rttMs) - admittedAtMs, this.spikeMs);
+    const reachedMs = answeredAtMs - Math.min(minMs, rttMs);
+    const lateMs = Math.min(reachedMs - slotAtMs - offsetMs, this.spikeMs);
     if (lateMs < LATE_SEND_MS) return;
-    void this.holdSpike(admittedAtMs + lateMs + this.spikeMs);
+    void this.holdSpike(slotAtMs + lateMs + this.spikeMs);
   }
 
   /**
@@ -811,6 +844,7 @@ class KeapClientImpl implements KeapClient {
     if (this.pacing === undefined) return;
     this.catchUp = false;
     this.lastSpikeAtMs = nowMs;
+    this.lastBurstAtMs = nowMs;
     this.limiter.updatePolicies(this.currentPolicies());
     this.sharedPacing?.publish(this.pacing.ownSpacingMs + 0.001);
   }

@@ -164,7 +164,10 @@ describe("keap.fetch on 429", () => {
       expect(await spikeLeft()).toBe(1);
       await keap.fetch("https://api.example/c");
       // Admitted 10 ms before it leaves: the next slot is one interval after it leaves.
-      (keap as unknown as { holdSpikeIfLate(at: number): void }).holdSpikeIfLate(t - 10);
+      (keap as unknown as { holdSpikeIfLate(at: number, offset: number): void }).holdSpikeIfLate(
+        t - 10,
+        0,
+      );
       await new Promise((r) => setImmediate(r));
       t += 219;
       expect(await spikeLeft()).toBe(0);
