@@ -7,6 +7,7 @@ import { memoryStore } from "@sluice/store-memory";
 import { redisStore } from "@sluice/store-redis";
 import { Redis } from "ioredis";
 import { type LoadResult, naiveLoad, pacedLoad } from "./load.js";
+import { realTimeMainThread } from "./real-time.js";
 
 export interface LoadSpec {
   url: string;
@@ -25,13 +26,19 @@ export interface LoadSpec {
 }
 
 const spec = JSON.parse(process.argv[2]!) as LoadSpec;
-try {
-  // Pacing is timing: on a machine shared with other work, run ahead of it (the simulators run
-  // further ahead still) so that the bench measures the client, not the scheduler.
-  setPriority(-5);
-} catch {
-  // Not permitted: run at normal priority.
+// Pacing is timing: on a machine shared with other work, run ahead of it so that the bench
+// measures the client, not the scheduler. With KEAP_BENCH_RT=1 (npm run bench:keap) the main
+// thread, where pacing runs, gets real-time scheduling (SCHED_FIFO) where permitted, and the
+// process's helper threads stay with everything else: a thread spinning on a helper of its own
+// priority could starve it. Otherwise (and where not permitted) nice -5.
+if (!(process.env.KEAP_BENCH_RT === "1" && realTimeMainThread(10))) {
+  try {
+    setPriority(-5);
+  } catch {
+    // Not permitted: run at normal priority.
+  }
 }
+
 let redis: Redis | undefined;
 let store: Store;
 if (spec.store === "redis") {

@@ -39,10 +39,19 @@ export interface PacedLoad {
  * caller saw (retries used up); the simulator's stats count every 429 it sent.
  */
 export async function pacedLoad(o: PacedLoad): Promise<LoadResult> {
+  // KEAP_DEBUG=2: every request on stderr (epoch ms sent, round trip, status), to line up the
+  // processes of a scenario.
+  const traced: typeof fetch = async (input, init) => {
+    const sentAtMs = Date.now();
+    const res = await fetch(input, init);
+    process.stderr.write(`req ${process.pid} ${sentAtMs} ${Date.now() - sentAtMs} ${res.status}\n`);
+    return res;
+  };
   const keap = createKeapClient({
     profile: o.profile,
     store: o.store,
     identity: o.identity,
+    ...(process.env.KEAP_DEBUG === "2" ? { fetch: traced } : {}),
     maxWaitMs: o.durationMs + 60_000,
     ...(o.spikeMargin === undefined ? {} : { spikeMargin: o.spikeMargin }),
     ...(o.strict === undefined ? {} : { strict: o.strict }),
@@ -50,10 +59,14 @@ export async function pacedLoad(o: PacedLoad): Promise<LoadResult> {
   });
   const result: LoadResult = { ok: 0, throttled: 0, failed: 0 };
   if (process.env.KEAP_DEBUG) {
-    const t0 = Date.now();
     keap.on("pacing", (e) =>
       process.stderr.write(
-        `${Date.now() - t0} ${e.reason} ${e.spacingMs} catchUp=${String((keap as unknown as { catchUp: boolean }).catchUp)}\n`,
+        `pacing ${process.pid} ${Date.now()} ${e.reason} ${e.spacingMs} catchUp=${String((keap as unknown as { catchUp: boolean }).catchUp)}\n`,
+      ),
+    );
+    keap.on("throttled", (e) =>
+      process.stderr.write(
+        `throttled ${process.pid} ${Date.now()} ${e.cause} attempt=${e.attempt}\n`,
       ),
     );
   }

@@ -21,10 +21,14 @@ import {
 } from "./causes.js";
 import { KeapQuotaExhaustedError } from "./errors.js";
 import { type KeapHeaderIssue, parseKeapHeadersDetailed } from "./headers.js";
+import { MinRtt } from "./min-rtt.js";
 import { checkKeapClientOptions, checkOptionNames } from "./options.js";
 import { SpikePacing } from "./pacing.js";
 import { ProbeGate } from "./probe-gate.js";
 import { type KeapProfileName, keapPartitions, keapPolicies } from "./profiles.js";
+import { SendOffset } from "./send-offset.js";
+import { SharedPacing } from "./shared-pacing.js";
+import { SpikeSlots } from "./spike-slots.js";
 
 /** Profile names as `createKeapClient` takes them (the `keap:` prefix is optional). */
 export type KeapClientProfile = "oauth" | "pat" | "sak" | "legacy" | "org-daily-2500";
@@ -211,13 +215,33 @@ const DISGUISE_BODY = 8 * 1024;
  * whichever is longer.
  */
 const COLD_AFTER_MS = 4_000;
-const COLD_HOLD_MS = 250;
+const COLD_HOLD_MS = 100;
 /** An admitted request that leaves this much later moves the next spike slot (see holdSpikeIfLate). */
 const LATE_SEND_MS = 2;
-/** Quiet time after a spike 429 before pacing catches up on late admissions again. */
-const CATCH_UP_AFTER_MS = 30_000;
+/**
+ * Quiet time after a spike 429 before pacing catches up on late admissions again: a gateway that
+ * refused a gap once most likely counts gaps (a sliding count refuses none at this pace).
+ */
+const CATCH_UP_AFTER_MS = 5 * 60_000;
+/**
+ * After a refused burst, processes on the store stop catching up within a read of the shared
+ * pacing (100 ms) or two: a spike 429 meanwhile is the same event, another process's last burst.
+ */
+const BURST_SETTLE_MS = 1_000;
 /** Traffic after a cold start before pacing catches up. */
 const COLD_CATCH_UP_MS = 2_000;
+
+/** A request let through by the limiter, about to be sent. */
+interface Admitted {
+  lease: Lease | undefined;
+  decision: Decision | undefined;
+  /** When the client learned of the admission (client clock). */
+  atMs: number;
+  /** When the store admitted it, as far as the client can tell (no later than `atMs`). */
+  slotAtMs: number;
+  /** Admitted while catching up: the bucket held two slots. */
+  burst: boolean;
+}
 
 /** Builds a Keap client: see docs/keap.md "The client". */
 export function createKeapClient(options: KeapClientOptions): KeapClient {
@@ -243,6 +267,14 @@ class KeapClientImpl implements KeapClient {
   private readonly spikeIndex: number;
   /** Adaptive spike pacing; undefined for profiles without a spike policy. */
   private readonly pacing: SpikePacing | undefined;
+  /** The spike bucket at microsecond grain, to move its next slot (undefined without spike). */
+  private slots: SpikeSlots | undefined;
+  /** Pacing slow-downs exchanged with the other processes on the store. */
+  private sharedPacing: SharedPacing | undefined;
+  /** The shortest recent round trip: what a request took beyond it, it met on its way out. */
+  private readonly minRtt = new MinRtt();
+  /** How long after its spike slot a request leaves, where the gateway counts gaps. */
+  private readonly sendOffset = new SendOffset();
   /** The spike spacing the limiter's policies carry (ms, fractional). */
   private spikeMs = 0;
   private readonly leaseTtlMs: number | undefined;
@@ -259,6 +291,8 @@ class KeapClientImpl implements KeapClient {
   /** Not before then: a cold start's first requests keep to one slot (see `admit`). */
   private catchUpFromMs = 0;
   private lastSpikeAtMs = Number.NEGATIVE_INFINITY;
+  /** When a catch-up burst was last refused (see `burstRefused`). */
+  private lastBurstAtMs = Number.NEGATIVE_INFINITY;
   private readonly gate = new ProbeGate();
   /** When the current run of throttled answers began (no answer went through since). */
   private streakSinceMs: number | undefined;
@@ -332,7 +366,14 @@ class KeapClientImpl implements KeapClient {
         throttle?.kind === "slidingWindow" || throttle?.kind === "fixedWindow"
           ? everyMs(throttle.window) / throttle.limit
           : 0;
-      this.pacing = new SpikePacing(nominal, margin, strict, Date.now(), throttleSpacing);
+      this.pacing = new SpikePacing(
+        nominal,
+        margin,
+        strict,
+        Date.now(),
+        throttleSpacing,
+        throttle !== undefined && "window" in throttle ? everyMs(throttle.window) : MINUTE_MS,
+      );
       this.spikeMs = this.pacing.spacingMs;
     }
     const concurrent = this.basePolicies.find((p) => p.kind === "concurrency");
@@ -358,6 +399,10 @@ class KeapClientImpl implements KeapClient {
     // Same store, prefix and partition, so the same state: refunds reach the counted policies
     // and leave the spike slot spent.
     this.refunder = createLimiter({ ...shared, policies: this.countedPolicies() });
+    if (spike?.kind === "tokenBucket" && this.pacing !== undefined) {
+      this.slots = new SpikeSlots(shared, spike);
+      this.sharedPacing = new SharedPacing(shared, spike.scope, this.key);
+    }
     this.legacy = profile === "legacy";
   }
 
@@ -391,6 +436,8 @@ class KeapClientImpl implements KeapClient {
   close(): void {
     this.limiter.close("the Keap client was closed");
     this.refunder.close("the Keap client was closed");
+    this.slots?.close("the Keap client was closed");
+    this.sharedPacing?.close("the Keap client was closed");
     this.gate.open();
   }
 
@@ -420,15 +467,18 @@ class KeapClientImpl implements KeapClient {
           continue;
         }
         const { lease, decision } = admitted;
-        this.holdSpikeIfLate(admitted.atMs);
+        const offsetMs = await this.keepSendOffset(admitted.slotAtMs, signal);
+        this.holdSpikeIfLate(admitted.slotAtMs, offsetMs);
         let res: Response;
         this.counts.sent++;
+        const sentAtMs = Date.now();
         try {
           res = await this.send(input, init, lease);
         } finally {
           await lease?.release().catch(() => {});
         }
         const now = Date.now();
+        this.holdSpikeOnWire(admitted.slotAtMs, offsetMs, sentAtMs, now);
         const headers = parseKeapHeadersDetailed(res.headers, { nowMs: now });
         for (const issue of headers.issues) this.emit("headerIgnored", { ...issue, url });
         const body = await throttledBody(res);
@@ -452,7 +502,9 @@ class KeapClientImpl implements KeapClient {
         this.counts.byCause[cause]++;
         // One slow-down per event: a request admitted before the last one was paced too fast
         // already, and its 429 says nothing new.
-        if (cause === "spike" && admitted.atMs >= this.lastSpikeAtMs) {
+        if (cause === "spike" && (admitted.burst || now - this.lastBurstAtMs < BURST_SETTLE_MS)) {
+          this.burstRefused(now);
+        } else if (cause === "spike" && admitted.atMs >= this.lastSpikeAtMs) {
           this.slowDown(classified.messageRate, now);
         }
         // A window reported (or, without headers, possibly) empty: this call probes it alone.
@@ -517,6 +569,7 @@ class KeapClientImpl implements KeapClient {
     this.runLength = 0;
     this.gate.open();
     if (this.pacing === undefined) return;
+    this.sharedPacing?.poll(nowMs, (ms) => this.followShared(ms));
     const others = this.pacing.others;
     const changed = this.pacing.tick(nowMs);
     if (
@@ -543,7 +596,7 @@ class KeapClientImpl implements KeapClient {
     const local = decision.policies.find((p) => p.name === "throttle");
     if (server?.remaining === undefined || local === undefined) return;
     const serverUsed = (server.limit ?? local.limit) - server.remaining;
-    this.pacing.addForeign(serverUsed - (local.limit - local.remaining));
+    this.pacing.observeForeign(serverUsed - (local.limit - local.remaining));
   }
 
   /**
@@ -555,9 +608,7 @@ class KeapClientImpl implements KeapClient {
     deadline: number,
     signal: AbortSignal | undefined,
     last429: Response | undefined,
-  ): Promise<
-    { lease: Lease | undefined; decision: Decision | undefined; atMs: number } | Response
-  > {
+  ): Promise<Admitted | Response> {
     const timeoutMs = Math.max(0, deadline - Date.now());
     const opts = signal ? { signal, timeoutMs } : { timeoutMs };
     if (this.spikeIndex >= 0 && Date.now() - this.lastAdmitAt > COLD_AFTER_MS) {
@@ -572,16 +623,33 @@ class KeapClientImpl implements KeapClient {
     try {
       if (this.leaseTtlMs !== undefined) {
         const lease = await this.limiter.acquire(this.key, opts);
-        return { lease, decision: undefined, atMs: Date.now() };
+        const atMs = Date.now();
+        return { lease, decision: undefined, atMs, slotAtMs: atMs, burst: false };
       }
       const decision = await this.limiter.wait(this.key, opts);
       const now = Date.now();
+      this.sharedPacing?.poll(now, (ms) => this.followShared(ms));
       const cold = this.spikeIndex >= 0 && now - this.lastAdmitAt > COLD_AFTER_MS;
       this.lastAdmitAt = now;
       if (cold) {
-        await this.holdSpike(Date.now() + Math.max(this.spikeMs, COLD_HOLD_MS));
+        await this.holdSpike(Date.now() + Math.max(this.spikeMs, COLD_HOLD_MS) + this.spikeMs);
       }
-      return { lease: undefined, decision, atMs: now };
+      let slotAtMs = Math.min(now, this.slotTime(decision));
+      if (!cold && this.lateForSlot(now - slotAtMs)) {
+        // The store's answer came so late that the next slot is (nearly) due or gone: another
+        // process may be sending in it right now. Sent now, this request would reach Keap close
+        // to that one; it takes a fresh slot instead (the late one is lost).
+        await this.slots?.take(this.key, this.spikeUnits(), SPIKE_UNITS_PER_MS, opts);
+        slotAtMs = Date.now();
+      }
+      return {
+        lease: undefined,
+        decision,
+        atMs: now,
+        slotAtMs,
+        // Admitted by the second slot of a bucket of two (catching up).
+        burst: (decision.policies[this.spikeIndex]?.limit ?? 1) > 1 && this.catchUpAllowed(),
+      };
     } catch (e) {
       if (!(e instanceof LimitTimeoutError)) throw e;
       const exhausted = await this.exhaustedDaily(deadline);
@@ -592,6 +660,33 @@ class KeapClientImpl implements KeapClient {
       if (last429) return last429;
       throw e;
     }
+  }
+
+  /** Past half a spacing, a hold could not reach the store before the next slot is taken. */
+  private lateForSlot(lateMs: number): boolean {
+    return this.slots !== undefined && !this.catchUp && lateMs >= this.spikeMs / 2;
+  }
+
+  /** True when the profile's spike bucket is one slot (catching up may make it two). */
+  private catchUpAllowed(): boolean {
+    const spike = this.basePolicies[this.spikeIndex];
+    return spike?.kind === "tokenBucket" && spike.capacity === 1;
+  }
+
+  /** Store units one request takes from the spike bucket. */
+  private spikeUnits(): number {
+    return Math.max(1, Math.round(this.spikeMs * SPIKE_UNITS_PER_MS));
+  }
+
+  /**
+   * When the store admitted a request, on its clock: with a bucket of one slot, it is full again
+   * one spacing after the admission. Catches the time an answer from a shared store spent on its
+   * way back, which the client's own clock after the answer does not.
+   */
+  private slotTime(decision: Decision): number {
+    const spike = decision.policies[this.spikeIndex];
+    if (spike === undefined || spike.limit !== 1) return Number.POSITIVE_INFINITY;
+    return spike.resetAtMs - this.spikeMs;
   }
 
   /** A daily window with nothing left that resets after `deadline`, as the error to throw. */
@@ -610,22 +705,75 @@ class KeapClientImpl implements KeapClient {
    * would reach Keap less than one spike interval before the next one: hold the next spike slot
    * back until one interval after this request actually leaves. Costs a store call only then.
    */
-  private holdSpikeIfLate(admittedAtMs: number): void {
+  private holdSpikeIfLate(slotAtMs: number, offsetMs: number): void {
     // While catching up, the schedule (not the send) sets the next slot.
     if (this.spikeIndex < 0 || this.catchUp) return;
     const now = Date.now();
-    if (now - admittedAtMs < LATE_SEND_MS) return;
-    void this.holdSpike(now + 1);
+    if (now - slotAtMs - offsetMs < LATE_SEND_MS) return;
+    void this.holdSpike(now - offsetMs + this.spikeMs);
   }
 
   /**
-   * No spike slot before `untilMs` plus one interval. Called right after an admission, when the
-   * bucket is empty: reconcile holds its refill back until `untilMs`. A failure only loses the hold.
+   * Where the gateway counts gaps (a spike 429 was seen, one slot): a request leaves a steady
+   * offset after its slot, the lateness most admissions reach the client with, so that the gaps on
+   * the wire keep the spacing rather than vary with the store's round trip. Resolves with the
+   * offset (ms; 0 elsewhere).
    */
-  private holdSpike(untilMs: number): Promise<void> {
-    return this.limiter
-      .reconcile(this.key, { policy: "spike", remaining: 0, resetAtMs: untilMs })
-      .catch(() => {});
+  private async keepSendOffset(slotAtMs: number, signal: AbortSignal | undefined): Promise<number> {
+    if (this.slots === undefined || this.catchUp) return 0;
+    this.sendOffset.add(Date.now() - slotAtMs);
+    if (this.lastSpikeAtMs === Number.NEGATIVE_INFINITY) return 0;
+    const offsetMs = this.sendOffset.ms(this.spikeMs / 4);
+    const waitMs = Math.floor(slotAtMs + offsetMs - Date.now());
+    if (waitMs >= 1) await sleep(waitMs, signal);
+    return offsetMs;
+  }
+
+  /**
+   * The same once the answer is in, for delay the client cannot see when it sends (inside the
+   * HTTP client, the network, a stalled gateway): the request reached Keap no later than its answer
+   * less the shortest recent round trip, so the next one may not arrive before that plus one
+   * interval. A gateway that counts gaps then sees the spacing whatever delayed this request, and
+   * the next request pays only the delay this one met. Costs a store call only when late.
+   */
+  private holdSpikeOnWire(
+    slotAtMs: number,
+    offsetMs: number,
+    sentAtMs: number,
+    answeredAtMs: number,
+  ): void {
+    if (this.slots === undefined) return;
+    const rttMs = answeredAtMs - sentAtMs;
+    const minMs = this.minRtt.ms;
+    this.minRtt.add(rttMs, answeredAtMs);
+    // Only once the gateway has refused a short gap (a spike 429): a round trip also holds the
+    // server's own processing time, which a gateway counting requests per second never minds.
+    if (minMs === undefined || this.catchUp || this.lastSpikeAtMs === Number.NEGATIVE_INFINITY) {
+      return;
+    }
+    // Later than one spacing, the next request has left already: hold the one after it.
+    const reachedMs = answeredAtMs - Math.min(minMs, rttMs);
+    const lateMs = Math.min(reachedMs - slotAtMs - offsetMs, this.spikeMs);
+    if (lateMs < LATE_SEND_MS) return;
+    void this.holdSpike(slotAtMs + lateMs + this.spikeMs);
+  }
+
+  /**
+   * No spike slot before `nextSlotAtMs`, for every process on the store (a slot already later
+   * stays). Called right after an admission or an answer, when the bucket is empty or nearly so.
+   * A failure only loses the hold.
+   */
+  private holdSpike(nextSlotAtMs: number): Promise<void> {
+    const spike = this.currentPolicies()[this.spikeIndex];
+    if (this.slots === undefined || spike?.kind !== "tokenBucket") return Promise.resolve();
+    return this.slots.notBefore(
+      this.key,
+      nextSlotAtMs,
+      Date.now(),
+      everyMs(spike.refill.every),
+      spike.refill.tokens,
+      spike.capacity,
+    );
   }
 
   private async send(
@@ -700,8 +848,39 @@ class KeapClientImpl implements KeapClient {
   private slowDown(rate: Parameters<SpikePacing["onSpike"]>[0], nowMs: number): void {
     if (this.pacing === undefined) return;
     this.pacing.onSpike(rate, nowMs);
+    this.sharedPacing?.publish(this.pacing.ownSpacingMs);
     this.catchUp = false;
     this.lastSpikeAtMs = nowMs;
+    this.limiter.updatePolicies(this.currentPolicies());
+    this.applySpacing("spike");
+  }
+
+  /**
+   * A spike 429 for a request admitted while catching up (two slots): the gateway counts gaps, and
+   * the remedy is one slot, not a slower pace. Tells the processes on the store (as a slow-down of
+   * a microsecond) so that they stop catching up too.
+   */
+  private burstRefused(nowMs: number): void {
+    if (this.pacing === undefined) return;
+    this.catchUp = false;
+    this.lastSpikeAtMs = nowMs;
+    this.lastBurstAtMs = nowMs;
+    this.limiter.updatePolicies(this.currentPolicies());
+    this.sharedPacing?.publish(this.pacing.ownSpacingMs + 0.001);
+  }
+
+  /**
+   * Another process on the store slowed down after a spike 429: follow it (when slower), as after
+   * a spike 429 of this client's own.
+   */
+  private followShared(aimdMs: number): void {
+    if (this.pacing === undefined) return;
+    const now = Date.now();
+    // Slower or not, it was a spike 429 (or a refused burst): no catching up for a while.
+    this.lastSpikeAtMs = now;
+    const slower = this.pacing.adopt(aimdMs, now);
+    if (!this.catchUp && !slower) return;
+    this.catchUp = false;
     this.limiter.updatePolicies(this.currentPolicies());
     this.applySpacing("spike");
   }
@@ -725,10 +904,7 @@ class KeapClientImpl implements KeapClient {
             ...p,
             // One slot of tolerance while catching up (see `catchUp`), unless overridden.
             capacity: this.catchUp && p.capacity === 1 ? 2 : p.capacity,
-            refill: {
-              tokens: SPIKE_UNITS_PER_MS,
-              every: Math.max(1, Math.round(this.spikeMs * SPIKE_UNITS_PER_MS)),
-            },
+            refill: { tokens: SPIKE_UNITS_PER_MS, every: this.spikeUnits() },
           }
         : p,
     );

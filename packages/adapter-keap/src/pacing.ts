@@ -21,9 +21,12 @@ export class SpikePacing {
   /** The AIMD spacing, before other senders' share. */
   private aimdMs: number;
   private lastEventMs: number;
-  /** Requests per second that other senders spend (smoothed), and the tally since the last tick. */
+  /**
+   * Requests per second that other senders spend (smoothed), and the fewest requests seen counted
+   * by the server and not by this client since the last tick.
+   */
   private othersPerSecond = 0;
-  private foreign = 0;
+  private foreign = Number.POSITIVE_INFINITY;
   private foreignSinceMs: number;
 
   /**
@@ -37,6 +40,7 @@ export class SpikePacing {
     strict: boolean,
     nowMs: number,
     private readonly minSpacingMs = 0,
+    private readonly throttleWindowMs = 60_000,
   ) {
     this.nominal = nominalPerSecond;
     this.startMargin = startMargin;
@@ -58,6 +62,24 @@ export class SpikePacing {
    */
   get adapts(): boolean {
     return this.floorMs() < this.startMs() - 1e-9;
+  }
+
+  /** The AIMD spacing, before other senders' share: what processes sharing a store exchange. */
+  get ownSpacingMs(): number {
+    return this.aimdMs;
+  }
+
+  /**
+   * Another process sharing the store slowed down to `aimdMs` after a spike 429: follow it when it
+   * is slower, as if the 429 were this client's own (the 2-second steps start again from now).
+   * Returns true when the spacing changed.
+   */
+  adopt(aimdMs: number, nowMs: number): boolean {
+    const next = Math.min(Math.max(aimdMs, this.floorMs()), this.slowestMs());
+    if (next <= this.aimdMs + 1e-6) return false;
+    this.aimdMs = next;
+    this.lastEventMs = nowMs;
+    return true;
   }
 
   /** True once a spike 429 has slowed pacing to its slowest. */
@@ -89,19 +111,27 @@ export class SpikePacing {
     }
     const spanMs = nowMs - this.foreignSinceMs;
     if (spanMs >= STEP_MS) {
-      const seen = (this.foreign * 1000) / spanMs;
+      // What the server counts in its window beyond this client's own is what other senders sent
+      // in one window's time: their rate. The fewest seen over the step, since a request of this
+      // client in flight can make the server's count run ahead of the store's for a moment.
+      const seen = Number.isFinite(this.foreign)
+        ? (this.foreign * 1000) / this.throttleWindowMs
+        : 0;
       // Smoothed over a few steps: one burst of another sender should not halve the pace.
       this.othersPerSecond = this.othersPerSecond * 0.5 + seen * 0.5;
       if (this.othersPerSecond < 0.05) this.othersPerSecond = 0;
-      this.foreign = 0;
+      this.foreign = Number.POSITIVE_INFINITY;
       this.foreignSinceMs = nowMs;
     }
     return Math.abs(this.spacingMs - before) > 1e-6;
   }
 
-  /** Requests the server counted in the window that this client (or its store) did not. */
-  addForeign(count: number): void {
-    if (count > 0) this.foreign += count;
+  /**
+   * Requests the server reports counted in its throttle window beyond those this client (or its
+   * store) counted in its own: other senders' requests of the last window.
+   */
+  observeForeign(count: number): void {
+    this.foreign = Math.min(this.foreign, Math.max(0, count));
   }
 
   /** Other senders' rate as last estimated (requests per second). */

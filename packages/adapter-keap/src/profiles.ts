@@ -158,7 +158,12 @@ export const keapPartitions: Record<KeapProfileName, string> & Record<string, st
 
 /** A Keap profile: its policies and the key field its state is partitioned by. */
 export interface KeapProfile {
+  /** The policies every key of this profile is held to, as `createLimiter` takes them. */
   readonly policies: Policy[];
+  /**
+   * The key field (`tenant`, `app` or `token`) that keeps each key's state together in one slot
+   * of a co-locating store such as Redis Cluster.
+   */
   readonly partitionBy: string;
 }
 

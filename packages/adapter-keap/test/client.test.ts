@@ -165,8 +165,8 @@ describe("keap.fetch on 429", () => {
       const keap = patClient(scripted([ok()]).fetch, { store: memoryStore({ clock: () => t }) });
       const spikeLeft = async () =>
         (await keap.limiter.peek(keap.key)).policies.find((p) => p.name === "spike")!.remaining;
-      await keap.fetch("https://api.example/a"); // cold: next slot 250 + 220 ms later
-      t += 469;
+      await keap.fetch("https://api.example/a"); // cold: next slot 220 + 220 ms later
+      t += 439;
       expect(await spikeLeft()).toBe(0);
       t += 1;
       expect(await spikeLeft()).toBe(1);
@@ -175,9 +175,12 @@ describe("keap.fetch on 429", () => {
       expect(await spikeLeft()).toBe(1);
       await keap.fetch("https://api.example/c");
       // Admitted 10 ms before it leaves: the next slot is one interval after it leaves.
-      (keap as unknown as { holdSpikeIfLate(at: number): void }).holdSpikeIfLate(t - 10);
-      await Promise.resolve();
-      t += 220;
+      (keap as unknown as { holdSpikeIfLate(at: number, offset: number): void }).holdSpikeIfLate(
+        t - 10,
+        0,
+      );
+      await new Promise((r) => setImmediate(r));
+      t += 219;
       expect(await spikeLeft()).toBe(0);
       t += 1;
       expect(await spikeLeft()).toBe(1);

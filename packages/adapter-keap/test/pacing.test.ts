@@ -59,16 +59,27 @@ describe("adaptive spike pacing (AIMD)", () => {
   });
 
   it("leaves other senders of the same app or tenant their share", () => {
-    const p = new SpikePacing(25, 0.1, true, 0);
-    p.addForeign(40); // 10 per second over the first 4 s
+    const p = new SpikePacing(25, 0.1, true, 0, 0, 60_000);
+    // The server's minute holds 600 requests more than the store's: 10 per second from others.
+    p.observeForeign(602); // a request in flight makes one answer run ahead
+    p.observeForeign(600);
     p.tick(4_000);
     // Smoothed: half of the 10 per second seen, so 20 of the 25 per second are left.
     expect(round(p.others)).toBe(5);
     expect(round(p.spacingMs)).toBe(55);
     p.tick(8_000); // nothing foreign since
     expect(round(p.others)).toBe(2.5);
-    p.addForeign(1_000);
+    p.observeForeign(60_000);
     p.tick(10_000);
     expect(round(p.spacingMs)).toBe(440); // never below a tenth of the rate
+  });
+  it("takes a steady difference between the server's count and the store's for no one", () => {
+    // Every answer shows the server's minute 2 ahead of the store's (its count is exact, the
+    // store's sliding window an estimate): 2 requests in a minute, not 2 per answer.
+    const p = new SpikePacing(25, 0.1, false, 0, 0, 60_000);
+    for (let i = 0; i < 50; i++) p.observeForeign(2);
+    p.tick(2_000);
+    expect(p.others).toBe(0);
+    expect(round(p.spacingMs)).toBe(43.78);
   });
 });
