@@ -16,13 +16,12 @@ export interface SharedLimiterOptions {
 }
 
 /**
- * The client's spike bucket, read at microsecond grain. It is the same state in the store (same
- * prefix, partition, policy name and scope) declared with a token of one unit instead of one
- * request: the client's bucket counts a request as `unitsPerRequest` units and gains
- * `unitsPerMs` per ms, so a whole `remaining` reported to this limiter sets the level to the unit,
- * which `reconcile` on the request-sized bucket cannot (it takes whole requests). That moves the
- * next slot to a given time, for every process sharing the store; `reconcile` only lowers, so a
- * slot already later stays where it is.
+ * The client's spike bucket, held by a limiter of its own: the same state in the store (same
+ * prefix, partition, policy name, scope and refill, so the store reads it in the same units)
+ * with the capacity each call needs. A token bucket refills at `unitsPerMs` units per ms and a
+ * request is `unitsPerRequest` units (a microsecond each), so an observation with a reset holds
+ * the next slot to the millisecond, for every process sharing the store; `reconcile` only
+ * lowers, so a slot already later stays where it is.
  */
 export class SpikeSlots {
   private readonly limiter: Limiter;
@@ -31,7 +30,7 @@ export class SpikeSlots {
     shared: SharedLimiterOptions,
     private spike: Extract<Policy, { kind: "tokenBucket" }>,
   ) {
-    this.limiter = createLimiter({ ...shared, policies: [this.unitPolicy(1, 1)] });
+    this.limiter = createLimiter({ ...shared, policies: [spike] });
   }
 
   /**
@@ -49,16 +48,15 @@ export class SpikeSlots {
     const aheadMs = atMs - nowMs;
     if (aheadMs <= 0) return;
     const spacingMs = unitsPerRequest / unitsPerMs;
-    this.limiter.updatePolicies([this.unitPolicy(capacity * unitsPerRequest, unitsPerMs)]);
-    const observation =
-      aheadMs >= spacingMs
-        ? // Empty until atMs less one spacing: the next request fits at atMs.
-          { policy: this.spike.name, remaining: 0, resetAtMs: Math.ceil(atMs - spacingMs) }
-        : // Part of a request now: the rest refills by atMs.
-          {
-            policy: this.spike.name,
-            remaining: Math.max(0, Math.floor(unitsPerRequest - aheadMs * unitsPerMs)),
-          };
+    this.limiter.updatePolicies([this.policy(capacity, unitsPerRequest, unitsPerMs)]);
+    // Empty until atMs less one spacing: the next request fits at atMs. A hold shorter than one
+    // spacing cannot start in the past, so it empties the bucket now: the slot comes at most one
+    // spacing late, never early (an early one risks a spike 429).
+    const observation = {
+      policy: this.spike.name,
+      remaining: 0,
+      resetAtMs: Math.ceil(aheadMs >= spacingMs ? atMs - spacingMs : nowMs),
+    };
     await this.limiter.reconcile(key, observation).catch(() => {});
   }
 
@@ -72,8 +70,8 @@ export class SpikeSlots {
     unitsPerMs: number,
     options: { signal?: AbortSignal; timeoutMs?: number },
   ): Promise<void> {
-    this.limiter.updatePolicies([this.unitPolicy(unitsPerRequest, unitsPerMs)]);
-    await this.limiter.wait(key, { ...options, cost: unitsPerRequest }).catch((e: unknown) => {
+    this.limiter.updatePolicies([this.policy(1, unitsPerRequest, unitsPerMs)]);
+    await this.limiter.wait(key, options).catch((e: unknown) => {
       if (options.signal?.aborted) throw e;
     });
   }
@@ -82,13 +80,17 @@ export class SpikeSlots {
     this.limiter.close(reason);
   }
 
-  private unitPolicy(capacityUnits: number, unitsPerMs: number): Policy {
+  /**
+   * The client's spike policy with `capacity` requests: the same refill (`unitsPerMs` tokens
+   * every `unitsPerRequest` ms), so the state keeps its unit and nothing is rescaled.
+   */
+  private policy(capacity: number, unitsPerRequest: number, unitsPerMs: number): Policy {
     return {
       kind: "tokenBucket",
       name: this.spike.name,
       ...(this.spike.scope === undefined ? {} : { scope: this.spike.scope }),
-      capacity: Math.max(1, Math.round(capacityUnits)),
-      refill: { tokens: unitsPerMs, every: 1 },
+      capacity: Math.max(1, Math.round(capacity)),
+      refill: { tokens: unitsPerMs, every: Math.max(1, Math.round(unitsPerRequest)) },
     } as Policy;
   }
 }
