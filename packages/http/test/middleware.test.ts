@@ -74,6 +74,31 @@ describe.each(FRAMEWORKS)("%s middleware", (framework) => {
     return app;
   };
   const get = (path: string, init?: RequestInit) => fetch(`${app!.url}${path}`, init);
+  /** An onError in this framework's shape: records the error's code, answers `status` with `body`. */
+  const answerError = (seen: string[], status: number, body: string) =>
+    framework === "hono"
+      ? (e: { code: string }, c: { text: (b: string, s: number) => Response }) => {
+          seen.push(e.code);
+          return c.text(body, status);
+        }
+      : framework === "fastify"
+        ? (
+            e: { code: string },
+            _r: unknown,
+            reply: { code: (n: number) => { send: (b: string) => void } },
+          ) => {
+            seen.push(e.code);
+            reply.code(status).send(body);
+          }
+        : (
+            e: { code: string },
+            _r: unknown,
+            res: { statusCode: number; end: (b: string) => void },
+          ) => {
+            seen.push(e.code);
+            res.statusCode = status;
+            res.end(body);
+          };
 
   describe("headers", () => {
     const exhaust = async () => {
@@ -348,30 +373,7 @@ describe.each(FRAMEWORKS)("%s middleware", (framework) => {
       await app!.close();
 
       const seen: string[] = [];
-      const onError =
-        framework === "hono"
-          ? (e: { code: string }, c: { text: (b: string, s: number) => Response }) => {
-              seen.push(e.code);
-              return c.text("store down", 502);
-            }
-          : framework === "fastify"
-            ? (
-                e: { code: string },
-                _r: unknown,
-                reply: { code: (n: number) => { send: (b: string) => void } },
-              ) => {
-                seen.push(e.code);
-                reply.code(502).send("store down");
-              }
-            : (
-                e: { code: string },
-                _r: unknown,
-                res: { statusCode: number; end: (b: string) => void },
-              ) => {
-                seen.push(e.code);
-                res.statusCode = 502;
-                res.end("store down");
-              };
+      const onError = answerError(seen, 502, "store down");
       await start({ limiter: outage("throw"), onError });
       const custom = await get("/ok");
       expect(custom.status).toBe(502);
@@ -381,30 +383,7 @@ describe.each(FRAMEWORKS)("%s middleware", (framework) => {
     it("a key function that returns no key reaches onError as INVALID_ARGUMENT, sync or async", async () => {
       for (const key of [() => 42, async () => 42]) {
         const seen: string[] = [];
-        const onError =
-          framework === "hono"
-            ? (e: { code: string }, c: { text: (b: string, s: number) => Response }) => {
-                seen.push(e.code);
-                return c.text("bad key", 500);
-              }
-            : framework === "fastify"
-              ? (
-                  e: { code: string },
-                  _r: unknown,
-                  reply: { code: (n: number) => { send: (b: string) => void } },
-                ) => {
-                  seen.push(e.code);
-                  reply.code(500).send("bad key");
-                }
-              : (
-                  e: { code: string },
-                  _r: unknown,
-                  res: { statusCode: number; end: (b: string) => void },
-                ) => {
-                  seen.push(e.code);
-                  res.statusCode = 500;
-                  res.end("bad key");
-                };
+        const onError = answerError(seen, 500, "bad key");
         await start({
           limiter: createLimiter({ store: memoryStore(), policies: burstAndDaily }),
           key,
