@@ -1,6 +1,6 @@
 import { invalidArgument } from "../errors.js";
 import type { CompiledPolicy } from "../policy/compile.js";
-import { boundObservation } from "../policy/refill-bounds.js";
+import { boundObservation } from "../policy/observation-bounds.js";
 import type { StoreObservation } from "../store/index.js";
 
 /** What a server reported about one of its limits (see `reconcile`). */

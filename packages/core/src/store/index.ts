@@ -55,7 +55,8 @@ export {
   configuredLimit,
   isRatePolicy,
 } from "../policy/compile.js";
-export { boundObservation, largestLimit, MAX_REFILL } from "../policy/refill-bounds.js";
+export { boundObservation, largestLimit } from "../policy/observation-bounds.js";
+export { MAX_REFILL } from "../policy/refill-bounds.js";
 export {
   boundsCover,
   localMidnight,

@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { compilePolicies } from "../policy/compile.js";
-import { largestLimit, MAX_REFILL } from "../policy/refill-bounds.js";
+import { largestLimit } from "../policy/observation-bounds.js";
+import { MAX_REFILL } from "../policy/refill-bounds.js";
 import type { Policy, PolicyKind } from "../policy/schema.js";
 import { type Command, keysArb, type ObservationSpec, type Scenario } from "./scenario.js";
 
