@@ -299,8 +299,8 @@ describe("options fuzz: factories", () => {
         const reg = await expectChecked(() => createTenantRegistry(input as never));
         if (reg !== undefined) {
           const r = reg as ReturnType<typeof createTenantRegistry>;
+          // A method: a key without the field a random partitionBy names is INVALID_ARGUMENT.
           for (const id of r.tenants())
-            // A method: a key without the field a random partitionBy names is INVALID_ARGUMENT.
             await expectChecked(() => r.limiter(id).take({ tenant: id, id }), false);
           r.close();
         }
