@@ -23,6 +23,11 @@ export interface LoadSpec {
   strict?: boolean;
   /** Epoch ms at which every process starts sending. */
   startAt: number;
+  /**
+   * This process's clock runs this far ahead of the other hosts' (negative: behind), as on a host
+   * whose clock is off: `Date.now` is shifted once the load starts.
+   */
+  clockSkewMs?: number;
 }
 
 const spec = JSON.parse(process.argv[2]!) as LoadSpec;
@@ -48,6 +53,11 @@ if (spec.store === "redis") {
   store = memoryStore();
 }
 await new Promise((r) => setTimeout(r, Math.max(0, spec.startAt - Date.now())));
+if (spec.clockSkewMs !== undefined) {
+  const hostNow = Date.now;
+  const skewMs = spec.clockSkewMs;
+  Date.now = () => hostNow() + skewMs;
+}
 let result: LoadResult;
 if (spec.mode === "naive") {
   result = await naiveLoad({

@@ -86,8 +86,12 @@ export async function pacedLoad(o: PacedLoad): Promise<LoadResult> {
           await res.arrayBuffer();
           if (res.status === 429) result.throttled++;
           else result.ok++;
-        } catch {
-          if (!stop.aborted) result.failed++;
+        } catch (e) {
+          if (stop.aborted) continue;
+          result.failed++;
+          if (process.env.KEAP_DEBUG && result.failed <= 3) {
+            process.stderr.write(`failed ${process.pid} ${Date.now()} ${String(e)}\n`);
+          }
         }
       }
     }),

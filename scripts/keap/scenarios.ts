@@ -16,6 +16,8 @@ const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 export interface Scenario {
   name: string;
   simulator: KeapSimulatorOptions;
+  /** How far the simulator's clock runs ahead of the store's (ms; negative: behind). */
+  simulatorClockSkewMs?: number;
   /** One entry per child process. */
   processes: Omit<LoadSpec, "url" | "startAt">[];
 }
@@ -37,8 +39,11 @@ interface SimulatorProcess {
 }
 
 /** Starts a simulator in a child process; resolves once it listens. */
-function startSimulatorProcess(options: KeapSimulatorOptions): Promise<SimulatorProcess> {
-  const child: ChildProcess = fork(SIMULATOR, [JSON.stringify(options)], {
+function startSimulatorProcess(
+  options: KeapSimulatorOptions,
+  clockSkewMs = 0,
+): Promise<SimulatorProcess> {
+  const child: ChildProcess = fork(SIMULATOR, [JSON.stringify(options), String(clockSkewMs)], {
     cwd: ROOT,
     execArgv: ["--import", "tsx"],
     stdio: ["ignore", "inherit", "inherit", "ipc"],
@@ -76,7 +81,9 @@ export async function runScenarios(
   scenarios: Scenario[],
   options: { startDelayMs?: number } = {},
 ): Promise<ScenarioResult[]> {
-  const sims = await Promise.all(scenarios.map((s) => startSimulatorProcess(s.simulator)));
+  const sims = await Promise.all(
+    scenarios.map((s) => startSimulatorProcess(s.simulator, s.simulatorClockSkewMs)),
+  );
   try {
     // Time for every child to load before any of them sends.
     const startAt = Date.now() + (options.startDelayMs ?? 8_000);

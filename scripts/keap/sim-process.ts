@@ -1,6 +1,6 @@
 // The Keap simulator in a process of its own, for the load scenarios: the server then takes its
 // timestamps on its own event loop, apart from the load generators, as Keap's gateway would.
-// argv[2]: JSON simulator options. Messages: "stats" -> stats, "close" -> closes and exits.
+// argv[2]: JSON simulator options, argv[3]: clock skew (ms, optional). Messages: "stats" -> stats, "close" -> closes and exits.
 import { setPriority } from "node:os";
 import { startKeapSimulator } from "@sluice/adapter-keap/simulator";
 import { realTimeMainThread } from "./real-time.js";
@@ -15,6 +15,12 @@ if (!(process.env.KEAP_BENCH_RT === "1" && realTimeMainThread(20))) {
   } catch {
     // Not permitted: run at normal priority.
   }
+}
+// argv[3]: ms this host's clock runs ahead of the store's (a Redis host whose clock is off).
+const skewMs = Number(process.argv[3] ?? 0);
+if (skewMs !== 0) {
+  const hostNow = Date.now;
+  Date.now = () => hostNow() + skewMs;
 }
 const sim = await startKeapSimulator(JSON.parse(process.argv[2] ?? "{}"));
 process.send?.({ url: sim.url });

@@ -29,6 +29,7 @@ import { type KeapProfileName, keapPartitions, keapPolicies } from "./profiles.j
 import { SendOffset } from "./send-offset.js";
 import { SharedPacing } from "./shared-pacing.js";
 import { SpikeSlots } from "./spike-slots.js";
+import { StoreClock } from "./store-clock.js";
 
 /** Profile names as `createKeapClient` takes them (the `keap:` prefix is optional). */
 export type KeapClientProfile = "oauth" | "pat" | "sak" | "legacy" | "org-daily-2500";
@@ -275,6 +276,8 @@ class KeapClientImpl implements KeapClient {
   private readonly minRtt = new MinRtt();
   /** How long after its spike slot a request leaves, where the gateway counts gaps. */
   private readonly sendOffset = new SendOffset();
+  /** Reads the store's times (a decision's resets) on this process's clock. */
+  private readonly storeClock = new StoreClock();
   /** The spike spacing the limiter's policies carry (ms, fractional). */
   private spikeMs = 0;
   private readonly leaseTtlMs: number | undefined;
@@ -634,7 +637,9 @@ class KeapClientImpl implements KeapClient {
       if (cold) {
         await this.holdSpike(Date.now() + Math.max(this.spikeMs, COLD_HOLD_MS) + this.spikeMs);
       }
-      let slotAtMs = Math.min(now, this.slotTime(decision));
+      const storeSlot = this.slotTime(decision);
+      this.storeClock.admitted(storeSlot, now);
+      let slotAtMs = Math.min(now, this.storeClock.toLocal(storeSlot));
       if (!cold && this.lateForSlot(now - slotAtMs)) {
         // The store's answer came so late that the next slot is (nearly) due or gone: another
         // process may be sending in it right now. Sent now, this request would reach Keap close
@@ -693,8 +698,9 @@ class KeapClientImpl implements KeapClient {
   private async exhaustedDaily(deadline: number): Promise<KeapQuotaExhaustedError | undefined> {
     const d = await this.limiter.peek(this.key).catch(() => undefined);
     for (const p of d?.policies ?? []) {
-      if (DAILY.has(p.name) && p.remaining < 1 && p.resetAtMs > deadline) {
-        return new KeapQuotaExhaustedError(p.name, p.resetAtMs);
+      const resetAtMs = this.storeClock.toLocal(p.resetAtMs);
+      if (DAILY.has(p.name) && p.remaining < 1 && resetAtMs > deadline) {
+        return new KeapQuotaExhaustedError(p.name, resetAtMs);
       }
     }
     return undefined;

@@ -136,6 +136,60 @@ describe("keap.fetch on 429", () => {
     }
   });
 
+  it("retries a spike 429 the same when the shared store's clock is hours off ours", async () => {
+    for (const skewMs of [5 * 3_600_000, -5 * 3_600_000]) {
+      // A store on another host (only its clock is faked): hours ahead of this process, or behind.
+      const inner = memoryStore({ clock: () => Date.now() + skewMs });
+      const store = {
+        capabilities: { ...inner.capabilities, local: false },
+        execute: (request: Parameters<typeof inner.execute>[0]) =>
+          Promise.resolve(inner.execute(request)),
+      };
+      const f = scripted([throttled(SPIKE_FAULT), ok(), ok()]);
+      const keap = patClient(f.fetch, { store, random: () => 0 });
+      expect((await keap.fetch("https://api.example/contacts")).status).toBe(200);
+      expect((await keap.fetch("https://api.example/contacts")).status).toBe(200);
+      // Spaced by the slowed pacing (550 ms), not by the clocks' difference.
+      expect(f.calls[2]!.at - f.calls[1]!.at).toBeGreaterThanOrEqual(540);
+      expect(f.calls[2]!.at - f.calls[1]!.at).toBeLessThan(2_000);
+      const d = await keap.limiter.peek(keap.key);
+      const by = Object.fromEntries(d.policies.map((p) => [p.name, p.remaining]));
+      expect(by).toMatchObject({ throttle: 238, quota: 29_998 });
+      keap.close();
+    }
+  });
+
+  it("paces OAuth sends by the slot a skewed shared store hands out, not by its clock", async () => {
+    const gaps: Record<string, number> = {};
+    for (const skewMs of [0, -5 * 3_600_000]) {
+      const inner = memoryStore({ clock: () => Date.now() + skewMs });
+      const store = {
+        capabilities: { ...inner.capabilities, local: false },
+        execute: (request: Parameters<typeof inner.execute>[0]) =>
+          Promise.resolve(inner.execute(request)),
+      };
+      const f = scripted([throttled(BARE), ...Array.from({ length: 24 }, () => ok())]);
+      const keap = createKeapClient({
+        profile: "oauth",
+        store,
+        prefix: `keap-skew-${process.pid}-${skewMs}`,
+        identity: { app: "app-1" },
+        fetch: f.fetch,
+        random: () => 0,
+      });
+      await Promise.all(
+        Array.from({ length: 4 }, async () => {
+          for (let i = 0; i < 6; i++) await keap.fetch("https://api.example/contacts");
+        }),
+      );
+      const at = f.calls.map((c) => c.at);
+      gaps[skewMs] = (at[at.length - 1]! - at[2]!) / (at.length - 3);
+      keap.close();
+    }
+    // A store hours behind must not make every admission look late (each then waits a slot more).
+    expect(gaps[-5 * 3_600_000]).toBeLessThan(gaps[0]! * 1.5);
+  });
+
   it("slows down by 10% on a spike 429 without a MessageRate", async () => {
     const f = scripted([throttled(BARE), ok()]);
     const keap = patClient(f.fetch);

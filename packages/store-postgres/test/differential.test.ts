@@ -7,7 +7,7 @@ import {
 } from "@sluice/core/store";
 import { compareWithReference, ReferenceModel, type TimeDriver } from "@sluice/core/testing";
 import { describe, expect, it } from "vitest";
-import { migratedStore, runPostgres, testClockStore, uniqueTable } from "./helpers.js";
+import { migratedStore, runPostgres, serverNowMs, testClockStore, uniqueTable } from "./helpers.js";
 
 const TABLE = uniqueTable("sluice_test_differential");
 const CLOCKED_TABLE = uniqueTable("sluice_test_differential_clocked");
@@ -69,7 +69,8 @@ describe.runIf(runPostgres)("postgres store agrees with evaluate()", () => {
   });
 
   it("windows a zoned fixed window from the bounds the engine passes", async () => {
-    const now = Date.now();
+    // Bounds are around the store's clock.
+    const now = await serverNowMs(db.pool);
     const bounds = [now - 50_000, now - 10, now + 60_000, now + 120_000];
     const keys = [`t:{z${process.pid}}:day:id=z`];
     const model = new ReferenceModel();

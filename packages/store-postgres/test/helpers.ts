@@ -166,3 +166,14 @@ export function expectIssueOrder(
     }
   });
 }
+
+/**
+ * The server's clock now (epoch ms), the clock decisions and deadlines use: a test reads it instead
+ * of this host's `Date.now`, which may be off (or faked).
+ */
+export async function serverNowMs(pool: pg.Pool): Promise<number> {
+  const { rows } = await pool.query<{ ms: number }>(
+    "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS ms",
+  );
+  return Math.floor(rows[0]!.ms);
+}

@@ -10,7 +10,14 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { classifyError } from "../src/classify-error.js";
 import { postgresStore } from "../src/index.js";
-import { dropTable, makePool, migratedStore, runPostgres, uniqueTable } from "./helpers.js";
+import {
+  dropTable,
+  makePool,
+  migratedStore,
+  runPostgres,
+  serverNowMs,
+  uniqueTable,
+} from "./helpers.js";
 
 const policies: Policy[] = [{ kind: "fixedWindow", name: "fw", limit: 1_000, window: "1h" }];
 
@@ -49,7 +56,8 @@ describe.runIf(runPostgres)("late requests in one batch", () => {
   it("skips exactly the late ones, and later reconciles still read their own observations", async () => {
     const compiled = compilePolicies(policies);
     const plan = new KeyPlan(`late${process.pid}`, compiled, undefined, false);
-    const now = Date.now();
+    // Deadlines are on the store's clock.
+    const now = await serverNowMs(db.pool);
     const request = (key: string, op: "take" | "reconcile", deadlineMs: number): StoreRequest => {
       const r = plan.resolve(key);
       return {

@@ -1,4 +1,6 @@
+import { ConfigError, type ConfigIssue } from "../errors.js";
 import type { Observation } from "../limiter/index.js";
+import { describeValue, optionsObject, unknownOptionIssues } from "../options-check.js";
 import { parseSfList } from "./structured-fields.js";
 
 /**
@@ -63,6 +65,7 @@ const MAX_RESET_BEHIND_MS = 2 * DAY_MS;
  * @param headers - a `Headers` object or a plain record of header values.
  * @param options - `nowMs` for relative resets, `defaultPolicy` for headers without a policy name.
  * @returns one observation per policy found (empty when there are none).
+ * @throws ConfigError for an unknown option or a bad option value (never for the headers).
  *
  * @example
  * ```ts
@@ -83,25 +86,17 @@ export function parseRateLimitHeaders(
  * @param headers - a `Headers` object or a plain record of header values.
  * @param options - `nowMs` for relative resets, `defaultPolicy` for headers without a policy name.
  * @returns the observations, `retryAfterMs` and the issues found.
+ * @throws ConfigError for an unknown option or a bad option value (never for the headers).
  */
 export function parseRateLimitHeadersDetailed(
   headers: RateLimitHeaderInput,
   options: ParseRateLimitHeadersOptions = {},
 ): ParsedRateLimitHeaders {
+  const { nowMs, fallbackName } = readParseOptions(options);
   const issues: RateLimitHeaderIssue[] = [];
   const obs = new ObservationSet();
   let retryAfterMs: number | undefined;
   try {
-    const opts = (typeof options === "object" && options !== null ? options : {}) as {
-      nowMs?: unknown;
-      defaultPolicy?: unknown;
-    };
-    const nowMs =
-      typeof opts.nowMs === "number" && Number.isFinite(opts.nowMs) ? opts.nowMs : Date.now();
-    const fallbackName =
-      typeof opts.defaultPolicy === "string" && opts.defaultPolicy !== ""
-        ? opts.defaultPolicy
-        : "default";
     const ctx: Ctx = { h: readHeaders(headers, issues), issues, nowMs };
     parseDraft8(ctx, obs);
     parseNumbered(ctx, obs, "ratelimit-", fallbackName, false);
@@ -114,6 +109,36 @@ export function parseRateLimitHeadersDetailed(
   const result: ParsedRateLimitHeaders = { observations: obs.list(), issues };
   if (retryAfterMs !== undefined) result.retryAfterMs = retryAfterMs;
   return result;
+}
+
+const OPTION_NAMES = ["nowMs", "defaultPolicy"] as const;
+
+/**
+ * The caller's options, checked: a misspelt or mistyped option is the caller's bug and throws,
+ * while anything wrong in the headers (the server's input) only becomes an issue.
+ */
+function readParseOptions(options: unknown): { nowMs: number; fallbackName: string } {
+  const opts = optionsObject(options, "parseRateLimitHeaders", true);
+  const issues: ConfigIssue[] = [];
+  unknownOptionIssues(opts, OPTION_NAMES, issues);
+  const { nowMs, defaultPolicy } = opts;
+  if (nowMs !== undefined && !(typeof nowMs === "number" && Number.isFinite(nowMs))) {
+    issues.push({
+      path: "nowMs",
+      message: `nowMs must be a finite number of epoch ms (got ${describeValue(nowMs)})`,
+    });
+  }
+  if (defaultPolicy !== undefined && (typeof defaultPolicy !== "string" || defaultPolicy === "")) {
+    issues.push({
+      path: "defaultPolicy",
+      message: `defaultPolicy must be a non-empty policy name (got ${describeValue(defaultPolicy)})`,
+    });
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
+  return {
+    nowMs: nowMs === undefined ? Date.now() : (nowMs as number),
+    fallbackName: defaultPolicy === undefined ? "default" : (defaultPolicy as string),
+  };
 }
 
 // ---- input --------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ import { type Attempt, type WaitOutcome, WaitQueues } from "./waiting.js";
  */
 export class LimiterEngine {
   private config: Config;
-  private readonly settings: Settings;
+  private settings: Settings;
   private readonly emitter = new Emitter();
   private readonly gateway: StoreGateway;
   private readonly queues: WaitQueues;
@@ -46,8 +46,18 @@ export class LimiterEngine {
     return this.config.published;
   }
 
-  updatePolicies(policies: readonly Policy[]): void {
-    this.config = compileConfig(compilePolicies(policies), this.settings);
+  /**
+   * `partitionBy` (the tenant registry's, when a tenant's profile changes it): the keys move to
+   * the new partition, so the state of the old one is left behind for its TTL.
+   */
+  updatePolicies(
+    policies: readonly Policy[],
+    partitionBy: string | undefined = this.settings.partitionBy,
+  ): void {
+    const compiled = compilePolicies(policies);
+    if (partitionBy !== this.settings.partitionBy)
+      this.settings = { ...this.settings, partitionBy };
+    this.config = compileConfig(compiled, this.settings);
     this.queues.wakeAll();
   }
 
@@ -145,6 +155,16 @@ export class LimiterEngine {
       },
     );
     if (byPolicy === undefined) return;
+    // A reset is read on this process's clock; a remote store keeps time by its own. Before its
+    // first answer, a peek learns how far apart the two are.
+    if (this.gateway.clockUnknown && byPolicy.some((o) => o?.resetAtMs !== undefined)) {
+      await this.send(config, "peek", resolved, 1, key).catch(() => undefined);
+    }
+    for (let i = 0; i < byPolicy.length; i++) {
+      const o = byPolicy[i];
+      if (o?.resetAtMs === undefined) continue;
+      byPolicy[i] = { ...o, resetAtMs: Math.max(0, this.gateway.toStoreClock(o.resetAtMs)) };
+    }
     await this.send(config, "reconcile", resolved, 0, key, { observations: byPolicy });
   }
 

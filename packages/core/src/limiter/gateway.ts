@@ -91,6 +91,7 @@ export class StoreGateway {
    * deadlines built from it fall a little early on the store's clock, never late.
    */
   private clockOffsetMs = 0;
+  private clockLearned = false;
   /** Undefined: `breaker: false`. */
   private readonly breaker: Breaker | undefined;
   private readonly breakerFailures: number;
@@ -132,12 +133,27 @@ export class StoreGateway {
     const waitedUntil = request.deadlineMs - this.clockOffsetMs;
     if (Date.now() >= waitedUntil) return undefined;
     this.clockOffsetMs = e.storeNowMs - Date.now();
+    this.clockLearned = true;
     return waitedUntil;
   }
 
   /** The store's present as best known (the client clock corrected by the last offset seen). */
   storeNowMs(): number {
     return Date.now() + this.clockOffsetMs;
+  }
+
+  /**
+   * An epoch ms of this process's clock (a server's reset read from its headers) on the store's
+   * clock, as best known.
+   */
+  toStoreClock(clientMs: number): number {
+    // An in-process store keeps the caller's own clock (Date.now, or the test clock it was given).
+    return this.store.capabilities.local ? clientMs : clientMs + this.clockOffsetMs;
+  }
+
+  /** Whether `toStoreClock` still guesses: a remote primary that has not answered yet. */
+  get clockUnknown(): boolean {
+    return !this.store.capabilities.local && !this.clockLearned;
   }
 
   /** Decodes an answer of the primary and learns the store clock from it. */
@@ -150,6 +166,7 @@ export class StoreGateway {
     // Zoned windows and deadlines depend on the store's present being known ahead of a request.
     if (request.windowBounds !== undefined || request.deadlineMs !== undefined) {
       this.clockOffsetMs = answer.nowMs - Date.now();
+      this.clockLearned = true;
     }
     const breaker = this.breaker;
     if (breaker !== undefined && !breaker.quiet && breaker.succeeded()) this.storeUp();

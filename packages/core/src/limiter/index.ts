@@ -160,6 +160,14 @@ export interface Limiter {
   off<E extends LimiterEventName>(event: E, listener: (payload: LimiterEvents[E]) => void): void;
 }
 
+/** The engine behind each Limiter this module created (for the tenant registry, not exported). */
+const engines = new WeakMap<Limiter, LimiterEngine>();
+
+/** The engine behind a Limiter from `createLimiter`. */
+export function engineOf(limiter: Limiter): LimiterEngine {
+  return engines.get(limiter)!;
+}
+
 /**
  * Creates a limiter over a store and a list of policies.
  *
@@ -209,5 +217,7 @@ export function createLimiter(options: LimiterOptions): Limiter {
     policies: { get: () => engine.policies, enumerable: true },
     closed: { get: () => engine.closed, enumerable: true },
   });
-  return Object.freeze(limiter) as Limiter;
+  const frozen = Object.freeze(limiter) as Limiter;
+  engines.set(frozen, engine);
+  return frozen;
 }

@@ -17,7 +17,10 @@ export interface Observation {
    */
   limit?: number;
   /**
-   * When the server's window resets (epoch ms); on a fixed window, the current window ends then.
+   * When the server's window resets (epoch ms on this process's clock, as
+   * `parseRateLimitHeaders` gives it); on a fixed window, the current window ends then. A remote
+   * store keeps time by its own clock: the limiter moves the reset onto it, so a host whose clock
+   * is off changes nothing.
    */
   resetAtMs?: number;
 }

@@ -1,5 +1,5 @@
 import { ConfigError, type ConfigIssue, invalidArgument } from "../errors.js";
-import { createLimiter, type Limiter, type LimiterOptions } from "../limiter/index.js";
+import { createLimiter, engineOf, type Limiter, type LimiterOptions } from "../limiter/index.js";
 import { readOptions } from "../limiter/options.js";
 import { optionsObject, unknownOptionIssues } from "../options-check.js";
 import { compilePolicies } from "../policy/compile.js";
@@ -64,10 +64,18 @@ const LIMITER_OPTIONS = ["onStoreError", "timeoutMs", "learnedLimitTtlMs", "brea
 /** Stands in for a tenant's policies while the limiter options are checked on their own. */
 const PROBE: readonly Policy[] = [{ kind: "concurrency", name: "probe", limit: 1, leaseTtl: 1 }];
 
-/** A tenant's limiter and the policy list it was last given. */
+/** A tenant's limiter and the policy list and partition it was last given. */
 interface Held {
   readonly limiter: Limiter;
   policies: readonly Policy[];
+  partitionBy: string | undefined;
+}
+
+/** What `update` gives a live tenant: its next policies and partition (undefined: removed). */
+interface Plan {
+  readonly held: Held;
+  readonly policies: readonly Policy[] | undefined;
+  readonly partitionBy: string | undefined;
 }
 
 /** Checks every option but `config` (parsed next), listing every problem in one ConfigError. */
@@ -164,7 +172,7 @@ export function createTenantRegistry(input: TenantRegistryOptions): TenantRegist
         prefix: `${prefix}:tenant:${id}`,
         ...(partitionBy === undefined ? {} : { partitionBy }),
       });
-      live.set(id, { limiter, policies });
+      live.set(id, { limiter, policies, partitionBy });
       return limiter;
     },
     update(json) {
@@ -172,37 +180,43 @@ export function createTenantRegistry(input: TenantRegistryOptions): TenantRegist
       // Everything is built and checked before anything changes: a bad file (or one whose second
       // tenant is bad) leaves every limiter, and the configuration, as they were.
       const next = parseTenantConfig(json, parseOptions);
-      const plans: [Held, Policy[] | undefined][] = [];
+      const plans: Plan[] = [];
       const issues: ConfigIssue[] = [];
       for (const [id, held] of live) {
         const removed = entryOf(config, id) !== undefined && entryOf(next, id) === undefined;
         try {
-          plans.push([held, removed ? undefined : policiesFor(next, id)]);
+          plans.push({
+            held,
+            policies: removed ? undefined : policiesFor(next, id),
+            partitionBy: partitionFor(next, id),
+          });
         } catch (e) {
           if (!(e instanceof ConfigError)) throw e;
           issues.push(...e.issues);
         }
       }
       if (issues.length > 0) throw new ConfigError(issues);
-      const applied: [Held, readonly Policy[]][] = [];
+      const applied: Plan[] = [];
       try {
-        for (const [held, policies] of plans) {
+        for (const { held, policies, partitionBy } of plans) {
           if (policies === undefined) continue;
-          const before = held.policies;
-          held.limiter.updatePolicies(policies);
+          // A profile that changes the partition moves the tenant's keys with it.
+          engineOf(held.limiter).updatePolicies(policies, partitionBy);
+          applied.push({ held, policies: held.policies, partitionBy: held.partitionBy });
           held.policies = policies;
-          applied.push([held, before]);
+          held.partitionBy = partitionBy;
         }
       } catch (e) {
         // Checked above, so not expected; if a limiter still refuses, put back those already moved.
-        for (const [held, before] of applied) {
-          held.limiter.updatePolicies(before);
-          held.policies = before;
+        for (const { held, policies, partitionBy } of applied) {
+          engineOf(held.limiter).updatePolicies(policies!, partitionBy);
+          held.policies = policies!;
+          held.partitionBy = partitionBy;
         }
         throw e;
       }
       config = next;
-      for (const [held, policies] of plans) {
+      for (const { held, policies } of plans) {
         if (policies === undefined)
           held.limiter.close("this tenant was removed from the configuration");
       }

@@ -1,4 +1,6 @@
 import { createLimiter, type LimiterEvents } from "@sluice/core";
+import type { Store } from "@sluice/core/store";
+import { memoryStore } from "@sluice/store-memory";
 import { describe, expect, it } from "vitest";
 import { bucket, clockedStore, fixed, slots, T0 } from "./helpers.js";
 
@@ -32,6 +34,34 @@ describe("refund", () => {
     await limiter.refund("fresh");
     expect((await limiter.peek("fresh")).remaining).toBe(5);
   });
+});
+
+describe("reconcile on a store whose clock is not ours", () => {
+  /** A store on another host, its clock five hours ahead of this process's. */
+  function remoteAhead(): Store {
+    const inner = memoryStore({ clock: () => Date.now() + 5 * HOUR });
+    return {
+      capabilities: { ...inner.capabilities, local: false },
+      execute: (request) => Promise.resolve(inner.execute(request)),
+    };
+  }
+
+  for (const first of ["take", "reconcile"] as const) {
+    it(`reads a server's reset on this process's clock (${first} first)`, async () => {
+      const limiter = createLimiter({ store: remoteAhead(), policies: [fixed(5)] });
+      if (first === "take") await limiter.take("k");
+      // The server says: nothing left for 10 s, by our clock.
+      await limiter.reconcile("k", {
+        policy: "daily",
+        remaining: 0,
+        resetAtMs: Date.now() + 10_000,
+      });
+      const d = await limiter.take("k");
+      expect(d.allowed).toBe(false);
+      expect(d.retryAfterMs).toBeGreaterThan(9_000);
+      expect(d.retryAfterMs).toBeLessThanOrEqual(10_000);
+    });
+  }
 });
 
 describe("reconcile remaining", () => {

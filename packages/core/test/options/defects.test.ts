@@ -7,6 +7,7 @@ import {
   createLimiter,
   createTenantRegistry,
   type Policy,
+  parseRateLimitHeaders,
   parseTenantConfig,
 } from "@sluice/core";
 import type { Store } from "@sluice/core/store";
@@ -154,6 +155,25 @@ describe("unknown option names", () => {
     expect(issues).toEqual([
       { path: "timeout", message: 'unknown option (did you mean "timeoutMs"?)' },
     ]);
+  });
+
+  it("parseRateLimitHeaders: defaultPolcy and a nowMs string are the caller's errors", async () => {
+    const headers = { "ratelimit-limit": "10", "ratelimit-remaining": "3" };
+    expect(
+      await issuesOf(() => parseRateLimitHeaders(headers, { defaultPolcy: "api" } as never)),
+    ).toEqual([
+      { path: "defaultPolcy", message: 'unknown option (did you mean "defaultPolicy"?)' },
+    ]);
+    expect(
+      await issuesOf(() =>
+        parseRateLimitHeaders(headers, { nowMs: "soon", defaultPolicy: "" } as never),
+      ),
+    ).toEqual([
+      { path: "nowMs", message: 'nowMs must be a finite number of epoch ms (got "soon")' },
+      { path: "defaultPolicy", message: 'defaultPolicy must be a non-empty policy name (got "")' },
+    ]);
+    // The server's headers are never an error.
+    expect(parseRateLimitHeaders({ "ratelimit-limit": "x" }, { defaultPolicy: "api" })).toEqual([]);
   });
 
   it("memoryStore: maxkeys, did you mean maxKeys", async () => {

@@ -7,6 +7,7 @@ import {
   isSluiceError,
   type Limiter,
   type Policy,
+  parseRateLimitHeaders,
   parseTenantConfig,
   rateLimitHeaders,
 } from "@sluice/core";
@@ -313,7 +314,7 @@ describe("options fuzz: factories", () => {
     );
   });
 
-  it("HTTP middleware (express, hono, node) and rateLimitHeaders", async () => {
+  it("HTTP middleware (express, hono, node), rateLimitHeaders and parseRateLimitHeaders", async () => {
     const limiter = createLimiter({ store: memoryStore(), policies });
     const known = [
       "limiter",
@@ -333,11 +334,14 @@ describe("options fuzz: factories", () => {
         maybeNotObject(options(known)),
         fc.constantFrom(0, 1, 2),
         options(["standard", "legacy", "nowMs"]),
-        async (o, which, headerOptions) => {
+        maybeNotObject(options(["nowMs", "defaultPolicy"])),
+        async (o, which, headerOptions, parseOptions) => {
           const input = typeof o === "object" && o !== null ? { limiter, ...o } : o;
           await expectChecked(() => factories[which]!(input as never));
           const decision = await limiter.peek("k");
           await expectChecked(() => rateLimitHeaders(decision, headerOptions as never));
+          const sent = { "ratelimit-limit": "10", "ratelimit-remaining": "3" };
+          await expectChecked(() => parseRateLimitHeaders(sent, parseOptions as never));
         },
       ),
       { numRuns: RUNS },

@@ -202,6 +202,38 @@ describe("createTenantRegistry", () => {
     await expect(async () => l.take("k")).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
   });
 
+  it("applies a profile's new partitionBy to the live limiter on update", async () => {
+    const quota: Policy = {
+      kind: "fixedWindow",
+      name: "quota",
+      scope: ["tenant"],
+      limit: 5,
+      window: "1d",
+    };
+    const byApp = { app: { policies: [quota], partitionBy: "app" } };
+    const byTenant = { tenant: { policies: [quota], partitionBy: "tenant" } };
+    const reg = createTenantRegistry({
+      config: { tenants: { acme: { profile: "app" } } },
+      store: memoryStore(),
+      profiles: { ...byApp, ...byTenant },
+    });
+    const l = reg.limiter("acme");
+    // Partitioned by app: a key without one is malformed.
+    await expect(async () => l.take({ tenant: "acme" })).rejects.toMatchObject({
+      code: "INVALID_ARGUMENT",
+    });
+    reg.update({ tenants: { acme: { profile: "tenant" } } });
+    expect(reg.limiter("acme")).toBe(l);
+    expect((await l.take({ tenant: "acme" })).allowed).toBe(true);
+    // And back: a failed update in between leaves the partition as it was.
+    expect(() => reg.update({ tenants: { acme: { profile: "nope" } } })).toThrow(ConfigError);
+    expect((await l.take({ tenant: "acme" })).allowed).toBe(true);
+    reg.update({ tenants: { acme: { profile: "app" } } });
+    await expect(async () => l.take({ tenant: "acme" })).rejects.toMatchObject({
+      code: "INVALID_ARGUMENT",
+    });
+  });
+
   it("namespaces each tenant's state", async () => {
     const cfg = { tenants: { a: custom(1).tenants.acme, b: custom(1).tenants.acme } };
     const reg = createTenantRegistry({ config: cfg, store: memoryStore() });

@@ -28,6 +28,11 @@ export class ConformanceContext {
   fakeNow: number;
   /** Moves time: the fake clock, or real sleeps for a server clock. */
   readonly time: TimeDriver;
+  /**
+   * A server clock's lead over this process's (ms), learned once the store is built: the suite
+   * reads times on the store's clock, wherever this host's clock is.
+   */
+  serverOffsetMs = 0;
 
   constructor(
     readonly name: string,
@@ -38,12 +43,22 @@ export class ConformanceContext {
   ) {
     this.fakeNow = epochMs;
     this.time = {
-      now: () => (this.mode === "injectable" ? this.fakeNow : Date.now()),
+      now: () => (this.mode === "injectable" ? this.fakeNow : Date.now() + this.serverOffsetMs),
       pass: async (ms) => {
         if (this.mode === "injectable") this.fakeNow += ms;
         else if (ms > 0) await new Promise((r) => setTimeout(r, Math.min(ms, timeScaleMs)));
       },
     };
+  }
+
+  /** Learns `serverOffsetMs` from one peek (a server clock's answer carries its now). */
+  async learnServerClock(): Promise<void> {
+    if (this.mode === "injectable") return;
+    const f = this.limiter([{ kind: "fixedWindow", name: "clock", limit: 1, window: "1m" }]);
+    const sentAt = Date.now();
+    const r = await this.store.execute(f.build(f.plan.resolve("clock"), { op: "peek", cost: 1 }));
+    // Read halfway through the round trip.
+    this.serverOffsetMs = readAnswer(r, 1).nowMs - Math.round((sentAt + Date.now()) / 2);
   }
 
   /** Whether the store decides policies of `kind` (`capabilities.kinds`; absent: every kind). */

@@ -66,6 +66,7 @@ export function storeConformanceSuite(options: StoreConformanceOptions): void {
     beforeAll(async () => {
       ctx.store = await options.makeStore({ clock: () => ctx.fakeNow });
       ctx.mode = ctx.store.capabilities.clock;
+      await ctx.learnServerClock();
     });
     afterAll(async () => {
       await options.closeStore?.(ctx.store);
