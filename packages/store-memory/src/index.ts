@@ -169,12 +169,13 @@ export class MemoryStore implements Store {
   private sweep(now: number): void {
     if (++this.writes < 1024 || this.writes < this.sizeAfterSweep) return;
     this.writes = 0;
-    for (const [key, s] of this.entries) {
+    // forEach, not for-of: no iterator result and no [key, value] pair per entry.
+    this.entries.forEach((s, key, entries) => {
       if (s.dueMs < now) {
-        this.entries.delete(key);
+        entries.delete(key);
         s.dueMs = DROPPED;
       }
-    }
+    });
     this.sizeAfterSweep = this.entries.size;
   }
 

@@ -4,9 +4,12 @@ import type { StoreAnswer } from "@sluice/core/store";
  * The answer of the in-process fast path: the store fills it in place for every take, and the
  * engine reads it before the store's next call, so no answer is built per decision.
  *
- * Per policy i, `values` holds limit, remaining, resetAtMs and retryAfterMs at 4 * i + 0..3. The
- * stride is written out as a literal: a bundler turns a module constant into a `var`, which V8
- * then reads from the module context on every access.
+ * Per policy i, `counts` holds limit and remaining at 2 * i + 0..1, `times` resetAtMs and
+ * retryAfterMs at 2 * i + 0..1. The counts are kept in a plain array: small integers stay small
+ * integers there, so the Decision built from them stores them without boxing each in a heap
+ * number (a Float64Array hands every value out boxed). The times are epoch ms, beyond small
+ * integers anyway. The stride is written out as a literal: a bundler turns a module constant into
+ * a `var`, which V8 then reads from the module context on every access.
  */
 export class LocalAnswer implements StoreAnswer {
   allowed = false;
@@ -14,11 +17,15 @@ export class LocalAnswer implements StoreAnswer {
   nowMs = 0;
   readonly leaseExpiresAtMs = 0;
   policyCount = 0;
-  private values = new Float64Array(16);
+  private counts: number[] = new Array<number>(8).fill(0);
+  private times = new Float64Array(8);
 
   /** Makes room for `n` policies and starts a new answer. */
   start(n: number, nowMs: number): void {
-    if (4 * n > this.values.length) this.values = new Float64Array(4 * n);
+    if (2 * n > this.times.length) {
+      this.counts = new Array<number>(2 * n).fill(0);
+      this.times = new Float64Array(2 * n);
+    }
     this.policyCount = n;
     this.nowMs = nowMs;
     this.boundsNeeded = false;
@@ -28,36 +35,35 @@ export class LocalAnswer implements StoreAnswer {
   needBounds(): void {
     this.boundsNeeded = true;
     this.allowed = false;
-    this.values.fill(0, 0, 4 * this.policyCount);
+    this.counts.fill(0, 0, 2 * this.policyCount);
+    this.times.fill(0, 0, 2 * this.policyCount);
   }
 
   /** What the check found: the limit in force and the retry (0: this policy admits). */
   setCheck(i: number, limit: number, retryAfterMs: number): void {
-    const v = this.values;
-    v[4 * i] = limit;
-    v[4 * i + 3] = retryAfterMs;
+    this.counts[2 * i] = limit;
+    this.times[2 * i + 1] = retryAfterMs;
   }
 
   /** The policy's state after the decision. */
   setState(i: number, remaining: number, resetAtMs: number): void {
-    const v = this.values;
-    v[4 * i + 1] = remaining;
-    v[4 * i + 2] = resetAtMs;
+    this.counts[2 * i + 1] = remaining;
+    this.times[2 * i] = resetAtMs;
   }
 
   limit(i: number): number {
-    return this.values[4 * i]!;
+    return this.counts[2 * i]!;
   }
   remaining(i: number): number {
-    return this.values[4 * i + 1]!;
+    return this.counts[2 * i + 1]!;
   }
   resetAtMs(i: number): number {
-    return this.values[4 * i + 2]!;
+    return this.times[2 * i]!;
   }
   retryAfterMs(i: number): number {
-    return this.values[4 * i + 3]!;
+    return this.times[2 * i + 1]!;
   }
   blocked(i: number): boolean {
-    return this.values[4 * i + 3] !== 0;
+    return this.times[2 * i + 1] !== 0;
   }
 }

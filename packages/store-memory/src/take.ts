@@ -36,10 +36,15 @@ function refillSpanMs(p: CompiledPolicy): number {
   }
 }
 
-/** Carries the learned limit in force over to the state just loaded. */
+/**
+ * Carries the learned limit in force over to the state just loaded. Written only when it changes:
+ * most takes learn nothing, and a store into a held state costs more than the read.
+ */
 function learn<S extends PolicyStateRecord>(s: S, learned: number, untilMs: number): S {
-  s.learnedLimit = learned;
-  s.learnedLimitUntilMs = untilMs;
+  if (s.learnedLimit !== learned || s.learnedLimitUntilMs !== untilMs) {
+    s.learnedLimit = learned;
+    s.learnedLimitUntilMs = untilMs;
+  }
   return s;
 }
 
@@ -195,7 +200,9 @@ export function decideTake(
       else {
         // State kept for a learned limit outlives its lapse by the kind's refill span.
         const learnedDue = s.learnedLimit > 0 ? s.learnedLimitUntilMs + refillSpanMs(p) : 0;
-        s.dueMs = Math.max(idle ? nowMs : resetAtMs, learnedDue);
+        const due = Math.max(idle ? nowMs : resetAtMs, learnedDue);
+        // A window's due stays put for its whole length: skip the store into a held state.
+        if (s.dueMs !== due) s.dueMs = due;
       }
     }
   }

@@ -107,11 +107,18 @@ export class StoreGateway {
     this.timeoutMs = settings.timeoutMs;
     this.breaker = settings.breaker === undefined ? undefined : new Breaker(settings.breaker);
     this.breakerFailures = settings.breaker?.failures ?? 0;
+    this.updateDirect();
   }
 
-  /** The primary is in-process and in charge: it may be called synchronously, without `send`. */
-  get direct(): boolean {
-    return this.store.capabilities.local && !this.fallbackActive && !this.breaker?.open;
+  /**
+   * The primary is in-process and in charge: it may be called synchronously, without `send`.
+   * A field, not a getter, so the take path reads it without a call: recomputed wherever the
+   * fallback or the breaker changes state (`updateDirect`). Only the gateway writes it.
+   */
+  direct = false;
+
+  private updateDirect(): void {
+    this.direct = this.store.capabilities.local && !this.fallbackActive && !this.breaker?.open;
   }
 
   /**
@@ -315,6 +322,7 @@ export class StoreGateway {
       this.fallbackUntil = Date.now() + Math.max(FALLBACK_PROBE_MS, this.timeoutMs);
       if (!this.fallbackActive) {
         this.fallbackActive = true;
+        this.updateDirect();
         this.emitFallback(true);
       }
       return this.onFallback(fallback, request);
@@ -373,6 +381,7 @@ export class StoreGateway {
   }
 
   private storeDown(error: SluiceError): void {
+    this.updateDirect();
     this.downSinceMs = Date.now();
     if (this.emitter.wants("storeDown")) {
       this.emitter.emit("storeDown", {
@@ -384,6 +393,7 @@ export class StoreGateway {
   }
 
   private storeUp(): void {
+    this.updateDirect();
     if (this.emitter.wants("storeUp")) {
       this.emitter.emit("storeUp", {
         store: this.store.capabilities.name,
@@ -394,6 +404,7 @@ export class StoreGateway {
 
   private fallbackOff(): void {
     this.fallbackActive = false;
+    this.updateDirect();
     this.emitFallback(false);
   }
 

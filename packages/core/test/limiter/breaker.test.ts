@@ -138,6 +138,45 @@ describe("circuit breaker", () => {
     expect((await limiter.take("k")).degraded).toBeUndefined();
   });
 
+  it("keeps an in-process store out of the fast path while open, and back once closed", async () => {
+    const flaky = failingStore("throw", { capabilities: { local: true } });
+    const limiter = createLimiter({
+      store: flaky.store,
+      policies: [bucket(100)],
+      breaker: { failures: 3, probeMs: 500 },
+    });
+    for (let i = 0; i < 3; i++) await limiter.take("k");
+    expect(flaky.calls).toBe(3);
+    for (let i = 0; i < 10; i++) {
+      expect(await limiter.take("k")).toMatchObject({ allowed: false, degraded: true });
+    }
+    expect(flaky.calls).toBe(3);
+    flaky.mode = "ok";
+    await vi.advanceTimersByTimeAsync(500);
+    await limiter.take("k");
+    await vi.advanceTimersByTimeAsync(0);
+    expect(flaky.ops.at(-1)).toBe("peek");
+    expect((await limiter.take("k")).degraded).toBeUndefined();
+    expect(flaky.ops.at(-1)).toBe("take");
+  });
+
+  it("decides an in-process store's takes on the fallback while it is active", async () => {
+    const flaky = failingStore("throw", { capabilities: { local: true } });
+    const limiter = createLimiter({
+      store: flaky.store,
+      policies: [bucket(100)],
+      onStoreError: { fallback: memoryStore({ clock: () => Date.now() }) },
+      breaker: false,
+    });
+    expect(await limiter.take("k")).toMatchObject({ allowed: true, degraded: true });
+    expect(flaky.calls).toBe(1);
+    for (let i = 0; i < 10; i++) {
+      expect(await limiter.take("k")).toMatchObject({ allowed: true, degraded: true });
+    }
+    // Only the background probes reach the primary while the fallback decides.
+    expect(flaky.ops.filter((op) => op === "take")).toEqual(["take"]);
+  });
+
   it("is off with breaker: false (every call goes to the store)", async () => {
     const { flaky, limiter, events } = setup("reject", { breaker: false });
     for (let i = 0; i < 20; i++) await limiter.take("k");
