@@ -1,3 +1,4 @@
+import { endianness } from "node:os";
 import { ConfigError, type ConfigIssue, type SluiceError } from "@sluice/core";
 import {
   type CompiledPolicy,
@@ -418,6 +419,20 @@ interface PolicyLayouts {
   readonly bySignature: Map<string, Layout>;
 }
 
+const LITTLE_ENDIAN = endianness() === "LE";
+
+/**
+ * The answer's doubles (little endian, see decide.lua) copied into a typed array at once: reading
+ * them one by one with `readDoubleLE` cost ~100 instructions each, a third of the store's client
+ * work per decision.
+ */
+function readDoubles(buf: Buffer): Float64Array {
+  const out = new Float64Array(buf.length >>> 3);
+  if (LITTLE_ENDIAN) new Uint8Array(out.buffer).set(buf.subarray(0, 8 * out.length));
+  else for (let i = 0; i < out.length; i++) out[i] = buf.readDoubleLE(8 * i);
+  return out;
+}
+
 /** Decisions waiting for one script call, and who waits for each answer. */
 class Batch {
   constructor(readonly script: DecideScript) {}
@@ -497,14 +512,10 @@ class Batch {
    * message. The messages follow. `binary`: the numbers come as one string of doubles.
    */
   settle(reply: unknown[], binary: boolean): void {
-    let at: (p: number) => number;
-    if (binary) {
-      const buf = reply[0] as Buffer;
-      at = (p) => buf.readDoubleLE(8 * p);
-    } else {
-      const values = reply as number[];
-      at = (p) => values[p]!;
-    }
+    const values: ArrayLike<number> = binary
+      ? readDoubles(reply[0] as Buffer)
+      : (reply as number[]);
+    const at = (p: number): number => values[p]!;
     const now = at(0);
     let p = 1;
     const failed: [number, number][] = [];
