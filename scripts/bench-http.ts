@@ -24,6 +24,10 @@ const redisUrl = process.env.REDIS_URL ?? ownRedis?.url ?? "redis://127.0.0.1:63
 const prefix = `http-bench-${process.pid}-${Date.now()}`;
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const SERVER = fileURLToPath(new URL("./http/bench-server.ts", import.meta.url));
+// The root tsconfig maps @sluice/* to the TypeScript sources, which tsx would then transpile on
+// the fly (with keepNames: a defineProperty per named closure). This one has no such paths: the
+// servers import the built packages, as users do and as the other libraries are measured.
+const SERVER_TSCONFIG = fileURLToPath(new URL("./http/tsconfig.json", import.meta.url));
 
 /** A redis-server of the bench's own on a free port, or undefined when none is installed. */
 async function startOwnRedis(): Promise<{ url: string; stop(): void } | undefined> {
@@ -80,6 +84,7 @@ async function redisUp(): Promise<boolean> {
 function startServer(row: Row): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(process.execPath, ["--import", "tsx", SERVER, row, redisUrl, prefix], {
     cwd: ROOT,
+    env: { ...process.env, TSX_TSCONFIG_PATH: SERVER_TSCONFIG },
     stdio: ["pipe", "pipe", "inherit"],
   });
   return new Promise((resolve, reject) => {
