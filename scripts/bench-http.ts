@@ -24,9 +24,13 @@ const redisUrl = process.env.REDIS_URL ?? ownRedis?.url ?? "redis://127.0.0.1:63
 const prefix = `http-bench-${process.pid}-${Date.now()}`;
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const SERVER = fileURLToPath(new URL("./http/bench-server.ts", import.meta.url));
+// The root tsconfig maps @sluice/* to the TypeScript sources, which tsx would then transpile on
+// the fly (with keepNames: a defineProperty per named closure). This one has no such paths: the
+// servers import the built packages, as users do and as the other libraries are measured.
+const SERVER_TSCONFIG = fileURLToPath(new URL("./http/tsconfig.json", import.meta.url));
 
 /** A redis-server of the bench's own on a free port, or undefined when none is installed. */
-async function startOwnRedis(): Promise<{ url: string; stop(): void } | undefined> {
+async function startOwnRedis(): Promise<{ url: string; pid: number; stop(): void } | undefined> {
   const port = await new Promise<number>((resolve) => {
     const probe = createServer();
     probe.listen(0, "127.0.0.1", () => {
@@ -47,6 +51,7 @@ async function startOwnRedis(): Promise<{ url: string; stop(): void } | undefine
   if (failed) return undefined;
   return {
     url: `redis://127.0.0.1:${port}`,
+    pid: child.pid!,
     stop() {
       child.kill("SIGKILL");
       rmSync(dir, { recursive: true, force: true });
@@ -80,6 +85,7 @@ async function redisUp(): Promise<boolean> {
 function startServer(row: Row): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(process.execPath, ["--import", "tsx", SERVER, row, redisUrl, prefix], {
     cwd: ROOT,
+    env: { ...process.env, TSX_TSCONFIG_PATH: SERVER_TSCONFIG },
     stdio: ["pipe", "pipe", "inherit"],
   });
   return new Promise((resolve, reject) => {
@@ -107,6 +113,11 @@ function cpuMs(pid: number): number | undefined {
 interface Measured {
   /** Server CPU per completed request, µs (undefined off Linux). */
   cpuUsPerRequest: number | undefined;
+  /**
+   * The own redis-server's CPU per completed request, µs (Redis rows with the bench's own
+   * redis-server only): on one machine it competes with the server and autocannon for the cores.
+   */
+  redisCpuUsPerRequest: number | undefined;
   requestsPerSec: number;
   non2xx: number;
   errors: number;
@@ -116,11 +127,19 @@ interface Measured {
 async function measure(
   server: { child: ChildProcess; url: string },
   durationS: number,
+  redisRow: boolean,
 ): Promise<Measured> {
+  const redisPid = redisRow ? ownRedis?.pid : undefined;
   const before = cpuMs(server.child.pid!);
+  const redisBefore = redisPid === undefined ? undefined : cpuMs(redisPid);
   const r = await autocannon({ url: server.url, connections, duration: durationS });
   const after = cpuMs(server.child.pid!);
+  const redisAfter = redisPid === undefined ? undefined : cpuMs(redisPid);
   return {
+    redisCpuUsPerRequest:
+      redisBefore === undefined || redisAfter === undefined || r.requests.total === 0
+        ? undefined
+        : Math.round(((redisAfter - redisBefore) * 1000) / r.requests.total),
     cpuUsPerRequest:
       before === undefined || after === undefined || r.requests.total === 0
         ? undefined
@@ -155,14 +174,14 @@ const servers = new Map<Row, { child: ChildProcess; url: string }>();
 for (const row of rows) servers.set(row, await startServer(row));
 const samples = new Map<Row, Measured[]>(rows.map((r) => [r, []]));
 try {
-  for (const row of rows) await measure(servers.get(row)!, 2); // warm-up
+  for (const row of rows) await measure(servers.get(row)!, 2, false); // warm-up
   for (let round = 0; round < rounds; round++) {
     for (let i = 0; i < rows.length; i++) {
       const row = rows[(i + round) % rows.length]!;
-      const m = await measure(servers.get(row)!, seconds);
+      const m = await measure(servers.get(row)!, seconds, row.includes("(redis)"));
       samples.get(row)!.push(m);
       console.log(
-        `round ${round + 1}  ${row.padEnd(42)} ${Math.round(m.requestsPerSec).toLocaleString("en").padStart(8)} req/s  ${m.cpuUsPerRequest ?? "?"} µs CPU/req  p99 ${m.latencyP99Ms} ms${m.non2xx + m.errors > 0 ? `  (${m.non2xx} non-2xx, ${m.errors} errors)` : ""}`,
+        `round ${round + 1}  ${row.padEnd(42)} ${Math.round(m.requestsPerSec).toLocaleString("en").padStart(8)} req/s  ${m.cpuUsPerRequest ?? "?"} µs CPU/req${m.redisCpuUsPerRequest === undefined ? "" : ` (+${m.redisCpuUsPerRequest} µs Redis)`}  p99 ${m.latencyP99Ms} ms${m.non2xx + m.errors > 0 ? `  (${m.non2xx} non-2xx, ${m.errors} errors)` : ""}`,
       );
     }
   }
@@ -187,13 +206,25 @@ const result = Object.fromEntries(
         cpuUsPerRequest: ms.every((m) => m.cpuUsPerRequest !== undefined)
           ? median(ms.map((m) => m.cpuUsPerRequest!))
           : undefined,
+        redisCpuUsPerRequest: ms.every((m) => m.redisCpuUsPerRequest !== undefined)
+          ? median(ms.map((m) => m.redisCpuUsPerRequest!))
+          : undefined,
         rounds: ms.map((m) => Math.round(m.requestsPerSec)),
         latencyP99Ms: median(ms.map((m) => m.latencyP99Ms)),
         refusedOrFailed: ms.reduce((a, m) => a + m.non2xx + m.errors, 0),
       },
     ];
   }),
-) as Partial<Record<Row, { requestsPerSec: number; cpuUsPerRequest: number | undefined }>>;
+) as Partial<
+  Record<
+    Row,
+    {
+      requestsPerSec: number;
+      cpuUsPerRequest: number | undefined;
+      redisCpuUsPerRequest: number | undefined;
+    }
+  >
+>;
 
 const ratio = (a: Row, b: Row) =>
   result[a] && result[b]
@@ -253,7 +284,7 @@ const ratios = COMPARISONS.map(([name, ours, theirs, target]) => ({
 console.log("");
 for (const [row, r] of Object.entries(result)) {
   console.log(
-    `${row.padEnd(42)} ${r.requestsPerSec.toLocaleString("en").padStart(8)} req/s (median)`,
+    `${row.padEnd(42)} ${r.requestsPerSec.toLocaleString("en").padStart(8)} req/s (median)  ${r.cpuUsPerRequest ?? "?"} µs CPU/req${r.redisCpuUsPerRequest === undefined ? "" : ` (+${r.redisCpuUsPerRequest} µs Redis)`}`,
   );
 }
 for (const r of ratios) {

@@ -40,6 +40,11 @@ function sluiceLimiter(store: Store, prefix: string) {
 async function main() {
   const [row = "", redisUrl = "redis://127.0.0.1:6379", prefix = "http-bench"] =
     process.argv.slice(2);
+  // The other libraries run their published JavaScript; sluice must too, not its sources.
+  const sluice = import.meta.resolve("@sluice/http/fastify");
+  if (!sluice.includes("/dist/")) {
+    throw new Error(`@sluice/http resolves to ${sluice}: run with scripts/http/tsconfig.json`);
+  }
   const redis = row.includes("(redis)") ? new Redis(redisUrl) : undefined;
   let port: number;
   if (row.startsWith("fastify")) {
