@@ -12,6 +12,7 @@ import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Redis } from "ioredis";
 import { RateLimiterRedis } from "rate-limiter-flexible";
+import { removeKeys } from "./redis-cleanup.mjs";
 
 const url = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 const ROUNDS = Number(process.env.ROUNDS ?? 5);
@@ -117,13 +118,6 @@ for (const name of names) {
     ).toFixed(1)} us per decision`,
   );
 }
-for (const pattern of [`${prefix}*`, `*${prefix}*`]) {
-  let cursor = "0";
-  do {
-    const [next, keys] = await client.scan(cursor, "MATCH", pattern, "COUNT", 1000);
-    cursor = next;
-    if (keys.length > 0) await client.unlink(...keys);
-  } while (cursor !== "0");
-}
+await removeKeys(client, prefix);
 client.disconnect();
 admin.disconnect();

@@ -22,6 +22,7 @@ import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Redis } from "ioredis";
 import { RateLimiterRedis } from "rate-limiter-flexible";
+import { removeKeys } from "./redis-cleanup.mjs";
 
 const [subject = "sluice3", nArg = "20000", checkout = resolve(import.meta.dirname, "../..")] =
   process.argv.slice(2);
@@ -107,13 +108,6 @@ if (process.env.BEFORE) execSync(process.env.BEFORE);
 await loop(Number(nArg));
 if (process.env.AFTER) execSync(process.env.AFTER);
 globalThis.gc();
-for (const pattern of [`${prefix}*`, `*${prefix}*`]) {
-  let cursor = "0";
-  do {
-    const [next, keys] = await client.scan(cursor, "MATCH", pattern, "COUNT", 1000);
-    cursor = next;
-    if (keys.length > 0) await client.unlink(...keys);
-  } while (cursor !== "0");
-}
+await removeKeys(client, prefix);
 client.disconnect();
 process.stdout.write(`${subject}: ${nArg} decisions, ${unusual} refused or degraded\n`);

@@ -5,6 +5,7 @@ import { createLimiter } from "@sluice/core";
 import { redisStore } from "@sluice/store-redis";
 import { Redis } from "ioredis";
 import { RateLimiterRedis } from "rate-limiter-flexible";
+import { removeKeys } from "./redis-cleanup.mjs";
 
 const IN_FLIGHT = 64;
 const KEYS = 10_000;
@@ -104,15 +105,7 @@ function scenarios(client, run) {
     rlf: (i) => rlf.consume(ids[i]),
     incr: (i) => client.incr(incrKeys[i]),
     cleanup: async () => {
-      // Remove what the run wrote (state would expire on its own; INCR keys would not).
-      for (const pattern of [`${prefix}*`, `*${prefix}*`]) {
-        let cursor = "0";
-        do {
-          const [next, keys] = await client.scan(cursor, "MATCH", pattern, "COUNT", 1000);
-          cursor = next;
-          if (keys.length > 0) await client.unlink(...keys);
-        } while (cursor !== "0");
-      }
+      await removeKeys(client, prefix);
     },
   };
 }
