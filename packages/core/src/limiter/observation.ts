@@ -1,7 +1,7 @@
 import { invalidArgument } from "../errors.js";
 import type { CompiledPolicy } from "../policy/compile.js";
-import { boundObservation } from "../policy/observation-bounds.js";
 import type { StoreObservation } from "../store/index.js";
+import { boundObservation } from "../store/observation-bounds.js";
 
 /** What a server reported about one of its limits (see `reconcile`). */
 export interface Observation {

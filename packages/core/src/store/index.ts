@@ -55,7 +55,6 @@ export {
   configuredLimit,
   isRatePolicy,
 } from "../policy/compile.js";
-export { boundObservation, largestLimit } from "../policy/observation-bounds.js";
 export { MAX_REFILL } from "../policy/refill-bounds.js";
 export {
   boundsCover,
@@ -83,4 +82,5 @@ export type {
 } from "./contract.js";
 export { DeadlinePassedError } from "./deadline.js";
 export { type Evaluation, evaluate, limitInForce, type PolicyStateRecord } from "./evaluate.js";
+export { boundObservation, largestLimit } from "./observation-bounds.js";
 export { OP_CODES, type OpCode, opCode } from "./ops.js";

@@ -1,8 +1,8 @@
 import fc from "fast-check";
 import { compilePolicies } from "../policy/compile.js";
-import { largestLimit } from "../policy/observation-bounds.js";
 import { MAX_REFILL } from "../policy/refill-bounds.js";
 import type { Policy, PolicyKind } from "../policy/schema.js";
+import { largestLimit } from "../store/observation-bounds.js";
 import { type Command, keysArb, type ObservationSpec, type Scenario } from "./scenario.js";
 
 /**

@@ -1,6 +1,6 @@
 import type { KindObservation } from "../kinds/types.js";
-import type { CompiledPolicy } from "./compile.js";
-import { MAX_REFILL } from "./refill-bounds.js";
+import type { CompiledPolicy } from "../policy/compile.js";
+import { MAX_REFILL } from "../policy/refill-bounds.js";
 
 /**
  * The largest limit `p` may be held to, learned limits included: what the schema accepts as its
