@@ -155,16 +155,6 @@ export class LimiterEngine {
       },
     );
     if (byPolicy === undefined) return;
-    // A reset is read on this process's clock; a remote store keeps time by its own. Before its
-    // first answer, a peek learns how far apart the two are.
-    if (this.gateway.clockUnknown && byPolicy.some((o) => o?.resetAtMs !== undefined)) {
-      await this.send(config, "peek", resolved, 1, key).catch(() => undefined);
-    }
-    for (let i = 0; i < byPolicy.length; i++) {
-      const o = byPolicy[i];
-      if (o?.resetAtMs === undefined) continue;
-      byPolicy[i] = { ...o, resetAtMs: Math.max(0, this.gateway.toStoreClock(o.resetAtMs)) };
-    }
     await this.send(config, "reconcile", resolved, 0, key, { observations: byPolicy });
   }
 

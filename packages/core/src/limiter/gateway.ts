@@ -150,17 +150,43 @@ export class StoreGateway {
   }
 
   /**
-   * An epoch ms of this process's clock (a server's reset read from its headers) on the store's
-   * clock, as best known.
+   * Calls the primary. An observed reset is read on this process's clock (a server's headers);
+   * the primary keeps time by its own, so the request it gets has the resets moved onto it. The
+   * fallback, like any in-process store, keeps the caller's clock and gets them as they are.
    */
-  toStoreClock(clientMs: number): number {
-    // An in-process store keeps the caller's own clock (Date.now, or the test clock it was given).
-    return this.store.capabilities.local ? clientMs : clientMs + this.clockOffsetMs;
+  private callPrimary(
+    request: StoreRequest,
+    timeoutMs: number,
+  ): StoreResult | Promise<StoreResult> {
+    const obs = request.observations;
+    if (obs === undefined || this.store.capabilities.local) {
+      return callStore(this.store, request, timeoutMs);
+    }
+    const moved = obs.map((o) =>
+      o?.resetAtMs === undefined
+        ? o
+        : { ...o, resetAtMs: Math.max(0, o.resetAtMs + this.clockOffsetMs) },
+    );
+    return callStore(this.store, { ...request, observations: moved }, timeoutMs);
   }
 
-  /** Whether `toStoreClock` still guesses: a remote primary that has not answered yet. */
-  get clockUnknown(): boolean {
-    return !this.store.capabilities.local && !this.clockLearned;
+  /**
+   * Before a remote primary's first answer, how far its clock is from ours is unknown: a peek
+   * learns it ahead of a request whose resets must be moved onto it. A failed peek only loses that.
+   */
+  private async learnClock(request: StoreRequest): Promise<void> {
+    const peek: StoreRequest = {
+      ...request,
+      op: "peek",
+      cost: 1,
+      observations: undefined,
+      deadlineMs: this.deadlineMs(),
+    };
+    try {
+      this.answered(peek, await callStore(this.store, peek, this.timeoutMs));
+    } catch {
+      // The request itself meets the failure, if it lasts.
+    }
   }
 
   /** Decodes an answer of the primary and learns the store clock from it. */
@@ -225,11 +251,18 @@ export class StoreGateway {
     ) {
       return this.onFallback(fallback, request);
     }
+    if (
+      !this.clockLearned &&
+      !this.store.capabilities.local &&
+      request.observations?.some((o) => o?.resetAtMs !== undefined)
+    ) {
+      await this.learnClock(request);
+    }
     const probe = fallback !== undefined && this.fallbackActive;
     if (probe) this.probing = true;
     let sent = request;
     try {
-      let out = callStore(this.store, sent, this.timeoutMs);
+      let out = this.callPrimary(sent, this.timeoutMs);
       let r: StoreResult;
       try {
         r = out instanceof Promise ? await out : out;
@@ -240,7 +273,7 @@ export class StoreGateway {
         const waitedUntil = this.retarget(e, sent);
         if (waitedUntil === undefined) throw e;
         sent = { ...sent, deadlineMs: this.deadlineMs(waitedUntil - Date.now()) };
-        out = callStore(this.store, sent, Math.max(1, waitedUntil - Date.now()));
+        out = this.callPrimary(sent, Math.max(1, waitedUntil - Date.now()));
         r = out instanceof Promise ? await out : out;
       }
       const offsetMs = this.clockOffsetMs;
@@ -249,7 +282,7 @@ export class StoreGateway {
         // The store's clock is outside the time-zone bounds sent (days from our estimate: a test
         // clock, a skewed host). Nothing was applied: once more, with bounds around its clock.
         sent = this.rebound(sent, answer.nowMs, offsetMs);
-        out = callStore(this.store, sent, this.timeoutMs);
+        out = this.callPrimary(sent, this.timeoutMs);
         answer = this.answered(sent, out instanceof Promise ? await out : out);
         if (answer.boundsNeeded) throw boundsMissed(this.store, answer);
       }

@@ -64,6 +64,32 @@ describe("reconcile on a store whose clock is not ours", () => {
   }
 });
 
+describe("reconcile on the fallback of a skewed store", () => {
+  it("hands the fallback the server's reset on this process's clock", async () => {
+    // A remote store five hours ahead that answers once, then fails: the fallback takes over.
+    const inner = memoryStore({ clock: () => Date.now() + 5 * HOUR });
+    let up = true;
+    const remote: Store = {
+      capabilities: { ...inner.capabilities, local: false },
+      execute: (request) =>
+        up ? Promise.resolve(inner.execute(request)) : Promise.reject(new Error("down")),
+    };
+    const limiter = createLimiter({
+      store: remote,
+      policies: [fixed(5)],
+      onStoreError: { fallback: memoryStore() },
+      breaker: false,
+    });
+    await limiter.take("k");
+    up = false;
+    await limiter.reconcile("k", { policy: "daily", remaining: 0, resetAtMs: Date.now() + 10_000 });
+    const d = await limiter.take("k");
+    expect(d.degraded).toBe(true);
+    expect(d.retryAfterMs).toBeGreaterThan(9_000);
+    expect(d.retryAfterMs).toBeLessThanOrEqual(10_000);
+  });
+});
+
 describe("reconcile remaining", () => {
   it("lowers local state to the server's remaining", async () => {
     const { store } = clockedStore();
