@@ -1,7 +1,10 @@
 import fc from "fast-check";
+import { expect } from "vitest";
+import { createLimiter } from "../limiter/index.js";
 import { compilePolicies } from "../policy/compile.js";
 import { MAX_REFILL } from "../policy/refill-bounds.js";
 import type { Policy, PolicyKind } from "../policy/schema.js";
+import type { Store } from "../store/contract.js";
 import { largestLimit } from "../store/observation-bounds.js";
 import { type Command, keysArb, type ObservationSpec, type Scenario } from "./scenario.js";
 
@@ -184,4 +187,39 @@ export function extremeScenarioArb(
         leadMs: fc.constant(0),
       }),
     );
+}
+
+/**
+ * Checks that `store` takes a server's report of any size (limit, remaining and reset of 1e300)
+ * through `reconcile`, held to what each policy may be: a bucket's and a pool's limit to what their
+ * refill allows within 2^52, a window's to 2^53 - 1. Call it from a vitest test; the store's clock
+ * must be near `Date.now()` (the engine's requests carry deadlines on the client's clock).
+ *
+ * @param store - the store under test.
+ */
+export async function expectReportsOfAnySizeBounded(store: Store): Promise<void> {
+  const limiter = createLimiter({
+    store,
+    prefix: `x${process.pid}`,
+    policies: [
+      { kind: "tokenBucket", name: "b", capacity: 5, refill: { tokens: 1, every: "1h" } },
+      { kind: "pool", name: "p", capacity: 5, refill: { tokens: 2, every: "1h" } },
+      { kind: "fixedWindow", name: "w", limit: 5, window: "1h" },
+      { kind: "slidingWindow", name: "s", limit: 5, window: "1h" },
+    ],
+  });
+  const huge = { remaining: 1e300, limit: 1e300, resetAtMs: 1e300 };
+  await limiter.reconcile("k", [
+    { policy: "b", ...huge },
+    { policy: "p", ...huge },
+    { policy: "w", ...huge },
+    { policy: "s", ...huge },
+  ]);
+  const perHour = Math.floor(2 ** 52 / 3_600_000);
+  const largest = [perHour, perHour * 2, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER];
+  const d = await limiter.take("k", { cost: 4 });
+  expect(d.allowed).toBe(true);
+  expect(d.policies.map((p) => [p.limit, p.remaining])).toEqual(
+    largest.map((limit) => [limit, limit - 4]),
+  );
 }

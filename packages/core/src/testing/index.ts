@@ -14,7 +14,7 @@ export {
   storeConformanceSuite,
 } from "./conformance/suite.js";
 export { nextOffsetChange } from "./dst.js";
-export { extremeScenarioArb } from "./extremes.js";
+export { expectReportsOfAnySizeBounded, extremeScenarioArb } from "./extremes.js";
 export {
   ReferenceModel,
   RequestFactory,
