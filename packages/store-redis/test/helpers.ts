@@ -221,6 +221,17 @@ export function realClockEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
+/** A client that tries `port` once, without retries or unhandled errors (for polling a server). */
+function probeClient(port: number): Redis {
+  const c = new Redis(port, "127.0.0.1", {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  c.on("error", () => {});
+  return c;
+}
+
 /** Waits until `child` answers on `port` (INFO reports its pid); throws when it exits first. */
 async function waitForOwnServer(child: ChildProcess, port: number, timeoutMs: number) {
   const deadline = Date.now() + timeoutMs;
@@ -230,12 +241,7 @@ async function waitForOwnServer(child: ChildProcess, port: number, timeoutMs: nu
         `redis-server on port ${port} exited (${child.exitCode ?? child.signalCode})`,
       );
     }
-    const c = new Redis(port, "127.0.0.1", {
-      lazyConnect: true,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-    });
-    c.on("error", () => {});
+    const c = probeClient(port);
     try {
       await c.connect();
       const info = await c.info("server");
@@ -253,12 +259,7 @@ async function waitForOwnServer(child: ChildProcess, port: number, timeoutMs: nu
 export async function waitForPing(port: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const c = new Redis(port, "127.0.0.1", {
-      lazyConnect: true,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-    });
-    c.on("error", () => {});
+    const c = probeClient(port);
     try {
       await c.connect();
       await c.ping();
