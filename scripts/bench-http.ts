@@ -157,7 +157,13 @@ const median = (xs: number[]) => {
 };
 
 const withRedis = await redisUp();
-const rows = ROWS.filter((r) => withRedis || !r.includes("(redis)"));
+// HTTP_BENCH_ROWS: only the rows whose name contains one of these comma-separated words.
+const only = process.env.HTTP_BENCH_ROWS?.split(",").filter((w) => w !== "");
+const rows = ROWS.filter(
+  (r) =>
+    (withRedis || !r.includes("(redis)")) &&
+    (only === undefined || only.some((w) => r.includes(w))),
+);
 const machine = {
   node: process.version,
   cpus: cpus().length,
@@ -226,16 +232,36 @@ const result = Object.fromEntries(
   >
 >;
 
-const ratio = (a: Row, b: Row) =>
-  result[a] && result[b]
-    ? Number((result[a].requestsPerSec / result[b].requestsPerSec).toFixed(3))
-    : undefined;
-/** The same comparison by server CPU per request (theirs / ours: above 1 means sluice is cheaper). */
-const cpuRatio = (a: Row, b: Row) => {
-  const x = result[a]?.cpuUsPerRequest;
-  const y = result[b]?.cpuUsPerRequest;
-  return x && y ? Number((y / x).toFixed(3)) : undefined;
+/**
+ * The median of the rounds' ratios: the two rows of a comparison run one after the other in every
+ * round, so each round's ratio compares two moments seconds apart, where the rows' own medians may
+ * come from rounds minutes apart on a machine whose speed drifts.
+ */
+const perRound = (
+  a: Row,
+  b: Row,
+  value: (ours: Measured, theirs: Measured) => number | undefined,
+) => {
+  const xs = samples.get(a);
+  const ys = samples.get(b);
+  if (xs === undefined || ys === undefined) return undefined;
+  const ratios: number[] = [];
+  for (let i = 0; i < Math.min(xs.length, ys.length); i++) {
+    const r = value(xs[i]!, ys[i]!);
+    if (r === undefined || !Number.isFinite(r)) return undefined;
+    ratios.push(r);
+  }
+  return ratios.length === 0 ? undefined : Number(median(ratios).toFixed(3));
 };
+const ratio = (a: Row, b: Row) =>
+  perRound(a, b, (ours, theirs) => ours.requestsPerSec / theirs.requestsPerSec);
+/** The same comparison by server CPU per request (theirs / ours: above 1 means sluice is cheaper). */
+const cpuRatio = (a: Row, b: Row) =>
+  perRound(a, b, (ours, theirs) =>
+    ours.cpuUsPerRequest && theirs.cpuUsPerRequest
+      ? theirs.cpuUsPerRequest / ours.cpuUsPerRequest
+      : undefined,
+  );
 const COMPARISONS: [name: string, ours: Row, theirs: Row, target?: number][] = [
   [
     "Fastify: sluice / @fastify/rate-limit (memory)",

@@ -33,8 +33,9 @@ export interface RedisStoreOptions {
    */
   prefix?: string;
   /**
-   * Most decisions sent in one script call (default 64; 1 sends each on its own). Decisions
-   * issued in the same tick share a call (on a Cluster: those of one partition).
+   * Most decisions sent in one script call (default 64; 1 sends each on its own). Decisions made
+   * in one turn of the event loop share a call (on a Cluster: those of one partition), and so do
+   * those made while the store has two calls in flight.
    */
   maxBatch?: number;
   /**
@@ -154,8 +155,10 @@ export class RedisStore implements Store {
   private readonly specialized = new Set<string>();
   /** The scripts this store sends: Redis' clock, or an exact clock a test adapter gave it. */
   private readonly scripts: ScriptSet;
-  private readonly pending = new Map<string, Batch>();
-  private flushScheduled = false;
+  /** Per script (and on a Cluster per partition): the calls in flight and the batches waiting. */
+  private readonly lanes = new Map<string, Lane>();
+  /** Lanes whose open batch goes out at the end of this tick. */
+  private readonly due: Lane[] = [];
 
   constructor(options: RedisStoreOptions) {
     const checked = optionsObject(options, "redisStore", false);
@@ -226,36 +229,61 @@ export class RedisStore implements Store {
       return Promise.reject(e);
     }
     // On a Cluster one script call serves one slot: decisions batch by partition (the hash
-    // tag). A single server takes every decision of the tick in one call per script.
+    // tag). A single server takes the decisions of one turn in one call per script.
     const script = ks.layout.script;
     const group = this.capabilities.requiresPartition
       ? `${script.id}|${request.partition}`
       : script.id;
-    let batch = this.pending.get(group);
+    let lane = this.lanes.get(group);
+    if (lane === undefined) {
+      lane = new Lane(group, script);
+      this.lanes.set(group, lane);
+    }
+    let batch = lane.open;
     if (batch === undefined) {
       batch = new Batch(script);
-      this.pending.set(group, batch);
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        process.nextTick(this.flushAll);
+      lane.open = batch;
+      // With a lane's calls all in flight, the batch fills until one answers (see `next`).
+      if (lane.calls < LANE_CALLS) {
+        if (this.due.length === 0) soon(this.flushDue);
+        this.due.push(lane);
       }
     }
     const promise = batch.add(ks, args, request.deadlineMs);
     if (batch.size >= this.maxBatch) {
-      this.pending.delete(group);
-      this.send(batch);
+      lane.open = undefined;
+      if (lane.calls < LANE_CALLS) this.send(lane, batch);
+      else lane.full.push(batch);
     }
     return promise;
   }
 
-  private readonly flushAll = (): void => {
-    this.flushScheduled = false;
-    const batches = [...this.pending.values()];
-    this.pending.clear();
-    for (const b of batches) this.send(b);
+  private readonly flushDue = (): void => {
+    const due = this.due.splice(0);
+    for (const lane of due) {
+      const batch = lane.open;
+      if (batch !== undefined && lane.calls < LANE_CALLS) {
+        lane.open = undefined;
+        this.send(lane, batch);
+      }
+    }
   };
 
-  private send(batch: Batch): void {
+  /** A call of `lane` answered: what waited goes next, oldest first. */
+  private next(lane: Lane): void {
+    lane.calls--;
+    const batch = lane.full.shift() ?? lane.open;
+    if (batch !== undefined) {
+      if (batch === lane.open) lane.open = undefined;
+      this.send(lane, batch);
+    } else if (lane.calls === 0) {
+      // Idle: a Cluster's partitions would otherwise leave a lane each behind.
+      this.lanes.delete(lane.group);
+    }
+  }
+
+  private send(lane: Lane, batch: Batch): void {
+    lane.calls++;
     const client = this.client;
     // evalshaBuffer gets the script's numbers as one binary string (callBuffer would too, but
     // ioredis auto-pipelining breaks it); a client without it (a test double) gets integers.
@@ -277,8 +305,14 @@ export class RedisStore implements Store {
         return run(true);
       })
       .then(
-        (out) => batch.settle(out, binary),
-        (e: unknown) => batch.fail(classifyError(e)),
+        (out) => {
+          this.next(lane);
+          batch.settle(out, binary);
+        },
+        (e: unknown) => {
+          this.next(lane);
+          batch.fail(classifyError(e));
+        },
       );
   }
 
@@ -431,6 +465,34 @@ function readDoubles(buf: Buffer): Float64Array {
   if (LITTLE_ENDIAN) new Uint8Array(out.buffer).set(buf.subarray(0, 8 * out.length));
   else for (let i = 0; i < out.length; i++) out[i] = buf.readDoubleLE(8 * i);
   return out;
+}
+
+/**
+ * When an open batch goes: at the end of this turn of the event loop, so decisions made in its
+ * other callbacks (an HTTP server's requests read in one poll) share the call; a tick would send
+ * one call per request. Node's own, kept at load: a test's fake timers must not hold the store.
+ */
+const soon: (run: () => void) => void = globalThis.setImmediate;
+
+/**
+ * Script calls a lane has in flight at most. Decisions that arrive while they are all out wait and
+ * go together in the next call (up to `maxBatch`), so callers spread over ticks (an HTTP server's
+ * requests) share calls under load, and an idle store still sends each decision at once. Two, so
+ * one call's answer is read while Redis runs the next.
+ */
+const LANE_CALLS = 2;
+
+/** The calls of one script (on a Cluster, of one partition): how many are out, what waits. */
+class Lane {
+  calls = 0;
+  /** The batch taking decisions; it goes when a call is free (or once it is full). */
+  open: Batch | undefined = undefined;
+  /** Full batches waiting for a call, oldest first. */
+  readonly full: Batch[] = [];
+  constructor(
+    readonly group: string,
+    readonly script: DecideScript,
+  ) {}
 }
 
 /** Decisions waiting for one script call, and who waits for each answer. */

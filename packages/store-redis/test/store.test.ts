@@ -144,6 +144,84 @@ describe.skipIf(!reachable)("redis store state in Redis", () => {
     }
   });
 
+  /** A client whose script calls are counted (keys per call), and held while `hold` is set. */
+  function countingClient() {
+    const counting = new Redis(REDIS_URL);
+    // ioredis has evalshaBuffer at runtime; its typings omit it.
+    const buffers = counting as unknown as {
+      evalshaBuffer: (...args: (string | number)[]) => Promise<unknown>;
+    };
+    const real = buffers.evalshaBuffer.bind(counting);
+    const calls: number[] = [];
+    const held: (() => void)[] = [];
+    const state = { hold: false };
+    buffers.evalshaBuffer = (...args) => {
+      calls.push(Number(args[1]));
+      if (!state.hold) return real(...args);
+      return new Promise<void>((resolve) => held.push(resolve)).then(() => real(...args));
+    };
+    const release = () => {
+      for (const go of held.splice(0)) go();
+    };
+    return { counting, calls, state, release };
+  }
+
+  it("sends decisions made in separate callbacks of one event-loop turn in one script call", async () => {
+    const { counting, calls } = countingClient();
+    const batchPrefix = uniquePrefix("turn");
+    try {
+      const batched = new RedisStore({ client: counting, prefix: batchPrefix });
+      const window = compilePolicies([{ kind: "fixedWindow", name: "fw", limit: 5, window: "1m" }]);
+      // Immediates queued together run in one check phase, each its own callback (as HTTP
+      // requests read in one poll are): a flush at the end of each tick would send three calls.
+      const takes = await new Promise<Promise<unknown>[]>((resolve) => {
+        const out: Promise<unknown>[] = [];
+        for (let i = 0; i < 3; i++) {
+          setImmediate(() => {
+            out.push(batched.execute(request(window, keysFor(window, `t${i}`), "take")));
+            if (out.length === 3) resolve(out);
+          });
+        }
+      });
+      await Promise.all(takes);
+      expect(calls).toEqual([3]);
+    } finally {
+      await deleteKeys(counting, batchPrefix);
+      counting.disconnect();
+    }
+  });
+
+  it("has two script calls in flight at most; decisions made meanwhile go together in the next", async () => {
+    const { counting, calls, state, release } = countingClient();
+    const batchPrefix = uniquePrefix("lane");
+    try {
+      const batched = new RedisStore({ client: counting, prefix: batchPrefix });
+      const window = compilePolicies([{ kind: "fixedWindow", name: "fw", limit: 5, window: "1m" }]);
+      const take = (i: number) =>
+        batched.execute(request(window, keysFor(window, `l${i}`), "take"));
+      const turn = () => new Promise((r) => setImmediate(r));
+      state.hold = true;
+      const takes = [take(0)];
+      await turn();
+      takes.push(take(1));
+      await turn();
+      // Both calls are out: these three wait, each made in a turn of its own.
+      for (let i = 2; i < 5; i++) {
+        takes.push(take(i));
+        await turn();
+      }
+      expect(calls).toEqual([1, 1]);
+      state.hold = false;
+      release();
+      const answers = await Promise.all(takes);
+      expect(calls).toEqual([1, 1, 3]);
+      expect(answers.every((a) => a[0] === 1)).toBe(true);
+    } finally {
+      await deleteKeys(counting, batchPrefix);
+      counting.disconnect();
+    }
+  });
+
   it("gives every key a TTL and deletes state that is back to default", async () => {
     const keys = keysFor(policies, "ttl");
     // tb and fw share one scope key (one entry each, with its own due); slots is a lease set.
