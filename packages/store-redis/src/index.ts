@@ -519,7 +519,9 @@ class Batch {
     args: readonly (string | number)[],
     deadlineMs: number | undefined,
   ): Promise<StoreResult> {
-    // Decisions of one batch are issued within one tick: their deadlines all but agree.
+    // Decisions of one batch are made within one turn, or while the lane's calls were out (a
+    // round trip): their deadlines all but agree. The script refuses the batch after the
+    // earliest, and the gateway sends a decision refused before its own deadline again.
     if (
       deadlineMs !== undefined &&
       deadlineMs > 0 &&
