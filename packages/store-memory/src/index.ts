@@ -97,12 +97,11 @@ export class MemoryStore implements Store {
     if ((request.op !== "take" && request.op !== "peek") || request.acquire) {
       throw invalidArgument(`decideNow decides takes and peeks without a lease, not ${request.op}`);
     }
-    const now = Math.floor(this.clock());
     const lru = this.maxKeys !== Number.POSITIVE_INFINITY;
     const answer = this.answer;
     // The state is written back as it is decided; what is left is the store's own upkeep.
-    if (decideTake(request, handles, now, this.entries, lru, this.states, answer)) {
-      this.sweep(now);
+    if (decideTake(request, handles, this.clock, this.entries, lru, this.states, answer)) {
+      this.sweep(answer.nowMs);
       if (lru && this.entries.size > this.maxKeys) this.evict();
     } else if (lru && !answer.boundsNeeded) {
       this.touch(request.keys, handles as (PolicyStateRecord | undefined)[]);

@@ -17,13 +17,13 @@ export class LocalAnswer implements StoreAnswer {
   nowMs = 0;
   readonly leaseExpiresAtMs = 0;
   policyCount = 0;
-  private counts: number[] = new Array<number>(8).fill(0);
+  private counts: number[] = zeros(8);
   private times = new Float64Array(8);
 
   /** Makes room for `n` policies and starts a new answer. */
   start(n: number, nowMs: number): void {
     if (2 * n > this.times.length) {
-      this.counts = new Array<number>(2 * n).fill(0);
+      this.counts = zeros(2 * n);
       this.times = new Float64Array(2 * n);
     }
     this.policyCount = n;
@@ -66,4 +66,14 @@ export class LocalAnswer implements StoreAnswer {
   blocked(i: number): boolean {
     return this.times[2 * i + 1] !== 0;
   }
+}
+
+/**
+ * `n` zeros in a packed array of small integers (`new Array(n)` makes a holey one, whose every
+ * read checks for a hole).
+ */
+function zeros(n: number): number[] {
+  const a: number[] = [];
+  for (let i = 0; i < n; i++) a.push(0);
+  return a;
 }

@@ -83,7 +83,7 @@ function takeDecider() {
   function decideTake(
     request: StoreRequest,
     handles: unknown[],
-    nowMs: number,
+    clock: () => number,
     entries: Map<string, PolicyStateRecord>,
     lru: boolean,
     states: PolicyStateRecord[],
@@ -94,7 +94,8 @@ function takeDecider() {
     const n = policies.length;
     const peek = request.op === "peek";
     const cost = peek ? 1 : request.cost;
-    answer.start(n, nowMs);
+    // The clock is read here, not passed in: an argument would be boxed into a heap number.
+    answer.start(n, Math.floor(clock()));
     // The clock as the answer holds it, a double: every time the math derives from it stays an
     // unboxed double, where the argument (a tagged number) makes V8 box each time it merges.
     const now = answer.nowMs;
