@@ -99,6 +99,10 @@ function takeDecider() {
     // The clock as the answer holds it, a double: every time the math derives from it stays an
     // unboxed double, where the argument (a tagged number) makes V8 box each time it merges.
     const now = answer.nowMs;
+    // The answer's arrays, written here directly: through its methods V8 would reload and check
+    // each array on every call.
+    const counts = answer.counts;
+    const times = answer.times;
     if (windowBounds !== undefined && !boundsCover(windowBounds, now)) {
       answer.needBounds();
       return false;
@@ -184,14 +188,15 @@ function takeDecider() {
       }
       states[i] = s;
       if (retry !== 0) allowed = false;
-      answer.setCheck(i, limit, retry);
+      counts[2 * i] = limit;
+      times[2 * i + 1] = retry;
     }
     answer.allowed = allowed;
     const write = allowed && !peek;
     for (let i = 0; i < n; i++) {
       const p = policies[i]!;
       const s = states[i]!;
-      const limit = answer.limit(i);
+      const limit = counts[2 * i]!;
       let idle = false;
       // Each case hands its values to the answer itself, and the due below reads the reset back
       // from it: merged after the switch, the kinds' resets would be boxed (a heap number each).
@@ -199,50 +204,39 @@ function takeDecider() {
         case "tokenBucket": {
           const t = s as TokenBucketState;
           if (write) tokenBucket.charge(t, p, limit, cost, now);
-          answer.setState(
-            i,
-            tokenBucket.remaining(t, p, limit, now),
-            tokenBucket.resetAt(t, p, limit, now),
-          );
+          counts[2 * i + 1] = tokenBucket.remaining(t, p, limit, now);
+          times[2 * i] = tokenBucket.resetAt(t, p, limit, now);
           if (write) idle = tokenBucket.isIdle(t, p, limit, now);
           break;
         }
         case "pool": {
           const t = s as PoolState;
           if (write) pool.charge(t, p, limit, cost, now);
-          answer.setState(i, pool.remaining(t, p, limit, now), pool.resetAt(t, p, limit, now));
+          counts[2 * i + 1] = pool.remaining(t, p, limit, now);
+          times[2 * i] = pool.resetAt(t, p, limit, now);
           if (write) idle = pool.isIdle(t, p, limit, now);
           break;
         }
         case "fixedWindow": {
           const t = s as FixedWindowState;
           if (write) fixedWindow.charge(t, p, limit, cost, now);
-          answer.setState(
-            i,
-            fixedWindow.remaining(t, p, limit, now),
-            fixedWindow.resetAt(t, p, limit, now),
-          );
+          counts[2 * i + 1] = fixedWindow.remaining(t, p, limit, now);
+          times[2 * i] = fixedWindow.resetAt(t, p, limit, now);
           if (write) idle = fixedWindow.isIdle(t, p, limit, now);
           break;
         }
         case "slidingWindow": {
           const t = s as SlidingWindowState;
           if (write) slidingWindow.charge(t, p, limit, cost, now);
-          answer.setState(
-            i,
-            slidingWindow.remaining(t, p, limit, now),
-            slidingWindow.resetAt(t, p, limit, now),
-          );
+          counts[2 * i + 1] = slidingWindow.remaining(t, p, limit, now);
+          times[2 * i] = slidingWindow.resetAt(t, p, limit, now);
           if (write) idle = slidingWindow.isIdle(t, p, limit, now);
           break;
         }
         case "concurrency": {
           const t = s as ConcurrencyState;
-          answer.setState(
-            i,
-            concurrency.remaining(t, p, limit, now),
-            concurrency.resetAt(t, p, limit, now),
-          );
+          counts[2 * i + 1] = concurrency.remaining(t, p, limit, now);
+          times[2 * i] = concurrency.resetAt(t, p, limit, now);
           if (write) idle = concurrency.isIdle(t, p, limit, now);
           break;
         }
@@ -259,7 +253,7 @@ function takeDecider() {
         } else {
           // State kept for a learned limit outlives its lapse by the kind's refill span.
           const learnedDue = s.learnedLimit > 0 ? s.learnedLimitUntilMs + refillSpanMs(p) : 0;
-          const due = Math.max(idle ? now : answer.resetAtMs(i), learnedDue);
+          const due = Math.max(idle ? now : times[2 * i]!, learnedDue);
           // A window's due stays put for its whole length: skip the store into a held state.
           if (s.dueMs !== due) s.dueMs = due;
           if (s !== kept || lru) {
