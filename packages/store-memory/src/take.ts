@@ -38,7 +38,7 @@ export const decideTake = takeDecider();
 /**
  * Builds `decideTake` inside a function whose constants hold the kinds' math and the helpers: V8
  * folds a constant of the enclosing function into the compiled code, where a module binding (an
- * import, or a top-level constant, which the bundler turns into a \`var\`) is read and checked on
+ * import, or a top-level constant, which the bundler turns into a `var`) is read and checked on
  * every use (is it initialised, is it still the same object, is each function on it still the one
  * inlined).
  */
@@ -97,7 +97,7 @@ function takeDecider() {
     // The clock is read here, not passed in: an argument would be boxed into a heap number.
     answer.start(n, Math.floor(clock()));
     // The clock as the answer holds it, a double: every time the math derives from it stays an
-    // unboxed double, where the argument (a tagged number) makes V8 box each time it merges.
+    // unboxed double (a tagged number merged with doubles makes V8 box each merged value).
     const now = answer.nowMs;
     // The answer's arrays, written here directly: through its methods V8 would reload and check
     // each array on every call.
