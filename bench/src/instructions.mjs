@@ -101,7 +101,8 @@ if (mode === "bytes") {
     collections += list.getEntries().length;
   }).observe({ entryTypes: ["gc"] });
   // The new space only: the JIT's code and metadata, compiled during the loop, go elsewhere.
-  const used = () => v8.getHeapSpaceStatistics().find((s) => s.space_name === "new_space").space_used_size;
+  const used = () =>
+    v8.getHeapSpaceStatistics().find((s) => s.space_name === "new_space").space_used_size;
   const before = used();
   await loop(Number(nArg));
   const grown = used() - before;
