@@ -7,15 +7,30 @@
 //       bench/src/instructions.mjs sluice3 $n 2>&1 | grep Collected
 //   done
 //
+// Or, steadier (the warm-up's JIT and GC timing move the 0-take total by a few hundred
+// instructions per take between runs): one run with the measured loop between two marks, whose
+// dump (the second of three) holds the loop alone; divide its total by N:
+//
+//   valgrind --tool=callgrind --dump-before=uv_resident_set_memory \
+//     --callgrind-out-file=/tmp/cg-loop node --single-threaded --expose-gc \
+//     bench/src/instructions.mjs sluice3 200000
+//   grep totals: /tmp/cg-loop.2
+//
 // Subjects: sluice1 (token bucket), sluice3 (bucket + minute + day), rlf (RateLimiterMemory
 // .consume), limiter (RateLimiter.tryRemoveTokens, one per key in a Map). 10,000 keys, one take
 // awaited at a time, as in bench/src/memory.mjs.
+//
+// Bytes allocated per take (the new space's growth over the loop, no collection in between):
+//
+//   node --expose-gc --max-semi-space-size=256 --min-semi-space-size=256 \
+//     bench/src/instructions.mjs sluice3 20000 bytes
+import v8 from "node:v8";
 import { createLimiter } from "@sluice/core";
 import { memoryStore } from "@sluice/store-memory";
 import { RateLimiter } from "limiter";
 import { RateLimiterMemory } from "rate-limiter-flexible";
 
-const [subject = "sluice3", nArg = "200000"] = process.argv.slice(2);
+const [subject = "sluice3", nArg = "200000", mode = "count"] = process.argv.slice(2);
 const KEYS = 10_000;
 const WARMUP = 100_000;
 
@@ -78,6 +93,27 @@ async function loop(n) {
 await loop(WARMUP);
 // A full collection before and after the measured takes: the two runs differ by the loop only.
 globalThis.gc();
-await loop(Number(nArg));
-globalThis.gc();
-process.stdout.write(`${subject}: ${admitted} admitted\n`);
+if (mode === "bytes") {
+  // Bytes allocated per take (no valgrind): the heap's growth over the loop, with a new space
+  // large enough that no collection runs in it (the script checks).
+  let collections = 0;
+  new PerformanceObserver((list) => {
+    collections += list.getEntries().length;
+  }).observe({ entryTypes: ["gc"] });
+  // The new space only: the JIT's code and metadata, compiled during the loop, go elsewhere.
+  const used = () =>
+    v8.getHeapSpaceStatistics().find((s) => s.space_name === "new_space").space_used_size;
+  const before = used();
+  await loop(Number(nArg));
+  const grown = used() - before;
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  if (collections > 0) throw new Error("a collection ran: raise --max-semi-space-size");
+  process.stdout.write(`${subject}: ${(grown / Number(nArg)).toFixed(1)} bytes per take\n`);
+} else {
+  // Marks for `--dump-before=uv_resident_set_memory`: nothing else calls it.
+  process.memoryUsage.rss();
+  await loop(Number(nArg));
+  process.memoryUsage.rss();
+  globalThis.gc();
+  process.stdout.write(`${subject}: ${admitted} admitted\n`);
+}

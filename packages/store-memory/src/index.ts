@@ -12,7 +12,7 @@ import {
   unknownOptionIssues,
 } from "@sluice/core/store";
 import { LocalAnswer } from "./local-answer.js";
-import { decideTake } from "./take.js";
+import { DROPPED, decideTake } from "./take.js";
 
 /** Options of `memoryStore`. */
 export interface MemoryStoreOptions {
@@ -21,12 +21,6 @@ export interface MemoryStoreOptions {
   /** Most keys held; the least recently used are evicted beyond it. Default unbounded. */
   maxKeys?: number;
 }
-
-/**
- * `dueMs` of a state object no longer held for its key (dropped or replaced): a handle the engine
- * kept for it must look the key up again. Held state never has a negative due.
- */
-const DROPPED = -1;
 
 const OPTION_NAMES = ["clock", "maxKeys"] as const satisfies readonly (keyof MemoryStoreOptions)[];
 
@@ -55,8 +49,8 @@ export class MemoryStore implements Store {
    * head for every eviction would walk the holes earlier deletions left there.
    */
   private evictCursor: Iterator<[string, PolicyStateRecord]> | undefined;
-  /** Scratch for `decideNow`: the state after the decision, and the answer. */
-  private readonly states: (PolicyStateRecord | undefined)[] = [];
+  /** Scratch for `decideNow`: the state of each policy between check and charge, and the answer. */
+  private readonly states: PolicyStateRecord[] = [];
   private readonly answer = new LocalAnswer();
 
   constructor(options: MemoryStoreOptions = {}) {
@@ -90,7 +84,7 @@ export class MemoryStore implements Store {
     const stored = new Array<PolicyStateRecord | undefined>(n);
     for (let i = 0; i < n; i++) stored[i] = this.entries.get(keys[i]!);
     const { result, write, states } = evaluate(request, stored, now, true);
-    this.settle(keys, stored, states, write, undefined, now);
+    this.settle(keys, stored, states, write, now);
     return result;
   }
 
@@ -103,27 +97,24 @@ export class MemoryStore implements Store {
     if ((request.op !== "take" && request.op !== "peek") || request.acquire) {
       throw invalidArgument(`decideNow decides takes and peeks without a lease, not ${request.op}`);
     }
-    const now = Math.floor(this.clock());
-    const keys = request.keys;
-    const n = request.policies.length;
-    // The handles become the state found for each key: what `execute` looks up.
-    const stored = handles as (PolicyStateRecord | undefined)[];
-    for (let i = 0; i < n; i++) {
-      const s = stored[i];
-      if (s === undefined || s.dueMs === DROPPED) stored[i] = this.entries.get(keys[i]!);
+    const lru = this.maxKeys !== Number.POSITIVE_INFINITY;
+    const answer = this.answer;
+    // The state is written back as it is decided; what is left is the store's own upkeep.
+    if (decideTake(request, handles, this.clock, this.entries, lru, this.states, answer)) {
+      this.sweep(answer.nowMs);
+      if (lru && this.entries.size > this.maxKeys) this.evict();
+    } else if (lru && !answer.boundsNeeded) {
+      this.touch(request.keys, handles as (PolicyStateRecord | undefined)[]);
     }
-    const write = decideTake(request, stored, now, this.states, this.answer);
-    this.settle(keys, stored, this.states, write, handles, now);
-    return this.answer;
+    return answer;
   }
 
-  /** Writes a decision's states back (or, when there is nothing to write, keeps LRU order). */
+  /** Writes the states of an `execute` back (or, when there is nothing to write, keeps LRU order). */
   private settle(
     keys: readonly string[],
     stored: readonly (PolicyStateRecord | undefined)[],
     states: readonly (PolicyStateRecord | undefined)[],
     write: boolean,
-    handles: unknown[] | undefined,
     now: number,
   ): void {
     const entries = this.entries;
@@ -145,17 +136,19 @@ export class MemoryStore implements Store {
           entries.set(keys[i]!, s);
           if (prev !== undefined && prev !== s) prev.dueMs = DROPPED;
         }
-        if (handles !== undefined && s !== prev) handles[i] = s;
       }
       this.sweep(now);
       if (lru && entries.size > this.maxKeys) this.evict();
-    } else if (lru) {
-      for (let i = 0; i < n; i++) {
-        const s = stored[i];
-        if (s !== undefined) {
-          entries.delete(keys[i]!);
-          entries.set(keys[i]!, s);
-        }
+    } else if (lru) this.touch(keys, stored);
+  }
+
+  /** Moves the keys held to the recent end of the LRU order (delete + set). */
+  private touch(keys: readonly string[], stored: readonly (PolicyStateRecord | undefined)[]): void {
+    for (let i = 0; i < keys.length; i++) {
+      const s = stored[i];
+      if (s !== undefined) {
+        this.entries.delete(keys[i]!);
+        this.entries.set(keys[i]!, s);
       }
     }
   }
@@ -169,6 +162,15 @@ export class MemoryStore implements Store {
   private sweep(now: number): void {
     if (++this.writes < 1024 || this.writes < this.sizeAfterSweep) return;
     this.writes = 0;
+    this.dropDue(now);
+    this.sizeAfterSweep = this.entries.size;
+  }
+
+  /**
+   * The sweep's pass, apart from `sweep`: the callback captures `now`, and a function holding a
+   * captured variable allocates its context on every call, even one that returns early.
+   */
+  private dropDue(now: number): void {
     // forEach, not for-of: no iterator result and no [key, value] pair per entry.
     this.entries.forEach((s, key, entries) => {
       if (s.dueMs < now) {
@@ -176,7 +178,6 @@ export class MemoryStore implements Store {
         s.dueMs = DROPPED;
       }
     });
-    this.sizeAfterSweep = this.entries.size;
   }
 
   /** Drops least recently used keys until within maxKeys. */

@@ -17,13 +17,14 @@ export class LocalAnswer implements StoreAnswer {
   nowMs = 0;
   readonly leaseExpiresAtMs = 0;
   policyCount = 0;
-  private counts: number[] = new Array<number>(8).fill(0);
-  private times = new Float64Array(8);
+  /** Written by the fast take directly (see above); replaced by `start` when too short. */
+  counts: number[] = zeros(8);
+  times = new Float64Array(8);
 
   /** Makes room for `n` policies and starts a new answer. */
   start(n: number, nowMs: number): void {
     if (2 * n > this.times.length) {
-      this.counts = new Array<number>(2 * n).fill(0);
+      this.counts = zeros(2 * n);
       this.times = new Float64Array(2 * n);
     }
     this.policyCount = n;
@@ -37,18 +38,6 @@ export class LocalAnswer implements StoreAnswer {
     this.allowed = false;
     this.counts.fill(0, 0, 2 * this.policyCount);
     this.times.fill(0, 0, 2 * this.policyCount);
-  }
-
-  /** What the check found: the limit in force and the retry (0: this policy admits). */
-  setCheck(i: number, limit: number, retryAfterMs: number): void {
-    this.counts[2 * i] = limit;
-    this.times[2 * i + 1] = retryAfterMs;
-  }
-
-  /** The policy's state after the decision. */
-  setState(i: number, remaining: number, resetAtMs: number): void {
-    this.counts[2 * i + 1] = remaining;
-    this.times[2 * i] = resetAtMs;
   }
 
   limit(i: number): number {
@@ -66,4 +55,14 @@ export class LocalAnswer implements StoreAnswer {
   blocked(i: number): boolean {
     return this.times[2 * i + 1] !== 0;
   }
+}
+
+/**
+ * `n` zeros in a packed array of small integers (`new Array(n)` makes a holey one, whose every
+ * read checks for a hole).
+ */
+function zeros(n: number): number[] {
+  const a: number[] = [];
+  for (let i = 0; i < n; i++) a.push(0);
+  return a;
 }

@@ -59,24 +59,27 @@ export function toDecision(
   for (let i = 0; i < n; i++) {
     const p = policies[i]!;
     const left = answer.remaining(i);
-    states[i] =
-      p.kind === "concurrency"
-        ? {
-            name: p.name,
-            kind: p.kind,
-            limit: answer.limit(i),
-            remaining: left,
-            resetAtMs: answer.resetAtMs(i),
-          }
-        : {
-            name: p.name,
-            kind: p.kind,
-            limit: answer.limit(i),
-            remaining: left,
-            resetAtMs: answer.resetAtMs(i),
-            windowMs: p.windowMs,
-          };
-    if ((slots || p.kind !== "concurrency") && left < remaining) remaining = left;
+    // One test of the kind per policy, each branch building its own shape.
+    if (p.kind !== "concurrency") {
+      states[i] = {
+        name: p.name,
+        kind: p.kind,
+        limit: answer.limit(i),
+        remaining: left,
+        resetAtMs: answer.resetAtMs(i),
+        windowMs: p.windowMs,
+      };
+      if (left < remaining) remaining = left;
+    } else {
+      states[i] = {
+        name: p.name,
+        kind: p.kind,
+        limit: answer.limit(i),
+        remaining: left,
+        resetAtMs: answer.resetAtMs(i),
+      };
+      if (slots && left < remaining) remaining = left;
+    }
     if (answer.blocked(i)) {
       if (blockedBy === NONE) blockedBy = [];
       (blockedBy as string[]).push(p.name);
