@@ -752,11 +752,10 @@ class KeapClientImpl implements KeapClient {
     const rttMs = answeredAtMs - sentAtMs;
     const minMs = this.minRtt.ms;
     this.minRtt.add(rttMs, answeredAtMs);
-    // Only once the gateway has refused a short gap (a spike 429): a round trip also holds the
-    // server's own processing time, which a gateway counting requests per second never minds.
-    if (minMs === undefined || this.catchUp || this.lastSpikeAtMs === Number.NEGATIVE_INFINITY) {
-      return;
-    }
+    // Whenever the bucket holds one slot, from the first request on: a delayed request before the
+    // first spike 429 is as close to the next one on the wire as after it, and a 429 it causes
+    // slows pacing by 10% at its start. While catching up, the schedule sets the slots.
+    if (minMs === undefined || this.catchUp) return;
     // Later than one spacing, the next request has left already: hold the one after it.
     const reachedMs = answeredAtMs - Math.min(minMs, rttMs);
     const lateMs = Math.min(reachedMs - slotAtMs - offsetMs, this.spikeMs);

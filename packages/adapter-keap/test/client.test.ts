@@ -244,6 +244,40 @@ describe("keap.fetch on 429", () => {
     }
   });
 
+  it("holds the next spike slot after a request delayed on its way, before any spike 429", async () => {
+    let t = 1_000_000;
+    const clock = vi.spyOn(Date, "now").mockImplementation(() => t);
+    try {
+      // Round trips of 1 ms, then one of 30 ms: the third request met 29 ms of delay.
+      const rtts = [1, 1, 30];
+      let sent = 0;
+      const fetch = (async () => {
+        t += rtts[Math.min(sent++, rtts.length - 1)]!;
+        return new Response("{}", { status: 200 });
+      }) as typeof globalThis.fetch;
+      const keap = patClient(fetch, { store: memoryStore({ clock: () => t }) });
+      const spikeLeft = async () =>
+        (await keap.limiter.peek(keap.key)).policies.find((p) => p.name === "spike")!.remaining;
+      await keap.fetch("https://api.example/a"); // cold: next slot 440 ms later
+      t += 439;
+      await keap.fetch("https://api.example/b"); // on time, 1 ms round trip: no hold
+      t += 219;
+      const slotAt = t;
+      await keap.fetch("https://api.example/c"); // reached Keap up to 29 ms late
+      await new Promise((r) => setImmediate(r));
+      // Not one interval (220 ms) after its slot, but after it reached Keap (slot + 29 ms), at
+      // the latest one interval after its answer.
+      t = slotAt + 249;
+      expect(await spikeLeft()).toBe(0);
+      t = slotAt + 250;
+      expect(await spikeLeft()).toBe(1);
+      expect(keap.stats().throttled).toBe(0);
+      keap.close();
+    } finally {
+      clock.mockRestore();
+    }
+  });
+
   it("tells tenant windows and unknown 429s apart, and backs off from 1 s on an unknown one", async () => {
     const tenantDay = throttled(BARE, {
       "x-keap-tenant-throttle-limit": "10000|250000",
