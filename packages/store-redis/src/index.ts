@@ -33,7 +33,7 @@ export interface RedisStoreOptions {
    */
   prefix?: string;
   /**
-   * Most decisions sent in one script call (default 64; 1 sends each on its own). Decisions made
+   * Most decisions sent in one script call (default 32; 1 sends each on its own). Decisions made
    * in one turn of the event loop share a call (on a Cluster: those of one partition), and so do
    * those made while the store has two calls in flight.
    */
@@ -167,7 +167,7 @@ export class RedisStore implements Store {
     const {
       client,
       prefix = "",
-      maxBatch = 64,
+      maxBatch = 32,
       specializedScripts = 16,
     } = checked as unknown as RedisStoreOptions;
     if (!isIoredisClient(client)) {
