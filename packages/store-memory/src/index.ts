@@ -12,7 +12,7 @@ import {
   unknownOptionIssues,
 } from "@sluice/core/store";
 import { LocalAnswer } from "./local-answer.js";
-import { DROPPED, decideTake } from "./take.js";
+import { DROPPED, decideTake, writeBack } from "./take.js";
 
 /** Options of `memoryStore`. */
 export interface MemoryStoreOptions {
@@ -121,22 +121,7 @@ export class MemoryStore implements Store {
     const n = keys.length;
     const lru = this.maxKeys !== Number.POSITIVE_INFINITY;
     if (write) {
-      for (let i = 0; i < n; i++) {
-        const s = states[i];
-        const prev = stored[i];
-        if (s === undefined) {
-          if (prev !== undefined) {
-            entries.delete(keys[i]!);
-            prev.dueMs = DROPPED;
-          }
-        } else if (s !== prev || lru) {
-          // The math changed an existing state in place: only new keys need a set, unless
-          // maxKeys asks for LRU order (delete + set moves the key to the recent end).
-          if (lru && prev !== undefined) entries.delete(keys[i]!);
-          entries.set(keys[i]!, s);
-          if (prev !== undefined && prev !== s) prev.dueMs = DROPPED;
-        }
-      }
+      for (let i = 0; i < n; i++) writeBack(entries, keys[i]!, stored[i], states[i], lru);
       this.sweep(now);
       if (lru && entries.size > this.maxKeys) this.evict();
     } else if (lru) this.touch(keys, stored);

@@ -23,6 +23,32 @@ import type { LocalAnswer } from "./local-answer.js";
 export const DROPPED = -1;
 
 /**
+ * Writes one key's state back after a decision that wrote: `s` undefined (back to default)
+ * deletes it. An existing state changed in place needs no set, unless `lru` asks for every
+ * written key to move to the recent end (delete + set). A state no longer held is marked DROPPED.
+ * Returns what the key holds now.
+ */
+export function writeBack(
+  entries: Map<string, PolicyStateRecord>,
+  key: string,
+  prev: PolicyStateRecord | undefined,
+  s: PolicyStateRecord | undefined,
+  lru: boolean,
+): PolicyStateRecord | undefined {
+  if (s === undefined) {
+    if (prev !== undefined) {
+      entries.delete(key);
+      prev.dueMs = DROPPED;
+    }
+  } else if (s !== prev || lru) {
+    if (lru && prev !== undefined) entries.delete(key);
+    entries.set(key, s);
+    if (prev !== undefined && prev !== s) prev.dueMs = DROPPED;
+  }
+  return s;
+}
+
+/**
  * A take or a peek without a lease, decided exactly as `evaluate()` decides it with `reuse`, by
  * the same kind math, straight into `answer`: nothing is allocated but new state.
  *
@@ -48,6 +74,7 @@ function takeDecider() {
   const fixedWindow = fixedWindowMath;
   const slidingWindow = slidingWindowMath;
   const concurrency = concurrencyMath;
+  const keep = writeBack;
 
   // Each phase switches once per policy and calls that kind's functions by name: V8 then inlines
   // the hot kinds' math into the loop, where a call through a table of the five kinds (or a helper
@@ -242,29 +269,19 @@ function takeDecider() {
         }
       }
       if (write) {
-        const kept = stored[i];
-        if (idle && s.learnedLimit === 0) {
-          // Back to default: deleted.
-          if (kept !== undefined) {
-            entries.delete(keys[i]!);
-            kept.dueMs = DROPPED;
-            stored[i] = undefined;
-          }
-        } else {
+        // Back to default (nothing held for a learned limit): deleted.
+        let held: PolicyStateRecord | undefined;
+        if (!idle || s.learnedLimit !== 0) {
           // State kept for a learned limit outlives its lapse by the kind's refill span.
           const learnedDue = s.learnedLimit > 0 ? s.learnedLimitUntilMs + refillSpanMs(p) : 0;
           const due = Math.max(idle ? now : times[2 * i]!, learnedDue);
           // A window's due stays put for its whole length: skip the store into a held state.
           if (s.dueMs !== due) s.dueMs = due;
-          if (s !== kept || lru) {
-            // The math changed an existing state in place: only new keys need a set, unless
-            // maxKeys asks for LRU order (delete + set moves the key to the recent end).
-            if (lru && kept !== undefined) entries.delete(keys[i]!);
-            entries.set(keys[i]!, s);
-            if (kept !== undefined && kept !== s) kept.dueMs = DROPPED;
-            stored[i] = s;
-          }
+          held = s;
         }
+        const kept = stored[i];
+        // A held state changed in place stays the handle: no store into the handles.
+        if (held !== kept || lru) stored[i] = keep(entries, keys[i]!, kept, held, lru);
       }
     }
     return write;

@@ -157,7 +157,7 @@ export class RedisStore implements Store {
   private readonly scripts: ScriptSet;
   /** Per script (and on a Cluster per partition): the calls in flight and the batches waiting. */
   private readonly lanes = new Map<string, Lane>();
-  /** Lanes whose open batch goes out at the end of this tick. */
+  /** Lanes whose open batch goes out at the end of this turn of the event loop. */
   private readonly due: Lane[] = [];
 
   constructor(options: RedisStoreOptions) {
@@ -236,7 +236,7 @@ export class RedisStore implements Store {
       : script.id;
     let lane = this.lanes.get(group);
     if (lane === undefined) {
-      lane = new Lane(group, script);
+      lane = new Lane(group);
       this.lanes.set(group, lane);
     }
     let batch = lane.open;
@@ -489,10 +489,7 @@ class Lane {
   open: Batch | undefined = undefined;
   /** Full batches waiting for a call, oldest first. */
   readonly full: Batch[] = [];
-  constructor(
-    readonly group: string,
-    readonly script: DecideScript,
-  ) {}
+  constructor(readonly group: string) {}
 }
 
 /** Decisions waiting for one script call, and who waits for each answer. */

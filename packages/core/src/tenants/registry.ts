@@ -78,6 +78,13 @@ interface Plan {
   readonly partitionBy: string | undefined;
 }
 
+/** A tenant `update` has already moved, with what it had before (to put back on failure). */
+interface Applied {
+  readonly held: Held;
+  readonly policies: readonly Policy[];
+  readonly partitionBy: string | undefined;
+}
+
 /** Checks every option but `config` (parsed next), listing every problem in one ConfigError. */
 function checkRegistryOptions(input: unknown): TenantRegistryOptions {
   const options = optionsObject(input, "createTenantRegistry", false);
@@ -196,7 +203,7 @@ export function createTenantRegistry(input: TenantRegistryOptions): TenantRegist
         }
       }
       if (issues.length > 0) throw new ConfigError(issues);
-      const applied: Plan[] = [];
+      const applied: Applied[] = [];
       try {
         for (const { held, policies, partitionBy } of plans) {
           if (policies === undefined) continue;
@@ -209,8 +216,8 @@ export function createTenantRegistry(input: TenantRegistryOptions): TenantRegist
       } catch (e) {
         // Checked above, so not expected; if a limiter still refuses, put back those already moved.
         for (const { held, policies, partitionBy } of applied) {
-          engineOf(held.limiter).updatePolicies(policies!, partitionBy);
-          held.policies = policies!;
+          engineOf(held.limiter).updatePolicies(policies, partitionBy);
+          held.policies = policies;
           held.partitionBy = partitionBy;
         }
         throw e;
