@@ -124,6 +124,58 @@ describe("rateLimitHeaders", () => {
     });
   });
 
+  it("writes each decision's own policy list, however decisions of different policies follow each other", () => {
+    // Few names, limits and windows: consecutive decisions often share some of them, never all.
+    const policy = fc.record({
+      name: fc.constantFrom("a", "b", "c d"),
+      kind: fc.constantFrom("fixedWindow", "tokenBucket", "concurrency"),
+      limit: fc.constantFrom(1, 2, 2.5),
+      windowMs: fc.constantFrom(undefined, 1000, 1001, 2000),
+    });
+    const item = (p: { name: string; limit: number; windowMs?: number }, draft8: boolean) => {
+      const w = p.windowMs === undefined ? "" : `;w=${Math.ceil(p.windowMs / 1000)}`;
+      const q = Math.floor(p.limit);
+      return draft8 ? `"${p.name}";q=${q}${w}` : `${q}${w}`;
+    };
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.array(policy, { minLength: 1, maxLength: 3 }), fc.boolean()), {
+          minLength: 1,
+          maxLength: 12,
+        }),
+        (sequence) => {
+          for (const [policies, draft8] of sequence) {
+            const d: Decision = {
+              allowed: true,
+              remaining: 1,
+              retryAfterMs: 0,
+              blockedBy: [],
+              policies: policies.map((p) => ({
+                name: p.name,
+                kind: p.kind,
+                limit: p.limit,
+                remaining: 1,
+                resetAtMs: NOW + 1000,
+                ...(p.windowMs === undefined || p.kind === "concurrency"
+                  ? {}
+                  : { windowMs: p.windowMs }),
+              })),
+            };
+            const rate = d.policies.filter((p) => p.kind !== "concurrency");
+            const headers = rateLimitHeaders(d, {
+              nowMs: NOW,
+              standard: draft8 ? "draft-8" : "draft-7",
+            });
+            expect(headers["RateLimit-Policy"]).toBe(
+              rate.length === 0 ? undefined : rate.map((p) => item(p, draft8)).join(", "),
+            );
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
   it("writes no Retry-After for a cost that can never fit, and quotes odd names reversibly", async () => {
     const limiter = limiterAt([
       { kind: "fixedWindow", name: 'quo"te\\ ünï %', limit: 5, window: "1m" },

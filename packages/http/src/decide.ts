@@ -41,6 +41,7 @@ export interface Transport<R> {
 }
 
 const SKIP: Outcome = Object.freeze({ kind: "skip" });
+const same = (outcome: Outcome): Outcome => outcome;
 const GONE: Outcome = Object.freeze({ kind: "gone" });
 
 /** Policies lists seen, with whether they hold a concurrency policy (lists are replaced whole). */
@@ -105,6 +106,15 @@ export class RateLimitFlow<R> {
    * async function awaiting callbacks that are not there.
    */
   decide(req: R): Promise<Outcome> {
+    return this.decideThen(req, same);
+  }
+
+  /**
+   * `decide`, with `next` run on the outcome in the same promise reaction (a middleware that
+   * answers from a callback pays for one promise, not two). `next` must not throw: what it throws
+   * rejects the promise returned here.
+   */
+  decideThen<T>(req: R, next: (outcome: Outcome) => T): Promise<T> {
     const s = this.settings;
     const limiter = s.limiter;
     if (
@@ -114,23 +124,37 @@ export class RateLimitFlow<R> {
       s.maxWaitMs !== undefined ||
       hasSlots(limiter)
     ) {
-      return this.decideAsync(req);
+      return this.decideAsync(req).then(next);
     }
     let key: Key;
     try {
       if (s.key === undefined) key = this.defaultKey(req);
       else {
         const k = s.key(req);
-        if (isThenable(k)) return this.decideAsync(req, k);
+        if (isThenable(k)) return this.decideAsync(req, k).then(next);
         key = k === undefined ? this.defaultKey(req) : checkKey(k);
       }
     } catch (error) {
-      return Promise.resolve({ kind: "fail", error });
+      return Promise.resolve({ kind: "fail", error } as Outcome).then(next);
     }
     return limiter.take(key, this.costOptions).then(
-      (decision) => this.outcome(decision, limiter, key, s.cost, null),
-      (error: unknown): Outcome => ({ kind: "fail", error }),
+      (decision) => next(this.settledOutcome(decision, limiter, key, s.cost)),
+      (error: unknown) => next({ kind: "fail", error }),
     );
+  }
+
+  /** `outcome` of a take without a lease, its own failure (bad headers input) as a `fail`. */
+  private settledOutcome(
+    decision: Decision,
+    limiter: LimiterLike,
+    key: Key,
+    cost: number,
+  ): Outcome {
+    try {
+      return this.outcome(decision, limiter, key, cost, null);
+    } catch (error) {
+      return { kind: "fail", error };
+    }
   }
 
   /** Any request: awaits each callback the options give. `pendingKey`: a key already asked for. */

@@ -37,8 +37,25 @@ const REGISTER_OPTIONS = ["prefix", "logLevel", "logSerializers"];
 const kCharge = Symbol("sluice.charge");
 type WithCharge = FastifyRequest & { [kCharge]?: Charge };
 
+/**
+ * The names `rateLimitHeaders` writes, in the lower case Fastify stores them in: `reply.header`
+ * lower-cases every name, and a name it had to lower-case is a new string each time, looked up
+ * in V8's string table before it can be a property key.
+ */
+const LOWER_CASE: Readonly<Record<string, string>> = {
+  "RateLimit-Policy": "ratelimit-policy",
+  RateLimit: "ratelimit",
+  "RateLimit-Limit": "ratelimit-limit",
+  "RateLimit-Remaining": "ratelimit-remaining",
+  "RateLimit-Reset": "ratelimit-reset",
+  "X-RateLimit-Limit": "x-ratelimit-limit",
+  "X-RateLimit-Remaining": "x-ratelimit-remaining",
+  "X-RateLimit-Reset": "x-ratelimit-reset",
+  "Retry-After": "retry-after",
+};
+
 function setHeaders(reply: FastifyReply, headers: Readonly<Record<string, string>>): void {
-  for (const name in headers) reply.header(name, headers[name]);
+  for (const name in headers) reply.header(LOWER_CASE[name] ?? name, headers[name]);
 }
 
 const transport: Transport<FastifyRequest> = {
@@ -52,6 +69,19 @@ const onResponse: onResponseHookHandler = (request, reply, done) => {
   (request as WithCharge)[kCharge]?.finish(reply.statusCode);
   done();
 };
+
+/** The symbol Fastify keeps a request's route context under, or null when there is none. */
+function findContextKey(request: FastifyRequest): symbol | null {
+  const config = request.routeOptions.config;
+  for (const key of Object.getOwnPropertySymbols(request)) {
+    if (key.description !== "fastify.context") continue;
+    const context = (request as unknown as Record<symbol, unknown>)[key];
+    if (typeof context === "object" && context !== null && "config" in context) {
+      return context.config === config ? key : null;
+    }
+  }
+  return null;
+}
 
 async function sluiceRateLimit(app: FastifyInstance, options: FastifyRateLimitOptions) {
   const settings = checkOptions<FastifyRequest>(options, REGISTER_OPTIONS);
@@ -111,7 +141,7 @@ async function sluiceRateLimit(app: FastifyInstance, options: FastifyRateLimitOp
     reply: FastifyReply,
     done: (error?: Error) => void,
   ): void => {
-    flow.decide(request).then((outcome) => {
+    flow.decideThen(request, (outcome) => {
       let next: boolean | Promise<unknown>;
       try {
         next = apply(outcome, request, reply);
@@ -122,12 +152,23 @@ async function sluiceRateLimit(app: FastifyInstance, options: FastifyRateLimitOp
       // A hook that answered early must not call done(): Fastify would go on to the handler.
       if (next === true) done();
       else if (next !== false) next.catch(done);
-    }, done);
+    });
+  };
+  // The route's config, for its opt-out. `request.routeOptions` builds an object of twelve fields
+  // on every read; Fastify keeps the route's context, whose `config` it reads, under a symbol of
+  // its own. That symbol is looked for on the first request and used once it is seen to hold the
+  // same config; a Fastify without it keeps the getter.
+  let contextKey: symbol | null | undefined;
+  const routeConfig = (request: FastifyRequest): { rateLimit?: false } | undefined => {
+    if (contextKey === undefined) contextKey = findContextKey(request);
+    if (contextKey === null) return request.routeOptions.config;
+    return (request as unknown as Record<symbol, { config?: { rateLimit?: false } }>)[contextKey]
+      ?.config;
   };
   // App-wide, so it also covers routes declared before this plugin finished loading (an
   // un-awaited register), which an onRoute hook would never see.
   app.addHook("onRequest", (request, reply, done) => {
-    if (request.routeOptions.config.rateLimit === false) done();
+    if (routeConfig(request)?.rateLimit === false) done();
     else onRequest(request, reply, done);
   });
   // Only with refund: every hook Fastify runs costs each request, and leases need none (above).

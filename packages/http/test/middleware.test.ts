@@ -1,7 +1,9 @@
 import { request as httpRequest } from "node:http";
 import { createLimiter, type Limiter, type Policy, type Store } from "@sluice/core";
 import type { StoreRequest } from "@sluice/core/store";
+import { rateLimit as fastifyRateLimit } from "@sluice/http/fastify";
 import { memoryStore } from "@sluice/store-memory";
+import Fastify from "fastify";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   type AnyOptions,
@@ -421,11 +423,58 @@ describe.each(FRAMEWORKS)("%s middleware", (framework) => {
           ],
         }),
       });
+      // The free route first: the route check is set up on the first request it sees.
+      for (let i = 0; i < 3; i++) {
+        const free = await get("/free");
+        expect(free.status).toBe(200);
+        expect(limitHeaders(free)).toEqual({});
+      }
       expect((await get("/ok")).status).toBe(200);
       expect((await get("/ok")).status).toBe(429);
       const free = await get("/free");
       expect(free.status).toBe(200);
       expect(limitHeaders(free)).toEqual({});
+    },
+  );
+
+  it.runIf(framework === "fastify")(
+    "checks a Fastify route's opt-out without building request.routeOptions per request",
+    async () => {
+      const fastify = Fastify();
+      let reads = 0;
+      // Registered before the plugin: counts what the plugin's hook reads of routeOptions.
+      fastify.addHook("onRequest", (request, _reply, done) => {
+        const proto = Object.getPrototypeOf(request) as object;
+        let owner: object | null = proto;
+        let descriptor: PropertyDescriptor | undefined;
+        while (owner !== null && descriptor === undefined) {
+          descriptor = Object.getOwnPropertyDescriptor(owner, "routeOptions");
+          owner = Object.getPrototypeOf(owner) as object | null;
+        }
+        Object.defineProperty(request, "routeOptions", {
+          get(this: unknown) {
+            reads++;
+            return descriptor!.get!.call(this);
+          },
+        });
+        done();
+      });
+      await fastify.register(fastifyRateLimit, {
+        limiter: createLimiter({ store: memoryStore(), policies: burstAndDaily }),
+      });
+      fastify.get("/ok", async () => "ok");
+      fastify.get("/free", { config: { rateLimit: false } }, async () => "free");
+      const url = await fastify.listen({ port: 0, host: "127.0.0.1" });
+      try {
+        for (let i = 0; i < 5; i++) expect((await fetch(`${url}/ok`)).status).toBe(200);
+        const free = await fetch(`${url}/free`);
+        expect(free.status).toBe(200);
+        expect(free.headers.get("ratelimit")).toBeNull();
+        // The first request finds where Fastify keeps the route's config; the rest read it there.
+        expect(reads).toBeLessThanOrEqual(1);
+      } finally {
+        await fastify.close();
+      }
     },
   );
 

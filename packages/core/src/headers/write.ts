@@ -94,6 +94,66 @@ function windowParam(p: PolicyState): string {
   return p.windowMs === undefined ? "" : `;w=${seconds(p.windowMs)}`;
 }
 
+/** One policy of a `RateLimit-Policy` list, in the form of `standard`. */
+function policyItem(p: PolicyState, standard: "draft-8" | "draft-7"): string {
+  const q = count(p.limit);
+  return standard === "draft-8"
+    ? `${sfString(p.name)};q=${q}${windowParam(p)}`
+    : `${q}${windowParam(p)}`;
+}
+
+/** The `RateLimit-Policy` value last written for one standard, with what it was written from. */
+interface PolicyLine {
+  readonly names: string[];
+  readonly limits: number[];
+  readonly windows: (number | undefined)[];
+  readonly text: string;
+}
+
+/**
+ * A server writes the same policy list on nearly every response, so the last one of each
+ * standard is kept and reused while every rate policy's name, limit and window are the ones it was
+ * written from (a learned limit changes the limit, and with it the text).
+ */
+const lastPolicyLine: { "draft-8"?: PolicyLine; "draft-7"?: PolicyLine } = {};
+
+function policyLine(policies: readonly PolicyState[], standard: "draft-8" | "draft-7"): string {
+  const last = lastPolicyLine[standard];
+  if (last !== undefined) {
+    let j = 0;
+    let same = true;
+    for (let i = 0; i < policies.length; i++) {
+      const p = policies[i]!;
+      if (!isRate(p)) continue;
+      if (
+        j >= last.names.length ||
+        p.name !== last.names[j] ||
+        p.limit !== last.limits[j] ||
+        p.windowMs !== last.windows[j]
+      ) {
+        same = false;
+        break;
+      }
+      j++;
+    }
+    if (same && j === last.names.length) return last.text;
+  }
+  const names: string[] = [];
+  const limits: number[] = [];
+  const windows: (number | undefined)[] = [];
+  let text = "";
+  for (let i = 0; i < policies.length; i++) {
+    const p = policies[i]!;
+    if (!isRate(p)) continue;
+    names.push(p.name);
+    limits.push(p.limit);
+    windows.push(p.windowMs);
+    text += `${text === "" ? "" : ", "}${policyItem(p, standard)}`;
+  }
+  lastPolicyLine[standard] = { names, limits, windows, text };
+  return text;
+}
+
 /**
  * Rate-limit response headers for a decision, for a server answering its clients.
  * `draft-8`: `RateLimit-Policy` with one item per rate policy and `RateLimit` for the policy that
@@ -128,12 +188,7 @@ export function rateLimitHeaders(
     const reset = Number.isFinite(bind.resetAtMs) ? seconds(bind.resetAtMs - nowMs) : undefined;
     const remaining = Number.isFinite(bind.remaining) ? count(bind.remaining) : undefined;
     if (standard === "draft-8") {
-      let policy = "";
-      for (const p of decision.policies) {
-        if (!isRate(p)) continue;
-        policy += `${policy === "" ? "" : ", "}${sfString(p.name)};q=${count(p.limit)}${windowParam(p)}`;
-      }
-      out["RateLimit-Policy"] = policy;
+      out["RateLimit-Policy"] = policyLine(decision.policies, standard);
       if (known) {
         let state = sfString(bind.name);
         if (remaining !== undefined) state += `;r=${remaining}`;
@@ -141,12 +196,7 @@ export function rateLimitHeaders(
         out.RateLimit = state;
       }
     } else if (standard === "draft-7") {
-      let policy = "";
-      for (const p of decision.policies) {
-        if (!isRate(p)) continue;
-        policy += `${policy === "" ? "" : ", "}${count(p.limit)}${windowParam(p)}`;
-      }
-      out["RateLimit-Policy"] = policy;
+      out["RateLimit-Policy"] = policyLine(decision.policies, standard);
       if (known) {
         let state = `limit=${count(bind.limit)}`;
         if (remaining !== undefined) state += `, remaining=${remaining}`;
