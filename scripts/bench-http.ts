@@ -4,9 +4,10 @@
 // row once per round, in rotating order) and the median round counts. Limits are far above the
 // load, so every request is admitted. Writes bench/results/http.json.
 // HTTP_BENCH_SECONDS sets the length of one measurement (default 2), HTTP_BENCH_ROUNDS the rounds
-// (default 9). Without REDIS_URL the Redis rows run on a redis-server of their own on a free
-// loopback port (the shared one's other users would be part of the measurement).
-import { type ChildProcess, spawn } from "node:child_process";
+// (default 9). Where `taskset` is, the servers run on core 1 and autocannon on core 0
+// (HTTP_BENCH_PIN=0: not pinned). Without REDIS_URL the Redis rows run on a redis-server of their
+// own on a free loopback port (the shared one's other users would be part of the measurement).
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { type AddressInfo, createServer } from "node:net";
 import { cpus, tmpdir, totalmem } from "node:os";
@@ -82,8 +83,22 @@ async function redisUp(): Promise<boolean> {
   }
 }
 
+/**
+ * Whether the servers run on a core of their own, away from the load generator (this process):
+ * on a machine of two cores, a server and autocannon scheduled onto one core by turns make the
+ * rounds' figures swing far more than the rows differ. On by default where `taskset` and two or
+ * more cores are there; HTTP_BENCH_PIN=0 turns it off.
+ */
+const pin =
+  process.env.HTTP_BENCH_PIN !== "0" &&
+  cpus().length >= 2 &&
+  spawnSync("taskset", ["-a", "-p", "-c", "0", String(process.pid)], { stdio: "ignore" })
+    .status === 0;
+
 function startServer(row: Row): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", SERVER, row, redisUrl, prefix], {
+  const node = [process.execPath, "--import", "tsx", SERVER, row, redisUrl, prefix];
+  const [command, ...args] = pin ? ["taskset", "-c", "1", ...node] : node;
+  const child = spawn(command!, args, {
     cwd: ROOT,
     env: { ...process.env, TSX_TSCONFIG_PATH: SERVER_TSCONFIG },
     stdio: ["pipe", "pipe", "inherit"],
@@ -172,7 +187,7 @@ const machine = {
 };
 const startedAt = new Date().toISOString();
 console.log(
-  `Node ${machine.node}, ${machine.cpus} x ${machine.cpuModel}; ${rounds} rounds x ${seconds} s, ${connections} connections, started ${startedAt}`,
+  `Node ${machine.node}, ${machine.cpus} x ${machine.cpuModel}; ${rounds} rounds x ${seconds} s, ${connections} connections, ${pin ? "servers on core 1, autocannon on core 0" : "not pinned"}, started ${startedAt}`,
 );
 if (!withRedis) console.log(`Redis at ${redisUrl} is unreachable: the Redis rows are skipped`);
 
@@ -337,6 +352,7 @@ writeFileSync(
         rounds,
         connections,
         tool: "autocannon",
+        cores: pin ? "servers on core 1, autocannon on core 0" : "not pinned",
         redis: ownRedis === undefined ? "REDIS_URL" : "own redis-server",
         sharedMachine: true,
       },

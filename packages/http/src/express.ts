@@ -1,6 +1,6 @@
 import type { Decision } from "@sluice/core";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
-import { isStoreError, RateLimitFlow, type Transport } from "./decide.js";
+import { isStoreError, type Outcome, RateLimitFlow, type Transport } from "./decide.js";
 import {
   disconnectSignal,
   sendOutage,
@@ -40,8 +40,13 @@ export function rateLimit(options: ExpressRateLimitOptions): RequestHandler {
   const flow = new RateLimitFlow(settings, transport);
   const onLimited = options.onLimited;
   const onError = options.onError;
-  const handle = async (req: Request, res: Response, next: NextFunction): Promise<void> => {
-    const outcome = await flow.decide(req);
+  /** Answers an outcome; a promise when a user callback answers (what it throws goes to next). */
+  const apply = (
+    outcome: Outcome,
+    req: Request,
+    res: Response,
+    next: NextFunction,
+  ): undefined | Promise<unknown> => {
     switch (outcome.kind) {
       case "skip":
         next();
@@ -55,19 +60,22 @@ export function rateLimit(options: ExpressRateLimitOptions): RequestHandler {
       case "limit":
         setHeaders(res, outcome.headers);
         if (onLimited !== undefined) {
-          await onLimited(req, res, next, { decision: outcome.decision, headers: outcome.headers });
-        } else sendProblem(res, 429, limitedProblem(outcome.decision));
+          const info = { decision: outcome.decision, headers: outcome.headers };
+          return Promise.resolve(onLimited(req, res, next, info));
+        }
+        sendProblem(res, 429, limitedProblem(outcome.decision));
         return;
       case "fail":
-        if (onError !== undefined) await onError(outcome.error, req, res, next);
-        else if (isStoreError(outcome.error)) sendOutage(res);
+        if (onError !== undefined) return Promise.resolve(onError(outcome.error, req, res, next));
+        if (isStoreError(outcome.error)) sendOutage(res);
         else next(outcome.error);
         return;
       case "gone":
         return;
     }
   };
+  // The take's promise carries the answer: no async function or second promise per request.
   return (req, res, next) => {
-    handle(req, res, next).catch(next);
+    flow.decideThen(req, (outcome) => apply(outcome, req, res, next)).catch(next);
   };
 }
