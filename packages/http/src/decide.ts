@@ -82,12 +82,31 @@ function checkKey(key: unknown): Key {
 export class RateLimitFlow<R> {
   /** `{ cost }` for the configured cost, made once rather than per request. */
   private readonly costOptions: { readonly cost: number };
+  /** No callback to await and no queueing: the fixed limiter's takes need one promise only. */
+  private readonly plain: boolean;
+  /** The fixed limiter's policies list last seen, and whether it holds a concurrency policy. */
+  private seenPolicies: object | undefined;
+  private seenSlots = false;
 
   constructor(
     readonly settings: Settings<R>,
     private readonly transport: Transport<R>,
   ) {
     this.costOptions = Object.freeze({ cost: settings.cost });
+    this.plain =
+      settings.limiter !== undefined &&
+      settings.skip === undefined &&
+      settings.costOf === undefined &&
+      settings.maxWaitMs === undefined;
+  }
+
+  /** `hasSlots` of the fixed limiter, checked per request by the identity of its policies list. */
+  private fixedHasSlots(limiter: LimiterLike): boolean {
+    if (limiter.policies !== this.seenPolicies || limiter.policies === undefined) {
+      this.seenSlots = hasSlots(limiter);
+      this.seenPolicies = limiter.policies;
+    }
+    return this.seenSlots;
   }
 
   private defaultKey(req: R): Key {
@@ -117,13 +136,7 @@ export class RateLimitFlow<R> {
   decideThen<T>(req: R, next: (outcome: Outcome) => T): Promise<T> {
     const s = this.settings;
     const limiter = s.limiter;
-    if (
-      limiter === undefined ||
-      s.skip !== undefined ||
-      s.costOf !== undefined ||
-      s.maxWaitMs !== undefined ||
-      hasSlots(limiter)
-    ) {
+    if (limiter === undefined || !this.plain || this.fixedHasSlots(limiter)) {
       return this.decideAsync(req).then(next);
     }
     let key: Key;
