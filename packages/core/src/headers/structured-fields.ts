@@ -8,6 +8,8 @@
  * to keep the mapping reversible) is percent-encoded as UTF-8; `parseSfList` decodes it.
  */
 export function sfString(name: string): string {
+  // The same name again (one policy binds on most responses): no map lookup.
+  if (name === lastName) return lastQuoted;
   let quoted = QUOTED_NAMES.get(name);
   if (quoted === undefined) {
     quoted = quote(name);
@@ -15,10 +17,14 @@ export function sfString(name: string): string {
     if (QUOTED_NAMES.size >= 1024) QUOTED_NAMES.clear();
     QUOTED_NAMES.set(name, quoted);
   }
+  lastName = name;
+  lastQuoted = quoted;
   return quoted;
 }
 
 const QUOTED_NAMES = new Map<string, string>();
+let lastName: string | undefined;
+let lastQuoted = "";
 
 function quote(name: string): string {
   let out = '"';

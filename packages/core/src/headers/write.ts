@@ -21,8 +21,14 @@ const STANDARDS: readonly unknown[] = ["draft-8", "draft-7", "draft-6", false];
 /** Option objects already checked, so a middleware passing the same object pays once. */
 const checked = new WeakSet<object>();
 
+/** The options object checked last: a middleware passes the same one on every response. */
+let lastChecked: object | undefined;
+
 function checkOptions(options: RateLimitHeadersOptions): void {
-  if (checked.has(options)) return;
+  if (options === lastChecked || checked.has(options)) {
+    lastChecked = options;
+    return;
+  }
   const issues: ConfigIssue[] = [];
   for (const name of Object.keys(options)) {
     if ((OPTION_NAMES as readonly string[]).includes(name)) continue;
@@ -46,6 +52,7 @@ function checkOptions(options: RateLimitHeadersOptions): void {
   }
   if (issues.length > 0) throw new ConfigError(issues);
   checked.add(options);
+  lastChecked = options;
 }
 
 /** Whole seconds, rounded up, never negative. */
