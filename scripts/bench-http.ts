@@ -92,8 +92,8 @@ async function redisUp(): Promise<boolean> {
 const pin =
   process.env.HTTP_BENCH_PIN !== "0" &&
   cpus().length >= 2 &&
-  spawnSync("taskset", ["-a", "-p", "-c", "0", String(process.pid)], { stdio: "ignore" })
-    .status === 0;
+  spawnSync("taskset", ["-a", "-p", "-c", "0", String(process.pid)], { stdio: "ignore" }).status ===
+    0;
 
 function startServer(row: Row): Promise<{ child: ChildProcess; url: string }> {
   const node = [process.execPath, "--import", "tsx", SERVER, row, redisUrl, prefix];
