@@ -41,20 +41,26 @@ export interface Transport<R> {
 }
 
 const SKIP: Outcome = Object.freeze({ kind: "skip" });
-const same = (outcome: Outcome): Outcome => outcome;
 const GONE: Outcome = Object.freeze({ kind: "gone" });
+const same = (outcome: Outcome): Outcome => outcome;
 
 /** Policies lists seen, with whether they hold a concurrency policy (lists are replaced whole). */
 const slotsOf = new WeakMap<object, boolean>();
+/** The list asked about last, and its answer: most requests ask about the same one. */
+let lastPolicies: object | undefined;
+let lastSlots = false;
 
 function hasSlots(limiter: LimiterLike): boolean {
   const policies = limiter.policies;
   if (policies === undefined) return false;
+  if (policies === lastPolicies) return lastSlots;
   let slots = slotsOf.get(policies);
   if (slots === undefined) {
     slots = policies.some((p) => p.kind === "concurrency");
     slotsOf.set(policies, slots);
   }
+  lastPolicies = policies;
+  lastSlots = slots;
   return slots;
 }
 
@@ -84,9 +90,6 @@ export class RateLimitFlow<R> {
   private readonly costOptions: { readonly cost: number };
   /** No callback to await and no queueing: the fixed limiter's takes need one promise only. */
   private readonly plain: boolean;
-  /** The fixed limiter's policies list last seen, and whether it holds a concurrency policy. */
-  private seenPolicies: object | undefined;
-  private seenSlots = false;
 
   constructor(
     readonly settings: Settings<R>,
@@ -98,15 +101,6 @@ export class RateLimitFlow<R> {
       settings.skip === undefined &&
       settings.costOf === undefined &&
       settings.maxWaitMs === undefined;
-  }
-
-  /** `hasSlots` of the fixed limiter, checked per request by the identity of its policies list. */
-  private fixedHasSlots(limiter: LimiterLike): boolean {
-    if (limiter.policies !== this.seenPolicies || limiter.policies === undefined) {
-      this.seenSlots = hasSlots(limiter);
-      this.seenPolicies = limiter.policies;
-    }
-    return this.seenSlots;
   }
 
   private defaultKey(req: R): Key {
@@ -136,7 +130,7 @@ export class RateLimitFlow<R> {
   decideThen<T>(req: R, next: (outcome: Outcome) => T): Promise<T> {
     const s = this.settings;
     const limiter = s.limiter;
-    if (limiter === undefined || !this.plain || this.fixedHasSlots(limiter)) {
+    if (limiter === undefined || !this.plain || hasSlots(limiter)) {
       return this.decideAsync(req).then(next);
     }
     let key: Key;
