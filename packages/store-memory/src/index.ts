@@ -41,9 +41,10 @@ export class MemoryStore implements Store {
   private readonly entries = new Map<string, PolicyStateRecord>();
   private readonly clock: () => number;
   private readonly maxKeys: number;
-  /** Writes since the last sweep, and the size the map had after it. */
+  /** Writes since the last sweep, the size the map had after it, and its store time. */
   private writes = 0;
   private sizeAfterSweep = 0;
+  private sweptAtMs = Number.NEGATIVE_INFINITY;
   /**
    * Persistent eviction cursor (Map iterators stay valid across mutation): re-iterating from the
    * head for every eviction would walk the holes earlier deletions left there.
@@ -140,15 +141,21 @@ export class MemoryStore implements Store {
 
   /**
    * Drops state that drifted back to default while untouched: one full pass once the writes
-   * since the last pass reach the size the map had after it (at least 1024), so the cost per
-   * write stays constant and the map holds at most about twice the state that is live.
+   * since the last pass reach the size the map had after it (at least 1024), and either a second
+   * of store time has gone by since it or the writes reach four times that size. The cost per
+   * write stays constant, and the map holds at most about five times the state that is live
+   * (twice, for writes spread over more than a second). A pass reads every state held: on a busy
+   * store, one per write cost more memory traffic than the decision's own state.
    * (Stepping an iterator on every write cost more than the decision itself.)
    */
   private sweep(now: number): void {
-    if (++this.writes < 1024 || this.writes < this.sizeAfterSweep) return;
+    const writes = ++this.writes;
+    if (writes < 1024 || writes < this.sizeAfterSweep) return;
+    if (now < this.sweptAtMs + 1000 && writes < 4 * this.sizeAfterSweep) return;
     this.writes = 0;
     this.dropDue(now);
     this.sizeAfterSweep = this.entries.size;
+    this.sweptAtMs = now;
   }
 
   /**

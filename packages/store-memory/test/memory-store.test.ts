@@ -32,6 +32,35 @@ describe("memory store", () => {
     expect(store.size).toBeGreaterThanOrEqual(5_000);
   });
 
+  it("sweeps within a second of store time, however few the writes since the last pass", async () => {
+    let now = 0;
+    const store = memoryStore({ clock: () => now });
+    const limiter = createLimiter({
+      store,
+      policies: [{ kind: "fixedWindow", name: "second", limit: 1_000_000, window: "1s" }],
+    });
+    // Passes at 1,024 and 5,120 writes: the last one just as the old keys are all written.
+    for (let i = 0; i < 5_120; i++) await limiter.take(`old-${i}`);
+    now += 1_001; // every old window has ended, and a second has gone by since the last pass
+    for (let i = 0; i < 6_000; i++) await limiter.take(`new-${i}`);
+    expect(store.size).toBeLessThanOrEqual(6_000);
+  });
+
+  it("sweeps without waiting for the second once writes reach four times the map", async () => {
+    let now = 0;
+    const store = memoryStore({ clock: () => now });
+    const limiter = createLimiter({
+      store,
+      policies: [{ kind: "fixedWindow", name: "ms", limit: 1_000_000, window: "10ms" }],
+    });
+    // Keys sprayed faster than a second: each window ends 10 ms after its first take.
+    for (let i = 0; i < 40_000; i++) {
+      if (i % 1_000 === 0) now += 20;
+      await limiter.take(`k-${i}`);
+    }
+    expect(store.size).toBeLessThan(6_000);
+  });
+
   it("evicts the least recently used keys beyond maxKeys", async () => {
     const store = memoryStore({ maxKeys: 3 });
     const limiter = createLimiter({ store, policies: [hourly] });
