@@ -4,6 +4,17 @@ import { describe, expect, it, vi } from "vitest";
 
 const hourly: Policy = { kind: "fixedWindow", name: "hourly", limit: 5, window: "1h" };
 
+/** A store on a clock the test moves, with a limiter of one fixed window that admits every take. */
+function onTestClock(window: string) {
+  const clock = { now: 0 };
+  const store = memoryStore({ clock: () => clock.now });
+  const limiter = createLimiter({
+    store,
+    policies: [{ kind: "fixedWindow", name: "w", limit: 1_000_000, window }],
+  });
+  return { clock, store, limiter };
+}
+
 describe("memory store", () => {
   it("drops a key's state once it is back to default", async () => {
     const store = memoryStore();
@@ -18,14 +29,9 @@ describe("memory store", () => {
   });
 
   it("sweeps state that drifted back to default while nobody touched it", async () => {
-    let now = 0;
-    const store = memoryStore({ clock: () => now });
-    const limiter = createLimiter({
-      store,
-      policies: [{ kind: "fixedWindow", name: "second", limit: 1_000_000, window: "1s" }],
-    });
+    const { clock, store, limiter } = onTestClock("1s");
     for (let i = 0; i < 5_000; i++) await limiter.take(`old-${i}`);
-    now += 2_000; // every old window has ended
+    clock.now += 2_000; // every old window has ended
     for (let i = 0; i < 5_000; i++) await limiter.take(`new-${i}`);
     // At most one full pass behind: the old keys are gone, the live ones stay.
     expect(store.size).toBeLessThan(6_000);
@@ -33,29 +39,19 @@ describe("memory store", () => {
   });
 
   it("sweeps within a second of store time, however few the writes since the last pass", async () => {
-    let now = 0;
-    const store = memoryStore({ clock: () => now });
-    const limiter = createLimiter({
-      store,
-      policies: [{ kind: "fixedWindow", name: "second", limit: 1_000_000, window: "1s" }],
-    });
+    const { clock, store, limiter } = onTestClock("1s");
     // Passes at 1,024 and 5,120 writes: the last one just as the old keys are all written.
     for (let i = 0; i < 5_120; i++) await limiter.take(`old-${i}`);
-    now += 1_001; // every old window has ended, and a second has gone by since the last pass
+    clock.now += 1_001; // every old window has ended, and a second has gone by since the last pass
     for (let i = 0; i < 6_000; i++) await limiter.take(`new-${i}`);
     expect(store.size).toBeLessThanOrEqual(6_000);
   });
 
   it("sweeps without waiting for the second once writes reach four times the map", async () => {
-    let now = 0;
-    const store = memoryStore({ clock: () => now });
-    const limiter = createLimiter({
-      store,
-      policies: [{ kind: "fixedWindow", name: "ms", limit: 1_000_000, window: "10ms" }],
-    });
+    const { clock, store, limiter } = onTestClock("10ms");
     // Keys sprayed faster than a second: each window ends 10 ms after its first take.
     for (let i = 0; i < 40_000; i++) {
-      if (i % 1_000 === 0) now += 20;
+      if (i % 1_000 === 0) clock.now += 20;
       await limiter.take(`k-${i}`);
     }
     expect(store.size).toBeLessThan(6_000);
