@@ -1,6 +1,5 @@
 import {
   boundsCover,
-  type CompiledPolicy,
   type ConcurrencyState,
   concurrency as concurrencyMath,
   type FixedWindowState,
@@ -79,21 +78,6 @@ function takeDecider() {
   // Each phase switches once per policy and calls that kind's functions by name: V8 then inlines
   // the hot kinds' math into the loop, where a call through a table of the five kinds (or a helper
   // per step) stays a call per step.
-
-  const refillSpanMs = (p: CompiledPolicy): number => {
-    switch (p.kind) {
-      case "tokenBucket":
-        return tokenBucket.refillSpanMs(p);
-      case "pool":
-        return pool.refillSpanMs(p);
-      case "fixedWindow":
-        return fixedWindow.refillSpanMs(p);
-      case "slidingWindow":
-        return slidingWindow.refillSpanMs(p);
-      case "concurrency":
-        return concurrency.refillSpanMs(p);
-    }
-  };
 
   /**
    * Carries the learned limit in force over to the state just loaded. Written only when it changes:
@@ -272,8 +256,8 @@ function takeDecider() {
         // Back to default (nothing held for a learned limit): deleted.
         let held: PolicyStateRecord | undefined;
         if (!idle || s.learnedLimit !== 0) {
-          // State kept for a learned limit outlives its lapse by the kind's refill span.
-          const learnedDue = s.learnedLimit > 0 ? s.learnedLimitUntilMs + refillSpanMs(p) : 0;
+          // State kept for a learned limit lives until the limit lapses.
+          const learnedDue = s.learnedLimit > 0 ? s.learnedLimitUntilMs : 0;
           const due = Math.max(idle ? now : times[2 * i]!, learnedDue);
           // A window's due stays put for its whole length: skip the store into a held state.
           if (s.dueMs !== due) s.dueMs = due;

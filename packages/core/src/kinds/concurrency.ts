@@ -75,7 +75,4 @@ export const concurrency: ConcurrencyMath = {
   isIdle(s) {
     return s.leases.size === 0;
   },
-  refillSpanMs() {
-    return 0;
-  },
 };

@@ -47,9 +47,6 @@ export const fixedWindow: KindMath<CompiledFixedWindow, FixedWindowState> = {
   isIdle(s) {
     return s.count <= 0;
   },
-  refillSpanMs() {
-    return 0;
-  },
 };
 
 /**

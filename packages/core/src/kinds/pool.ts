@@ -80,10 +80,6 @@ export const pool: KindMath<CompiledPool, PoolState> = {
   isIdle(s) {
     return s.consumed <= 0;
   },
-  // Consumption refills the same whatever the limit, so a learned limit needs no longer state.
-  refillSpanMs() {
-    return 0;
-  },
 };
 
 /** Applies the whole steps of `everyMs` since the anchor. */

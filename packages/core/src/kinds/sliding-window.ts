@@ -88,9 +88,6 @@ export const slidingWindow: KindMath<CompiledSlidingWindow, SlidingWindowState> 
   isIdle(s) {
     return s.slots.length === 0;
   },
-  refillSpanMs() {
-    return 0;
-  },
 };
 
 function addToSlot(s: SlidingWindowState, slot: number, n: number): void {

@@ -70,10 +70,6 @@ export const tokenBucket: KindMath<CompiledTokenBucket, TokenBucketState> = {
   isIdle(s, _p, _limit, now) {
     return s.consumed <= 0 && s.consumedAtMs <= now;
   },
-  // Consumption refills the same whatever the limit, so a learned limit needs no longer state.
-  refillSpanMs() {
-    return 0;
-  },
 };
 
 // The rare paths of `load`, apart from it: the take of a held bucket stays small enough for V8 to

@@ -58,10 +58,4 @@ export interface KindMath<P extends CompiledPolicy, S extends StateBase> {
   resetAt(s: S, p: P, limit: number, nowMs: number): number;
   /** True when the kind-specific part is at its default (nothing consumed, nothing held). */
   isIdle(s: S, p: P, limit: number, nowMs: number): boolean;
-  /**
-   * How long state kept for a learned limit must outlive the limit's lapse: a bucket or pool held
-   * below its configured capacity by a lower learned limit only refills to it afterwards, so its
-   * state must last a full refill longer. 0 for kinds with nothing to refill.
-   */
-  refillSpanMs(p: P): number;
 }

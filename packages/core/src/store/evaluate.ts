@@ -232,8 +232,9 @@ export function evaluate(
         const idle = m.isIdle(s, p, limit, nowMs);
         if (idle && s.learnedLimit === 0) states[i] = undefined;
         else {
-          // State kept for a learned limit outlives its lapse by the kind's refill span.
-          const learnedDue = s.learnedLimit > 0 ? s.learnedLimitUntilMs + m.refillSpanMs(p) : 0;
+          // State kept for a learned limit lives until the limit lapses (what was consumed
+          // refills the same whatever the limit, so it needs no longer).
+          const learnedDue = s.learnedLimit > 0 ? s.learnedLimitUntilMs : 0;
           s.dueMs = Math.max(idle ? nowMs : result[o + 2]!, learnedDue);
         }
       }
