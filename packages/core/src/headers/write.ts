@@ -111,9 +111,8 @@ function policyItem(p: PolicyState, standard: "draft-8" | "draft-7"): string {
 
 /** The `RateLimit-Policy` value last written for one standard, with what it was written from. */
 interface PolicyLine {
-  readonly names: string[];
-  readonly limits: number[];
-  readonly windows: (number | undefined)[];
+  /** The rate policies of the decision it was written for (a Decision is never changed). */
+  readonly from: readonly PolicyState[];
   readonly text: string;
 }
 
@@ -124,40 +123,26 @@ interface PolicyLine {
  */
 const lastPolicyLine: { "draft-8"?: PolicyLine; "draft-7"?: PolicyLine } = {};
 
-function policyLine(policies: readonly PolicyState[], standard: "draft-8" | "draft-7"): string {
-  const last = lastPolicyLine[standard];
-  if (last !== undefined) {
-    let j = 0;
-    let same = true;
-    for (let i = 0; i < policies.length; i++) {
-      const p = policies[i]!;
-      if (!isRate(p)) continue;
-      if (
-        j >= last.names.length ||
-        p.name !== last.names[j] ||
-        p.limit !== last.limits[j] ||
-        p.windowMs !== last.windows[j]
-      ) {
-        same = false;
-        break;
-      }
-      j++;
-    }
-    if (same && j === last.names.length) return last.text;
-  }
-  const names: string[] = [];
-  const limits: number[] = [];
-  const windows: (number | undefined)[] = [];
-  let text = "";
+/** Whether `line` was written from rate policies of the same names, limits and windows. */
+function writtenFrom(line: PolicyLine, policies: readonly PolicyState[]): boolean {
+  let j = 0;
   for (let i = 0; i < policies.length; i++) {
     const p = policies[i]!;
     if (!isRate(p)) continue;
-    names.push(p.name);
-    limits.push(p.limit);
-    windows.push(p.windowMs);
-    text += `${text === "" ? "" : ", "}${policyItem(p, standard)}`;
+    const q = line.from[j++];
+    if (q === undefined || p.name !== q.name || p.limit !== q.limit || p.windowMs !== q.windowMs) {
+      return false;
+    }
   }
-  lastPolicyLine[standard] = { names, limits, windows, text };
+  return j === line.from.length;
+}
+
+function policyLine(policies: readonly PolicyState[], standard: "draft-8" | "draft-7"): string {
+  const last = lastPolicyLine[standard];
+  if (last !== undefined && writtenFrom(last, policies)) return last.text;
+  const from = policies.filter(isRate);
+  const text = from.map((p) => policyItem(p, standard)).join(", ");
+  lastPolicyLine[standard] = { from, text };
   return text;
 }
 
