@@ -76,7 +76,7 @@ DECLARE
   limit_in_force bigint;
   learned_limit bigint; learned_limit_until_ms bigint;
   present boolean; retry_ms bigint;
-  remaining bigint; reset_at_ms bigint; idle boolean; refill_span_ms bigint;
+  remaining bigint; reset_at_ms bigint; idle boolean;
   obs_remaining bigint; obs_limit bigint; obs_reset_at_ms bigint;
   s {{table}};
   st {{table}}[];
@@ -221,10 +221,6 @@ BEGIN
           {{renew}}
         END IF;
         {{answer}}
-        IF do_write AND learned_limit > 0 THEN
-          refill_span_ms := 0;
-          {{refill_span}}
-        END IF;
 -- @end
       END CASE;
       res[rp + 1] := limit_in_force; res[rp + 2] := remaining; res[rp + 3] := reset_at_ms;
@@ -235,11 +231,10 @@ BEGIN
           s.due_ms := -1;
           any_absent := true;
         ELSE
-          -- State kept for a learned limit outlives its lapse by a full refill at the configured
-          -- capacity (a bucket or pool held below it refills only then), as evaluate() does.
+          -- State kept for a learned limit lives until the limit lapses, as evaluate() keeps it.
           s.due_ms := CASE
             WHEN learned_limit > 0 THEN greatest(CASE WHEN idle THEN now_ms ELSE reset_at_ms END,
-                                                 learned_limit_until_ms + refill_span_ms)
+                                                 learned_limit_until_ms)
             WHEN idle THEN now_ms
             ELSE reset_at_ms END;
           dirty[row_at] := true;

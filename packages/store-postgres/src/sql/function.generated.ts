@@ -34,7 +34,7 @@ DECLARE
   limit_in_force bigint;
   learned_limit bigint; learned_limit_until_ms bigint;
   present boolean; retry_ms bigint;
-  remaining bigint; reset_at_ms bigint; idle boolean; refill_span_ms bigint;
+  remaining bigint; reset_at_ms bigint; idle boolean;
   obs_remaining bigint; obs_limit bigint; obs_reset_at_ms bigint;
   s {{table}};
   st {{table}}[];
@@ -458,10 +458,6 @@ BEGIN
           reset_at_ms := s.b + (s.a + policy_refill_tokens - 1) / policy_refill_tokens;
         END IF;
         idle := s.a <= 0 AND s.b <= now_ms;
-        IF do_write AND learned_limit > 0 THEN
-          refill_span_ms := 0;
-          NULL;
-        END IF;
       WHEN 2 THEN
         IF np > 1 THEN
           policy_refill_tokens := in_policies[pb + 3];
@@ -481,10 +477,6 @@ BEGIN
           reset_at_ms := s.b + ((s.a + policy_refill_tokens - 1) / policy_refill_tokens) * policy_refill_every_ms;
         END IF;
         idle := s.a <= 0;
-        IF do_write AND learned_limit > 0 THEN
-          refill_span_ms := 0;
-          NULL;
-        END IF;
       WHEN 3 THEN
         IF np > 1 THEN
           policy_window_ms := in_policies[pb + 3];
@@ -498,10 +490,6 @@ BEGIN
         remaining := greatest(0, limit_in_force - s.a);
         reset_at_ms := CASE WHEN s.a <= 0 THEN now_ms ELSE s.c END;
         idle := s.a <= 0;
-        IF do_write AND learned_limit > 0 THEN
-          refill_span_ms := 0;
-          NULL;
-        END IF;
       WHEN 4 THEN
         IF np > 1 THEN
           policy_window_ms := in_policies[pb + 3];
@@ -528,10 +516,6 @@ BEGIN
         idle := cardinality(s.xs) = 0;
         reset_at_ms := CASE WHEN idle THEN now_ms
           ELSE (s.xs[cardinality(s.xs)] + 1) * policy_precision_ms + policy_window_ms END;
-        IF do_write AND learned_limit > 0 THEN
-          refill_span_ms := 0;
-          NULL;
-        END IF;
       WHEN 5 THEN
         IF np > 1 THEN
           policy_lease_ttl_ms := in_policies[pb + 3];
@@ -559,10 +543,6 @@ BEGIN
           IF s.ys[j] > reset_at_ms THEN reset_at_ms := s.ys[j]; END IF;
         END LOOP;
         idle := cardinality(s.ids) = 0;
-        IF do_write AND learned_limit > 0 THEN
-          refill_span_ms := 0;
-          NULL;
-        END IF;
       END CASE;
       res[rp + 1] := limit_in_force; res[rp + 2] := remaining; res[rp + 3] := reset_at_ms;
       res[rp + 4] := retry_ms; res[rp + 5] := CASE WHEN retry_ms <> 0 THEN 1 ELSE 0 END;
@@ -572,11 +552,10 @@ BEGIN
           s.due_ms := -1;
           any_absent := true;
         ELSE
-          -- State kept for a learned limit outlives its lapse by a full refill at the configured
-          -- capacity (a bucket or pool held below it refills only then), as evaluate() does.
+          -- State kept for a learned limit lives until the limit lapses, as evaluate() keeps it.
           s.due_ms := CASE
             WHEN learned_limit > 0 THEN greatest(CASE WHEN idle THEN now_ms ELSE reset_at_ms END,
-                                                 learned_limit_until_ms + refill_span_ms)
+                                                 learned_limit_until_ms)
             WHEN idle THEN now_ms
             ELSE reset_at_ms END;
           dirty[row_at] := true;
