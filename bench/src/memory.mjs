@@ -33,9 +33,27 @@ const THREE_POLICIES = [
 
 const ids = Array.from({ length: KEYS }, (_, i) => `user-${i}`);
 let cursor = 0;
+/** The next of the KEYS keys, in turn. */
+const cycled = () => {
+  const key = ids[cursor];
+  cursor = cursor === KEYS - 1 ? 0 : cursor + 1;
+  return key;
+};
 
-/** Awaits `op(key)` one at a time over the fixed key set for `ms`; returns decisions per second. */
-async function measure(op, ms) {
+/**
+ * More keys in use than fit in the limiter's first bound on cached keys (two generations of
+ * 16,384), drawn at random as a server's callers come: each key comes back now and then.
+ */
+const MANY_KEYS = 100_000;
+const manyIds = Array.from({ length: MANY_KEYS }, (_, i) => `caller-${i}`);
+let seed = 1;
+const drawn = () => {
+  seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0;
+  return manyIds[seed % MANY_KEYS];
+};
+
+/** Awaits `op(key)` one at a time, keys from `next`, for `ms`; returns decisions per second. */
+async function measure(op, ms, next = cycled) {
   let done = 0;
   const started = performance.now();
   const until = started + ms;
@@ -43,8 +61,7 @@ async function measure(op, ms) {
   // that takes milliseconds per call.
   while (performance.now() < until) {
     for (let j = 0; j < 64; j++) {
-      await op(ids[cursor]);
-      cursor = cursor === KEYS - 1 ? 0 : cursor + 1;
+      await op(next());
     }
     done += 64;
   }
@@ -58,12 +75,12 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
  * `ratio(a, b)`: the median over the rounds of a / b, each from rows measured one after the
  * other (on a shared machine the load moves between rounds more than within one).
  */
-async function compare(ops) {
-  for (const op of Object.values(ops)) await measure(op, WARMUP_MS);
+async function compare(ops, next = cycled) {
+  for (const op of Object.values(ops)) await measure(op, WARMUP_MS, next);
   const samples = Object.fromEntries(Object.keys(ops).map((k) => [k, []]));
   for (let r = 0; r < ROUNDS; r++) {
     for (const [name, op] of Object.entries(ops)) {
-      samples[name].push(await measure(op, MEASURE_MS / ROUNDS));
+      samples[name].push(await measure(op, MEASURE_MS / ROUNDS, next));
     }
   }
   const rows = Object.fromEntries(
@@ -128,8 +145,8 @@ function heapUsedAfterGc() {
 
 /**
  * Fills LIVE_KEYS keys, then LIVE_KEYS more. `average`: heap per key over the first fill, which
- * includes sluice's bounded cache of resolved keys (at most 32,768 entries, whatever the number
- * of keys); `marginal`: what each further live key adds.
+ * includes sluice's cache of resolved keys (keys taken once each never grow it past 32,768
+ * entries); `marginal`: what each further live key adds.
  */
 /** Keeps the subject reachable until the process exits. */
 const held = [];
@@ -174,6 +191,13 @@ export async function run() {
     ...p.ops,
   });
   p.stop();
+  // Many keys at random: limiters of their own, so that the rows above leave them nothing.
+  const manyOne = createLimiter({ store: memoryStore(), policies: ONE_WINDOW });
+  const manyRlf = new RateLimiterMemory({ points: 1e9, duration: 60 });
+  const many = await compare(
+    { sluice1: (k) => manyOne.take(k), rlf: (k) => manyRlf.consume(k) },
+    drawn,
+  );
   const heap = {
     sluice1: bytesPerKey("sluice1"),
     sluice3: bytesPerKey("sluice3"),
@@ -189,6 +213,14 @@ export async function run() {
       { name: "rate-limiter-flexible RateLimiterMemory.consume", opsPerSec: r.rlf },
       { name: "limiter RateLimiter.tryRemoveTokens (one per key)", opsPerSec: r.limiter },
       { name: "bottleneck Group.key().schedule", opsPerSec: r.bottleneck },
+      {
+        name: `sluice take, 1 policy, ${MANY_KEYS.toLocaleString("en")} keys at random`,
+        opsPerSec: many.rows.sluice1,
+      },
+      {
+        name: `rate-limiter-flexible consume, ${MANY_KEYS.toLocaleString("en")} keys at random`,
+        opsPerSec: many.rows.rlf,
+      },
     ],
     ratios: [
       { name: "sluice 1 policy (fixed window) / RLF", value: round(ratio("sluice1", "rlf")) },
@@ -209,6 +241,10 @@ export async function run() {
       },
       { name: "sluice 1 policy / limiter", value: round(ratio("sluice1", "limiter")) },
       { name: "sluice 1 policy / bottleneck", value: round(ratio("sluice1", "bottleneck")) },
+      {
+        name: `sluice 1 policy / RLF, ${MANY_KEYS.toLocaleString("en")} keys at random`,
+        value: round(many.ratio("sluice1", "rlf")),
+      },
     ],
     extra: {
       bytesPerLiveKey: heap.sluice1.marginal,
@@ -221,7 +257,8 @@ export async function run() {
       "Every decision admits and writes. sluice's first single policy is a fixed window, the algorithm RateLimiterMemory uses; the second a token bucket.",
       "limiter answers synchronously (the await still costs a microtask); bottleneck is a job scheduler that goes through timers on every call, so its figure is latency-bound.",
       `Heap per live key (child process, GC forced, fixed store clock): sluice 1 policy ${heap.sluice1.marginal} B marginal / ${heap.sluice1.average} B average over the first ${LIVE_KEYS.toLocaleString("en")} keys; sluice 3 policies ${heap.sluice3.marginal} / ${heap.sluice3.average} B per user key; RLF ${heap.rlf.marginal} / ${heap.rlf.average} B.`,
-      "The average includes sluice's resolved-key cache, bounded at 32,768 keys whatever the number of live keys; the marginal figure (keys 100,001 to 200,000) does not.",
+      `The last rows: ${MANY_KEYS.toLocaleString("en")} keys drawn at random (seeded), each decision a key's first or a return; rounds as above.`,
+      "The average includes sluice's resolved-key cache (keys seen once: at most 32,768 entries); the marginal figure (keys 100,001 to 200,000) does not.",
     ],
   };
 }

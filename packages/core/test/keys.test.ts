@@ -1,7 +1,11 @@
 import type { Key, SluiceError } from "@sluice/core";
 import { compilePolicies, escapeKeyPart, KeyPlan } from "@sluice/core/store";
+import { memoryStore } from "@sluice/store-memory";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { compileConfig } from "../src/limiter/config.js";
+import { readOptions } from "../src/limiter/options.js";
+import { failingStore } from "./limiter/helpers.js";
 
 const policies = compilePolicies([
   { kind: "fixedWindow", name: "a:{b}", limit: 1, window: "1s" },
@@ -133,5 +137,67 @@ describe("state keys", () => {
       expect.objectContaining({ code: "CONFIG_INVALID" }) as SluiceError,
     );
     expect(plan.resolve("single:{x}").partition).toBe("single%3A%7Bx%7D");
+  });
+});
+
+describe("the cache of resolved keys", () => {
+  const one = compilePolicies([{ kind: "fixedWindow", name: "m", limit: 1, window: "1m" }]);
+  /** A seeded generator of key indexes below `n` (the same sequence on every run). */
+  const indexes = (n: number, seed = 1) => {
+    let x = seed;
+    return () => {
+      x = (Math.imul(x, 1_103_515_245) + 12_345) >>> 0;
+      return x % n;
+    };
+  };
+  /**
+   * Resolves `lookups` keys drawn at random from `n`, then `probes` more, and returns the share of
+   * the probes that returned the very object resolved before (a cache hit).
+   */
+  const hitShare = (plan: KeyPlan, n: number, lookups: number, probes = 20_000) => {
+    const next = indexes(n);
+    const seen = new Map<number, unknown>();
+    for (let i = 0; i < lookups; i++) {
+      const k = next();
+      seen.set(k, plan.resolve(`user-${k}`));
+    }
+    let hits = 0;
+    for (let i = 0; i < probes; i++) {
+      const k = next();
+      const r = plan.resolve(`user-${k}`);
+      if (seen.get(k) === r) hits++;
+      seen.set(k, r);
+    }
+    return hits / probes;
+  };
+
+  it("grows for an in-process store whose keys in use outnumber a generation", () => {
+    // 50,000 keys in use: more than the 32,768 two generations of 16,384 hold.
+    expect(
+      hitShare(new KeyPlan("sl", one, undefined, false, true), 50_000, 600_000),
+    ).toBeGreaterThan(0.99);
+    expect(hitShare(new KeyPlan("sl", one, undefined, false), 50_000, 600_000)).toBeLessThan(0.8);
+  });
+
+  it("stays bounded: keys seen once never make it grow, and it grows only so far", () => {
+    const plan = new KeyPlan("sl", one, undefined, false, true);
+    const early = plan.resolve("once-0");
+    for (let i = 1; i < 200_000; i++) plan.resolve(`once-${i}`);
+    expect(plan.resolve("once-0")).not.toBe(early);
+    const kept = plan.resolve("once-199999");
+    expect(plan.resolve("once-199999")).toBe(kept);
+    // 200,000 keys in use at random: at most two generations of 65,536 stay cached.
+    const capped = new KeyPlan("sl", one, undefined, false, true);
+    expect(hitShare(capped, 200_000, 1_500_000)).toBeLessThan(0.7);
+  });
+
+  it("grows for an in-process store with the fast path, not for a remote one", () => {
+    const policies = [{ kind: "fixedWindow" as const, name: "m", limit: 1, window: "1m" }];
+    const planOf = (store: Parameters<typeof readOptions>[0]["store"]) => {
+      const settings = readOptions({ store, policies });
+      return compileConfig(settings.policies, settings).plan;
+    };
+    expect(hitShare(planOf(memoryStore()), 50_000, 600_000)).toBeGreaterThan(0.99);
+    expect(hitShare(planOf(failingStore("ok").store), 50_000, 600_000)).toBeLessThan(0.8);
   });
 });

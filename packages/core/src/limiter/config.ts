@@ -48,6 +48,8 @@ export function compileConfig(policies: readonly CompiledPolicy[], settings: Set
       policies,
       settings.partitionBy,
       settings.store.capabilities.requiresPartition,
+      // An in-process store with the fast path finds a cached key's state through its handles.
+      settings.store.capabilities.local && settings.store.decideNow !== undefined,
     ),
     index: new Map(policies.map((p, i) => [p.name, i])),
     hasSlots: minLeaseTtlMs !== Number.POSITIVE_INFINITY,
