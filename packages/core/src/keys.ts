@@ -80,7 +80,7 @@ export class KeyPlan {
    * keys come back from the previous generation (one lookup in RETURNING of a generation's, or
    * more): the keys in use then outnumber it, and every one of them would otherwise miss the cache
    * (measured with an in-process store, 150,000 keys taken at random: a take several times slower).
-   * Keys seen once, however many, never make it grow.
+   * Keys seen once, however many, never make it grow, and make a grown one shrink back.
    */
   private recent = new Map<string, ResolvedKey>();
   private previous = new Map<string, ResolvedKey>();
@@ -115,12 +115,14 @@ export class KeyPlan {
 
   /** The recent generation is full: it becomes the previous one, and may grow (see above). */
   private rotate(): void {
-    if (
-      this.growCache &&
-      this.generation < KeyPlan.MAX_GENERATION &&
-      this.returned * KeyPlan.RETURNING >= this.generation
-    ) {
-      this.generation *= 2;
+    if (this.growCache) {
+      const returning = this.returned * KeyPlan.RETURNING;
+      if (returning >= this.generation && this.generation < KeyPlan.MAX_GENERATION) {
+        this.generation *= 2;
+      } else if (4 * returning < this.generation && this.generation > KeyPlan.GENERATION) {
+        // Hardly any key came back (fewer than one lookup in 64): new keys crowd the cache out.
+        this.generation /= 2;
+      }
     }
     this.returned = 0;
     this.previous = this.recent;
