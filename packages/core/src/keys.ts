@@ -85,7 +85,7 @@ export class KeyPlan {
   private recent = new Map<string, ResolvedKey>();
   private previous = new Map<string, ResolvedKey>();
   private static readonly GENERATION = 16_384;
-  private static readonly MAX_GENERATION = 65_536;
+  private static readonly MAX_GENERATION = 131_072;
   private static readonly RETURNING = 16;
   private readonly growCache: boolean;
   private generation = KeyPlan.GENERATION;
