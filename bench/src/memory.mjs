@@ -198,6 +198,13 @@ export async function run() {
     { sluice1: (k) => manyOne.take(k), rlf: (k) => manyRlf.consume(k) },
     drawn,
   );
+  // Object keys ({ tenant, user }), against RLF given the two joined into one string.
+  const objOne = createLimiter({ store: memoryStore(), policies: ONE_WINDOW });
+  const objRlf = new RateLimiterMemory({ points: 1e9, duration: 60 });
+  const objects = await compare({
+    sluice1: (k) => objOne.take({ tenant: "acme", user: k }),
+    rlf: (k) => objRlf.consume(`acme:${k}`),
+  });
   const heap = {
     sluice1: bytesPerKey("sluice1"),
     sluice3: bytesPerKey("sluice3"),
@@ -213,6 +220,14 @@ export async function run() {
       { name: "rate-limiter-flexible RateLimiterMemory.consume", opsPerSec: r.rlf },
       { name: "limiter RateLimiter.tryRemoveTokens (one per key)", opsPerSec: r.limiter },
       { name: "bottleneck Group.key().schedule", opsPerSec: r.bottleneck },
+      {
+        name: "sluice take, 1 policy, object keys { tenant, user }",
+        opsPerSec: objects.rows.sluice1,
+      },
+      {
+        name: "rate-limiter-flexible consume, tenant and user joined",
+        opsPerSec: objects.rows.rlf,
+      },
       {
         name: `sluice take, 1 policy, ${MANY_KEYS.toLocaleString("en")} keys at random`,
         opsPerSec: many.rows.sluice1,
@@ -242,6 +257,10 @@ export async function run() {
       { name: "sluice 1 policy / limiter", value: round(ratio("sluice1", "limiter")) },
       { name: "sluice 1 policy / bottleneck", value: round(ratio("sluice1", "bottleneck")) },
       {
+        name: "sluice 1 policy / RLF, object keys",
+        value: round(objects.ratio("sluice1", "rlf")),
+      },
+      {
         name: `sluice 1 policy / RLF, ${MANY_KEYS.toLocaleString("en")} keys at random`,
         value: round(many.ratio("sluice1", "rlf")),
       },
@@ -257,6 +276,7 @@ export async function run() {
       "Every decision admits and writes. sluice's first single policy is a fixed window, the algorithm RateLimiterMemory uses; the second a token bucket.",
       "limiter answers synchronously (the await still costs a microtask); bottleneck is a job scheduler that goes through timers on every call, so its figure is latency-bound.",
       `Heap per live key (child process, GC forced, fixed store clock): sluice 1 policy ${heap.sluice1.marginal} B marginal / ${heap.sluice1.average} B average over the first ${LIVE_KEYS.toLocaleString("en")} keys; sluice 3 policies ${heap.sluice3.marginal} / ${heap.sluice3.average} B per user key; RLF ${heap.rlf.marginal} / ${heap.rlf.average} B.`,
+      `Object keys: { tenant: "acme", user } over the ${KEYS.toLocaleString("en")} keys, a new object each call; RLF gets the two joined into one string (a user's own join). Rounds as above.`,
       `The last rows: ${MANY_KEYS.toLocaleString("en")} keys drawn at random (seeded), each decision a key's first or a return; rounds as above.`,
       "The average includes sluice's resolved-key cache (keys seen once: at most 32,768 entries); the marginal figure (keys 100,001 to 200,000) does not.",
     ],

@@ -68,29 +68,13 @@ export class KeyPlan {
     this.scopes = policies.map((p) => p.scope);
     this.partitionBy = partitionBy;
     this.requiresPartition = requiresPartition;
-    this.growCache = growCache;
+    this.strings = new ResolvedKeys(growCache);
+    this.objects = new ResolvedKeys(growCache);
   }
 
-  /**
-   * Resolved string keys, in two generations (recent and previous) so the cache stays bounded
-   * without bookkeeping per hit. Cached key strings are flat with their hashes computed, which
-   * makes the store's map lookups several times cheaper than freshly concatenated strings.
-   *
-   * A generation holds GENERATION keys. With `growCache` it doubles, up to MAX_GENERATION, when
-   * keys come back from the previous generation (one lookup in RETURNING of a generation's, or
-   * more): the keys in use then outnumber it, and every one of them would otherwise miss the cache
-   * (measured with an in-process store, 150,000 keys taken at random: a take several times slower).
-   * Keys seen once, however many, never make it grow, and make a grown one shrink back.
-   */
-  private recent = new Map<string, ResolvedKey>();
-  private previous = new Map<string, ResolvedKey>();
-  private static readonly GENERATION = 16_384;
-  private static readonly MAX_GENERATION = 131_072;
-  private static readonly RETURNING = 16;
-  private readonly growCache: boolean;
-  private generation = KeyPlan.GENERATION;
-  /** Lookups this generation that found their key only in the previous one. */
-  private returned = 0;
+  /** Resolved string keys, and resolved object keys by their fields (see `objectKeyId`). */
+  private readonly strings: ResolvedKeys;
+  private readonly objects: ResolvedKeys;
 
   /**
    * Resolves a user key (string or object of fields) into store keys, cached.
@@ -101,32 +85,30 @@ export class KeyPlan {
    */
   resolve(key: unknown): ResolvedKey {
     if (typeof key === "string") {
-      let hit = this.recent.get(key);
-      if (hit !== undefined) return hit;
-      hit = this.previous.get(key);
-      if (hit !== undefined) this.returned++;
-      else hit = this.resolveString(key);
-      if (this.recent.size >= this.generation) this.rotate();
-      this.recent.set(key, hit);
-      return hit;
+      // The hot path: a string key of the recent generation, found with one lookup.
+      const hit = this.strings.recent.get(key);
+      return hit !== undefined ? hit : this.missedString(key);
     }
-    return this.resolveObject(key);
+    return this.resolveObjectKey(key);
   }
 
-  /** The recent generation is full: it becomes the previous one, and may grow (see above). */
-  private rotate(): void {
-    if (this.growCache) {
-      const returning = this.returned * KeyPlan.RETURNING;
-      if (returning >= this.generation && this.generation < KeyPlan.MAX_GENERATION) {
-        this.generation *= 2;
-      } else if (4 * returning < this.generation && this.generation > KeyPlan.GENERATION) {
-        // Hardly any key came back (fewer than one lookup in 64): new keys crowd the cache out.
-        this.generation /= 2;
-      }
-    }
-    this.returned = 0;
-    this.previous = this.recent;
-    this.recent = new Map();
+  private missedString(key: string): ResolvedKey {
+    return this.strings.get(key) ?? this.strings.add(key, this.resolveString(key));
+  }
+
+  private resolveObjectKey(key: unknown): ResolvedKey {
+    const id = objectKeyId(key);
+    // Not a plain object of string fields: resolveObject says what is wrong.
+    if (id === undefined) return this.resolveObject(key);
+    const hit = this.objects.get(id);
+    if (hit !== undefined) return hit;
+    // Resolved from a copy of the fields, cached only if the copy still gives the same id: a
+    // getter may answer otherwise the second time.
+    const copy = Object.create(null) as Record<string, string>;
+    for (const name of Object.keys(key as object))
+      copy[name] = (key as Record<string, string>)[name]!;
+    const resolved = this.resolveObject(copy);
+    return objectKeyId(copy) === id ? this.objects.add(id, resolved) : resolved;
   }
 
   private resolveString(key: string): ResolvedKey {
@@ -210,6 +192,84 @@ export class KeyPlan {
     }
     return { partition, keys, handles: blankHandles(keys.length) };
   }
+}
+
+/**
+ * Resolved keys by a string, in two generations (recent and previous) so the cache stays bounded
+ * without bookkeeping per hit. Cached key strings are flat with their hashes computed, which makes
+ * the store's map lookups several times cheaper than freshly concatenated strings.
+ *
+ * A generation holds GENERATION keys. With `grow` it doubles, up to MAX_GENERATION, when keys
+ * come back from the previous generation (one lookup in RETURNING of a generation's, or more): the
+ * keys in use then outnumber it, and every one of them would otherwise miss the cache (measured
+ * with an in-process store, 150,000 keys taken at random: a take several times slower). Keys seen
+ * once, however many, never make it grow, and make a grown one shrink back.
+ */
+class ResolvedKeys {
+  private static readonly GENERATION = 16_384;
+  private static readonly MAX_GENERATION = 131_072;
+  private static readonly RETURNING = 16;
+  /** Read directly by KeyPlan.resolve for string keys (see there). */
+  recent = new Map<string, ResolvedKey>();
+  private previous = new Map<string, ResolvedKey>();
+  private generation = ResolvedKeys.GENERATION;
+  /** Lookups this generation that found their key only in the previous one. */
+  private returned = 0;
+
+  constructor(private readonly grow: boolean) {}
+
+  /** The key's entry, kept for the next generation; undefined if not cached. */
+  get(key: string): ResolvedKey | undefined {
+    const hit = this.recent.get(key);
+    if (hit !== undefined) return hit;
+    const back = this.previous.get(key);
+    if (back === undefined) return undefined;
+    this.returned++;
+    return this.add(key, back);
+  }
+
+  add(key: string, resolved: ResolvedKey): ResolvedKey {
+    if (this.recent.size >= this.generation) this.rotate();
+    this.recent.set(key, resolved);
+    return resolved;
+  }
+
+  /** The recent generation is full: it becomes the previous one, and may grow (see above). */
+  private rotate(): void {
+    if (this.grow) {
+      const returning = this.returned * ResolvedKeys.RETURNING;
+      if (returning >= this.generation && this.generation < ResolvedKeys.MAX_GENERATION) {
+        this.generation *= 2;
+      } else if (4 * returning < this.generation && this.generation > ResolvedKeys.GENERATION) {
+        // Hardly any key came back (fewer than one lookup in 64): new keys crowd the cache out.
+        this.generation /= 2;
+      }
+    }
+    this.returned = 0;
+    this.previous = this.recent;
+    this.recent = new Map();
+  }
+}
+
+/**
+ * A string that tells object keys apart by their fields in the order given: each name and value
+ * prefixed by its length, so that no two lists of fields give the same string. Keys with the same
+ * fields in another order get an entry of their own, resolved to the same state keys. Undefined
+ * unless `key` is a non-array object whose own fields are all strings (resolveObject then says
+ * what is wrong).
+ */
+function objectKeyId(key: unknown): string | undefined {
+  if (key === null || typeof key !== "object" || Array.isArray(key)) return undefined;
+  const record = key as Record<string, unknown>;
+  const names = Object.keys(record);
+  let id = "";
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i]!;
+    const value = record[name];
+    if (typeof value !== "string") return undefined;
+    id += `${name.length}:${name}${value.length}:${value}`;
+  }
+  return id;
 }
 
 /**

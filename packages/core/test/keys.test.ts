@@ -208,4 +208,28 @@ describe("the cache of resolved keys", () => {
     expect(hitShare(planOf(memoryStore()), 50_000, 600_000)).toBeGreaterThan(0.99);
     expect(hitShare(planOf(failingStore("ok").store), 50_000, 600_000)).toBeLessThan(0.8);
   });
+
+  it("caches object keys by their fields, telling every list of fields apart", () => {
+    const plan = new KeyPlan("sl", one, "tenant", true);
+    const first = plan.resolve({ tenant: "acme", user: "u1" });
+    expect(plan.resolve({ tenant: "acme", user: "u1" })).toBe(first);
+    expect(plan.resolve({ user: "u1", tenant: "acme" })).toEqual(first);
+    // Names and values that run together the same way are still different keys.
+    const a = new KeyPlan("sl", one, undefined, false);
+    const ab = a.resolve({ ab: "c" }).keys[0];
+    expect(a.resolve({ a: "bc" }).keys[0]).not.toBe(ab);
+    expect(a.resolve({ a: "b", c: "d" }).keys[0]).not.toBe(a.resolve({ a: "b:c", d: "x" }).keys[0]);
+    // A getter that answers otherwise the second time: the key is resolved from one reading of
+    // its fields, and the cache keeps nothing that another key could be taken for.
+    let reads = 0;
+    const shifty = {
+      get id() {
+        reads++;
+        return reads === 1 ? "first" : "second";
+      },
+    };
+    expect(a.resolve(shifty).partition).toBe("second");
+    expect(a.resolve({ id: "first" }).partition).toBe("first");
+    expect(a.resolve({ id: "second" }).partition).toBe("second");
+  });
 });
