@@ -93,7 +93,8 @@ export class KeyPlan {
   }
 
   private missedString(key: string): ResolvedKey {
-    return this.strings.get(key) ?? this.strings.add(key, this.resolveString(key));
+    // resolve() found it in no recent generation already.
+    return this.strings.returning(key) ?? this.strings.add(key, this.resolveString(key));
   }
 
   private resolveObjectKey(key: unknown): ResolvedKey {
@@ -220,8 +221,11 @@ class ResolvedKeys {
 
   /** The key's entry, kept for the next generation; undefined if not cached. */
   get(key: string): ResolvedKey | undefined {
-    const hit = this.recent.get(key);
-    if (hit !== undefined) return hit;
+    return this.recent.get(key) ?? this.returning(key);
+  }
+
+  /** A key of the previous generation only, moved to the recent one; undefined if not there. */
+  returning(key: string): ResolvedKey | undefined {
     const back = this.previous.get(key);
     if (back === undefined) return undefined;
     this.returned++;
