@@ -177,6 +177,19 @@ function bytesPerKey(subject) {
   return JSON.parse(out);
 }
 
+/**
+ * sluice with 1 policy against RLF, each a limiter of its own (the rows measured before leave
+ * them nothing), the key of each call made from `next()` by `sluiceKey` and `rlfKey`.
+ */
+function oneAgainstRlf(sluiceKey, rlfKey, next) {
+  const one = createLimiter({ store: memoryStore(), policies: ONE_WINDOW });
+  const rlf = new RateLimiterMemory({ points: 1e9, duration: 60 });
+  return compare(
+    { sluice1: (k) => one.take(sluiceKey(k)), rlf: (k) => rlf.consume(rlfKey(k)) },
+    next,
+  );
+}
+
 // ---- suite ----------------------------------------------------------------------------------
 
 export async function run() {
@@ -191,20 +204,18 @@ export async function run() {
     ...p.ops,
   });
   p.stop();
-  // Many keys at random: limiters of their own, so that the rows above leave them nothing.
-  const manyOne = createLimiter({ store: memoryStore(), policies: ONE_WINDOW });
-  const manyRlf = new RateLimiterMemory({ points: 1e9, duration: 60 });
-  const many = await compare(
-    { sluice1: (k) => manyOne.take(k), rlf: (k) => manyRlf.consume(k) },
+  // Many keys at random.
+  const many = await oneAgainstRlf(
+    (k) => k,
+    (k) => k,
     drawn,
   );
   // Object keys ({ tenant, user }), against RLF given the two joined into one string.
-  const objOne = createLimiter({ store: memoryStore(), policies: ONE_WINDOW });
-  const objRlf = new RateLimiterMemory({ points: 1e9, duration: 60 });
-  const objects = await compare({
-    sluice1: (k) => objOne.take({ tenant: "acme", user: k }),
-    rlf: (k) => objRlf.consume(`acme:${k}`),
-  });
+  const objects = await oneAgainstRlf(
+    (k) => ({ tenant: "acme", user: k }),
+    (k) => `acme:${k}`,
+    cycled,
+  );
   const heap = {
     sluice1: bytesPerKey("sluice1"),
     sluice3: bytesPerKey("sluice3"),
