@@ -10,6 +10,7 @@ export default defineConfig({
   dts: true,
   clean: true,
   sourcemap: true,
+  splitting: true,
   target: "node20",
   external: ["vitest", "fast-check"],
 });

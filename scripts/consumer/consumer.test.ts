@@ -49,6 +49,38 @@ const entries: Entry[] = packages.flatMap(({ pkg }) =>
     })),
 );
 
+/**
+ * A remote store whose clock runs a minute ahead of the process's, built on `@sluice/core/store`
+ * as a store package is: its first answer is a deadline refusal, which the limiter (from
+ * `@sluice/core`) must recognise to learn the store's clock and decide at once. Prints whether
+ * the take was admitted, how many store errors the limiter reported, and whether the refusal is a
+ * `SluiceError` of the user's entry. `mod` loads a module (import() or require()).
+ */
+const SKEWED_STORE = (mod: string) =>
+  [
+    `const { createLimiter: createSkewed, SluiceError } = ${mod}("@sluice/core");`,
+    `const { DeadlinePassedError } = ${mod}("@sluice/core/store");`,
+    `const { memoryStore: skewedMemory } = ${mod}("@sluice/store-memory");`,
+    "const skewMs = 60_000;",
+    "const inner = skewedMemory({ clock: () => Date.now() + skewMs });",
+    "const skewed = createSkewed({",
+    '  store: { capabilities: { name: "remote", clock: "server", local: false, requiresPartition: false },',
+    "    execute: async (request) => {",
+    "      const now = Date.now() + skewMs;",
+    '      if (request.deadlineMs !== undefined && now > request.deadlineMs) throw new DeadlinePassedError("remote", now, request.deadlineMs);',
+    "      return inner.execute(request);",
+    "    } },",
+    '  policies: [{ kind: "tokenBucket", name: "b", capacity: 10, refill: { tokens: 10, every: "1s" } }],',
+    "  timeoutMs: 300,",
+    "});",
+    "let storeErrors = 0;",
+    'skewed.on("storeError", () => storeErrors++);',
+  ].join("\n");
+/** What SKEWED_STORE's take must print: admitted, no store error, the refusal a SluiceError. */
+const SKEWED_EXPECTED = { allowed: true, storeErrors: 0, refusalIsSluiceError: true };
+const SKEWED_RESULT =
+  'skewed: { allowed: (await skewed.take("k")).allowed, storeErrors, refusalIsSluiceError: new DeadlinePassedError("remote", 1, 0) instanceof SluiceError }';
+
 /** Fails a consumer script when an entry point exports nothing. */
 const NONEMPTY =
   'for (const [spec, ns] of Object.entries(all)) if (Object.keys(ns).length === 0) throw new Error(spec + ": no exports");';
@@ -170,7 +202,9 @@ beforeAll(async () => {
       'const a = await limiter.take("k"); const b = await limiter.take("k");',
       "// An error from the CJS build, recognised by the ESM build's isSluiceError.",
       'let cjsError; try { (await import("node:module")).createRequire(import.meta.url)("@sluice/core").createLimiter({ store: memoryStore(), policies: [{ kind: "nope" }] }); } catch (e) { cjsError = e; }',
-      "console.log(JSON.stringify({ entries: Object.keys(all).length, first: a.allowed, second: b.allowed, crossBuildError: isSluiceError(cjsError) }));",
+      SKEWED_STORE("await import"),
+      `console.log(JSON.stringify({ entries: Object.keys(all).length, first: a.allowed, second: b.allowed, crossBuildError: isSluiceError(cjsError), ${SKEWED_RESULT} }));`,
+      "skewed.close();",
     ].join("\n"),
   );
   writeFileSync(
@@ -184,8 +218,9 @@ beforeAll(async () => {
       'const { createLimiter } = require("@sluice/core");',
       'const { memoryStore } = require("@sluice/store-memory");',
       'const limiter = createLimiter({ store: memoryStore(), policies: [{ kind: "fixedWindow", name: "w", limit: 1, window: "1m", align: "firstUse" }] });',
+      SKEWED_STORE("require"),
       '(async () => { const a = await limiter.take("k"); const b = await limiter.take("k");',
-      "console.log(JSON.stringify({ entries: Object.keys(all).length, first: a.allowed, second: b.allowed })); })();",
+      `console.log(JSON.stringify({ entries: Object.keys(all).length, first: a.allowed, second: b.allowed, ${SKEWED_RESULT} })); skewed.close(); })();`,
     ].join("\n"),
   );
   const base = {
@@ -249,6 +284,7 @@ describe("the packed packages, installed from their tarballs", () => {
       first: true,
       second: false,
       crossBuildError: true,
+      skewed: SKEWED_EXPECTED,
     });
   });
 
@@ -258,6 +294,9 @@ describe("the packed packages, installed from their tarballs", () => {
       entries: entries.filter((e) => !ESM_ONLY.has(e.spec)).length,
       first: true,
       second: false,
+      // One copy of each class across the entry points: the store entry's deadline refusal is
+      // the limiter's (a CommonJS build per entry point made it a store failure).
+      skewed: SKEWED_EXPECTED,
     });
   });
 
