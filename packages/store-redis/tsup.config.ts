@@ -11,6 +11,7 @@ export default defineConfig({
   dts: true,
   clean: true,
   sourcemap: true,
+  splitting: true,
   target: "node20",
   external: ["@sluice/core", "@sluice/core/store", "ioredis"],
 });
