@@ -201,10 +201,12 @@ export class KeyPlan {
  * the store's map lookups several times cheaper than freshly concatenated strings.
  *
  * A generation holds GENERATION keys. With `grow` it doubles, up to MAX_GENERATION, when keys
- * come back from the previous generation (one lookup in RETURNING of a generation's, or more): the
- * keys in use then outnumber it, and every one of them would otherwise miss the cache (measured
- * with an in-process store, 150,000 keys taken at random: a take several times slower). Keys seen
- * once, however many, never make it grow, and make a grown one shrink back.
+ * come back (one lookup in RETURNING of a generation's, or more): the keys in use then outnumber
+ * it, and every one of them would otherwise miss the cache (measured with an in-process store,
+ * 150,000 keys taken at random: a take several times slower). A key comes back when it is found in
+ * the previous generation, or when it misses both but its fingerprint is still in `seen`: keys
+ * taken in turn return only after both generations have let them go, and would never make it grow
+ * otherwise. Keys seen once, however many, never make it grow, and make a grown one shrink back.
  */
 class ResolvedKeys {
   private static readonly GENERATION = 16_384;
@@ -214,8 +216,14 @@ class ResolvedKeys {
   recent = new Map<string, ResolvedKey>();
   private previous = new Map<string, ResolvedKey>();
   private generation = ResolvedKeys.GENERATION;
-  /** Lookups this generation that found their key only in the previous one. */
+  /** Lookups this generation that found their key only in the previous one, or in `seen`. */
   private returned = 0;
+  /**
+   * With `grow`, from the first rotation on: a fingerprint of each key that entered the cache,
+   * in a slot picked by it (a newer key takes the slot). Kept apart from the generations, so that
+   * it remembers keys they have let go; 512 kB.
+   */
+  private seen: Int32Array | undefined;
 
   constructor(private readonly grow: boolean) {}
 
@@ -229,10 +237,22 @@ class ResolvedKeys {
     const back = this.previous.get(key);
     if (back === undefined) return undefined;
     this.returned++;
-    return this.add(key, back);
+    return this.keep(key, back);
   }
 
+  /** A key resolved afresh (it missed both generations). */
   add(key: string, resolved: ResolvedKey): ResolvedKey {
+    const seen = this.seen;
+    if (seen !== undefined) {
+      const print = fingerprint(key);
+      const slot = print & (SEEN_SLOTS - 1);
+      if (seen[slot] === print) this.returned++;
+      else seen[slot] = print;
+    }
+    return this.keep(key, resolved);
+  }
+
+  private keep(key: string, resolved: ResolvedKey): ResolvedKey {
     if (this.recent.size >= this.generation) this.rotate();
     this.recent.set(key, resolved);
     return resolved;
@@ -241,6 +261,8 @@ class ResolvedKeys {
   /** The recent generation is full: it becomes the previous one, and may grow (see above). */
   private rotate(): void {
     if (this.grow) {
+      // Keys fit until now; past one generation, remember the ones let go.
+      this.seen ??= new Int32Array(SEEN_SLOTS);
       const returning = this.returned * ResolvedKeys.RETURNING;
       if (returning >= this.generation && this.generation < ResolvedKeys.MAX_GENERATION) {
         this.generation *= 2;
@@ -253,6 +275,16 @@ class ResolvedKeys {
     this.previous = this.recent;
     this.recent = new Map();
   }
+}
+
+/** Slots of `ResolvedKeys.seen`: enough to remember most of the keys two full generations hold. */
+const SEEN_SLOTS = 131_072;
+
+/** FNV-1a of the string's UTF-16 code units, never 0 (an empty slot). */
+function fingerprint(key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  return h === 0 ? 1 : h;
 }
 
 /**
