@@ -31,14 +31,19 @@ const THREE_POLICIES = [
   { kind: "fixedWindow", name: "day", limit: 1e9, window: "1d" },
 ];
 
-const ids = Array.from({ length: KEYS }, (_, i) => `user-${i}`);
-let cursor = 0;
-/** The next of the KEYS keys, in turn. */
-const cycled = () => {
-  const key = ids[cursor];
-  cursor = cursor === KEYS - 1 ? 0 : cursor + 1;
-  return key;
+/** The keys of `list` one after the other, from the first again after the last. */
+const inTurnOver = (list) => {
+  let cursor = 0;
+  return () => {
+    const key = list[cursor];
+    cursor = cursor === list.length - 1 ? 0 : cursor + 1;
+    return key;
+  };
 };
+
+const ids = Array.from({ length: KEYS }, (_, i) => `user-${i}`);
+/** The next of the KEYS keys, in turn. */
+const cycled = inTurnOver(ids);
 
 /**
  * More keys in use than fit in the limiter's first bound on cached keys (two generations of
@@ -56,12 +61,7 @@ const drawn = () => {
  * The same keys taken in turn, as a job that goes through every customer does: each key comes
  * back only after all the others, so after both generations of the cache have let it go.
  */
-let turn = 0;
-const inTurn = () => {
-  const key = manyIds[turn];
-  turn = turn === MANY_KEYS - 1 ? 0 : turn + 1;
-  return key;
-};
+const inTurn = inTurnOver(manyIds);
 
 /** Awaits `op(key)` one at a time, keys from `next`, for `ms`; returns decisions per second. */
 async function measure(op, ms, next = cycled) {

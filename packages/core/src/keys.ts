@@ -219,8 +219,8 @@ class ResolvedKeys {
   /** Lookups this generation that found their key only in the previous one, or in `seen`. */
   private returned = 0;
   /**
-   * With `grow`, from the first rotation on: a fingerprint of each key that entered the cache,
-   * in a slot picked by it (a newer key takes the slot). Kept apart from the generations, so that
+   * With `grow`, from the first rotation on: a fingerprint of each key resolved afresh, in a
+   * slot picked by it (a newer key takes the slot). Kept apart from the generations, so that
    * it remembers keys they have let go; 512 kB.
    */
   private seen: Int32Array | undefined;
