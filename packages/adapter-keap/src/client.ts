@@ -475,13 +475,17 @@ class KeapClientImpl implements KeapClient {
         let res: Response;
         this.counts.sent++;
         const sentAtMs = Date.now();
+        // The round trip on the monotonic clock, to a fraction of a ms: two readings of the
+        // whole-ms wall clock differ from it by up to a ms either way.
+        const sentAt = performance.now();
         try {
           res = await this.send(input, init, lease);
         } finally {
           await lease?.release().catch(() => {});
         }
+        const rttMs = performance.now() - sentAt;
         const now = Date.now();
-        this.holdSpikeOnWire(admitted.slotAtMs, offsetMs, sentAtMs, now);
+        this.holdSpikeOnWire(admitted.slotAtMs, offsetMs, sentAtMs, rttMs);
         const headers = parseKeapHeadersDetailed(res.headers, { nowMs: now });
         for (const issue of headers.issues) this.emit("headerIgnored", { ...issue, url });
         const body = await throttledBody(res);
@@ -741,23 +745,23 @@ class KeapClientImpl implements KeapClient {
    * less the shortest recent round trip, so the next one may not arrive before that plus one
    * interval. A gateway that counts gaps then sees the spacing whatever delayed this request, and
    * the next request pays only the delay this one met. Costs a store call only when late.
+   * `sentAtMs` is on the wall clock, `rttMs` on the monotonic one (see `call`).
    */
   private holdSpikeOnWire(
     slotAtMs: number,
     offsetMs: number,
     sentAtMs: number,
-    answeredAtMs: number,
+    rttMs: number,
   ): void {
     if (this.slots === undefined) return;
-    const rttMs = answeredAtMs - sentAtMs;
     const minMs = this.minRtt.ms;
-    this.minRtt.add(rttMs, answeredAtMs);
+    this.minRtt.add(rttMs, sentAtMs + rttMs);
     // Whenever the bucket holds one slot, from the first request on: a delayed request before the
     // first spike 429 is as close to the next one on the wire as after it, and a 429 it causes
     // slows pacing by 10% at its start. While catching up, the schedule sets the slots.
     if (minMs === undefined || this.catchUp) return;
     // Later than one spacing, the next request has left already: hold the one after it.
-    const reachedMs = answeredAtMs - Math.min(minMs, rttMs);
+    const reachedMs = sentAtMs + Math.max(0, rttMs - minMs);
     const lateMs = Math.min(reachedMs - slotAtMs - offsetMs, this.spikeMs);
     if (lateMs < LATE_SEND_MS) return;
     void this.holdSpike(slotAtMs + lateMs + this.spikeMs);

@@ -247,6 +247,8 @@ describe("keap.fetch on 429", () => {
   it("holds the next spike slot after a request delayed on its way, before any spike 429", async () => {
     let t = 1_000_000;
     const clock = vi.spyOn(Date, "now").mockImplementation(() => t);
+    // Round trips are timed on the monotonic clock: here it keeps pace with the wall clock.
+    const monotonic = vi.spyOn(performance, "now").mockImplementation(() => t);
     try {
       // Round trips of 1 ms, then one of 30 ms: the third request met 29 ms of delay.
       const rtts = [1, 1, 30];
@@ -275,6 +277,44 @@ describe("keap.fetch on 429", () => {
       keap.close();
     } finally {
       clock.mockRestore();
+      monotonic.mockRestore();
+    }
+  });
+
+  it("does not take a step of the wall clock during a request for delay on its way", async () => {
+    let t = 1_000_000;
+    let mono = 0;
+    const clock = vi.spyOn(Date, "now").mockImplementation(() => t);
+    const monotonic = vi.spyOn(performance, "now").mockImplementation(() => mono);
+    try {
+      // Every round trip takes 1 ms; during the third the wall clock steps 29 ms ahead (a time
+      // sync). Timed on the wall clock, that round trip would look 29 ms late.
+      const steps = [0, 0, 29];
+      let sent = 0;
+      const fetch = (async () => {
+        t += 1 + steps[Math.min(sent++, steps.length - 1)]!;
+        mono += 1;
+        return new Response("{}", { status: 200 });
+      }) as typeof globalThis.fetch;
+      const keap = patClient(fetch, { store: memoryStore({ clock: () => t }) });
+      const spikeLeft = async () =>
+        (await keap.limiter.peek(keap.key)).policies.find((p) => p.name === "spike")!.remaining;
+      await keap.fetch("https://api.example/a"); // cold: next slot 440 ms later
+      t += 439;
+      mono += 439;
+      await keap.fetch("https://api.example/b");
+      t += 219;
+      mono += 219;
+      const slotAt = t;
+      await keap.fetch("https://api.example/c");
+      await new Promise((r) => setImmediate(r));
+      // No hold: the next slot is one interval after this one's.
+      t = slotAt + 220;
+      expect(await spikeLeft()).toBe(1);
+      keap.close();
+    } finally {
+      clock.mockRestore();
+      monotonic.mockRestore();
     }
   });
 
