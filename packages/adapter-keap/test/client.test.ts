@@ -4,7 +4,7 @@ import { memoryStore } from "@sluice/store-memory";
 import { redisStore } from "@sluice/store-redis";
 import { Redis } from "ioredis";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { createKeapClient, KeapQuotaExhaustedError } from "../src/index.js";
+import { createKeapClient, type KeapClient, KeapQuotaExhaustedError } from "../src/index.js";
 import { type KeapSimulator, startKeapSimulator } from "../src/simulator/index.js";
 import {
   atNoon,
@@ -245,77 +245,23 @@ describe("keap.fetch on 429", () => {
   });
 
   it("holds the next spike slot after a request delayed on its way, before any spike 429", async () => {
-    let t = 1_000_000;
-    const clock = vi.spyOn(Date, "now").mockImplementation(() => t);
-    // Round trips are timed on the monotonic clock: here it keeps pace with the wall clock.
-    const monotonic = vi.spyOn(performance, "now").mockImplementation(() => t);
-    try {
-      // Round trips of 1 ms, then one of 30 ms: the third request met 29 ms of delay.
-      const rtts = [1, 1, 30];
-      let sent = 0;
-      const fetch = (async () => {
-        t += rtts[Math.min(sent++, rtts.length - 1)]!;
-        return new Response("{}", { status: 200 });
-      }) as typeof globalThis.fetch;
-      const keap = patClient(fetch, { store: memoryStore({ clock: () => t }) });
-      const spikeLeft = async () =>
-        (await keap.limiter.peek(keap.key)).policies.find((p) => p.name === "spike")!.remaining;
-      await keap.fetch("https://api.example/a"); // cold: next slot 440 ms later
-      t += 439;
-      await keap.fetch("https://api.example/b"); // on time, 1 ms round trip: no hold
-      t += 219;
-      const slotAt = t;
-      await keap.fetch("https://api.example/c"); // reached Keap up to 29 ms late
-      await new Promise((r) => setImmediate(r));
+    // Round trips of 1 ms, then one of 30 ms: the third request met 29 ms of delay.
+    await afterThirdRequest([1, 1, 30], [1, 1, 30], async (spikeLeftAt, keap) => {
       // Not one interval (220 ms) after its slot, but after it reached Keap (slot + 29 ms), at
       // the latest one interval after its answer.
-      t = slotAt + 249;
-      expect(await spikeLeft()).toBe(0);
-      t = slotAt + 250;
-      expect(await spikeLeft()).toBe(1);
+      expect(await spikeLeftAt(249)).toBe(0);
+      expect(await spikeLeftAt(250)).toBe(1);
       expect(keap.stats().throttled).toBe(0);
-      keap.close();
-    } finally {
-      clock.mockRestore();
-      monotonic.mockRestore();
-    }
+    });
   });
 
   it("does not take a step of the wall clock during a request for delay on its way", async () => {
-    let t = 1_000_000;
-    let mono = 0;
-    const clock = vi.spyOn(Date, "now").mockImplementation(() => t);
-    const monotonic = vi.spyOn(performance, "now").mockImplementation(() => mono);
-    try {
-      // Every round trip takes 1 ms; during the third the wall clock steps 29 ms ahead (a time
-      // sync). Timed on the wall clock, that round trip would look 29 ms late.
-      const steps = [0, 0, 29];
-      let sent = 0;
-      const fetch = (async () => {
-        t += 1 + steps[Math.min(sent++, steps.length - 1)]!;
-        mono += 1;
-        return new Response("{}", { status: 200 });
-      }) as typeof globalThis.fetch;
-      const keap = patClient(fetch, { store: memoryStore({ clock: () => t }) });
-      const spikeLeft = async () =>
-        (await keap.limiter.peek(keap.key)).policies.find((p) => p.name === "spike")!.remaining;
-      await keap.fetch("https://api.example/a"); // cold: next slot 440 ms later
-      t += 439;
-      mono += 439;
-      await keap.fetch("https://api.example/b");
-      t += 219;
-      mono += 219;
-      const slotAt = t;
-      await keap.fetch("https://api.example/c");
-      await new Promise((r) => setImmediate(r));
+    // Every round trip takes 1 ms; during the third the wall clock steps 29 ms ahead (a time
+    // sync). Timed on the wall clock, that round trip would look 29 ms late.
+    await afterThirdRequest([1, 1, 30], [1, 1, 1], async (spikeLeftAt) => {
       // No hold: the next slot is one interval after this one's.
-      t = slotAt + 220;
-      expect(await spikeLeft()).toBe(1);
-      keap.close();
-    } finally {
-      clock.mockRestore();
-      monotonic.mockRestore();
-    }
+      expect(await spikeLeftAt(220)).toBe(1);
+    });
   });
 
   it("tells tenant windows and unknown 429s apart, and backs off from 1 s on an unknown one", async () => {
@@ -618,3 +564,50 @@ describe("keap.fetch input handling", () => {
     keap.close();
   });
 });
+
+/**
+ * A PAT client on a memory store sends three requests: a cold one, one on time, then the one under
+ * test. Each round trip moves the wall clock by `wallMs[i]` and the monotonic clock by
+ * `monotonicMs[i]`. `check` reads the spike tokens left a given number of ms after the third
+ * request's slot.
+ */
+async function afterThirdRequest(
+  wallMs: number[],
+  monotonicMs: number[],
+  check: (spikeLeftAt: (ms: number) => Promise<number>, keap: KeapClient) => Promise<void>,
+): Promise<void> {
+  let t = 1_000_000;
+  let mono = 0;
+  const clock = vi.spyOn(Date, "now").mockImplementation(() => t);
+  const monotonic = vi.spyOn(performance, "now").mockImplementation(() => mono);
+  try {
+    let sent = 0;
+    const fetch = (async () => {
+      t += wallMs[sent]!;
+      mono += monotonicMs[sent]!;
+      sent++;
+      return new Response("{}", { status: 200 });
+    }) as typeof globalThis.fetch;
+    const keap = patClient(fetch, { store: memoryStore({ clock: () => t }) });
+    const advance = (ms: number) => {
+      t += ms;
+      mono += ms;
+    };
+    await keap.fetch("https://api.example/a"); // cold: next slot 440 ms later
+    advance(439);
+    await keap.fetch("https://api.example/b"); // on time, 1 ms round trip: no hold
+    advance(219);
+    const slotAt = t;
+    await keap.fetch("https://api.example/c");
+    await new Promise((r) => setImmediate(r));
+    await check(async (ms) => {
+      t = slotAt + ms;
+      return (await keap.limiter.peek(keap.key)).policies.find((p) => p.name === "spike")!
+        .remaining;
+    }, keap);
+    keap.close();
+  } finally {
+    clock.mockRestore();
+    monotonic.mockRestore();
+  }
+}
