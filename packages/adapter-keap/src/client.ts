@@ -477,13 +477,13 @@ class KeapClientImpl implements KeapClient {
         const sentAtMs = Date.now();
         // The round trip on the monotonic clock, to a fraction of a ms: two readings of the
         // whole-ms wall clock differ from it by up to a ms either way.
-        const sentAt = performance.now();
+        const sentMonotonicMs = performance.now();
         try {
           res = await this.send(input, init, lease);
         } finally {
           await lease?.release().catch(() => {});
         }
-        const rttMs = performance.now() - sentAt;
+        const rttMs = performance.now() - sentMonotonicMs;
         const now = Date.now();
         this.holdSpikeOnWire(admitted.slotAtMs, offsetMs, sentAtMs, rttMs);
         const headers = parseKeapHeadersDetailed(res.headers, { nowMs: now });
