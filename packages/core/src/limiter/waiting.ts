@@ -3,6 +3,7 @@ import type { Key } from "../keys.js";
 import type { CompiledPolicy } from "../policy/compile.js";
 import type { StoreAnswer } from "../store/index.js";
 import { type AbortWatcher, unwatchAbort, watchAbort } from "./abort-signals.js";
+import { ArrivalLead } from "./arrival-lead.js";
 import { blockers, type Decision } from "./decision.js";
 import type { Lease } from "./leases.js";
 
@@ -89,6 +90,11 @@ interface Queue {
   wakeUp: (() => void) | undefined;
   /** A wake arrived while the head's attempt was in flight: try again instead of sleeping. */
   woken: boolean;
+  /**
+   * The store's time (its clock) the head's sleep aims at: when the store said the cost fits.
+   * NaN while the head is not sleeping out such a time (woken early, polling, store failing).
+   */
+  aimedMs: number;
 }
 
 // A slot can free at any moment (another process releases), so slot waits poll, backing off.
@@ -100,6 +106,8 @@ const STORE_RETRY_MAX_MS = 2_000;
 /** In-process FIFO per key for wait() and acquire(). */
 export class WaitQueues {
   private readonly queues = new Map<string, Queue>();
+  /** One per limiter: how late tries reach its store is the store's, whatever the key. */
+  private readonly lead = new ArrivalLead();
 
   constructor(private readonly driver: WaitDriver) {}
 
@@ -131,6 +139,7 @@ export class WaitQueues {
           sleepTimer: undefined,
           wakeUp: undefined,
           woken: false,
+          aimedMs: Number.NaN,
         };
         this.queues.set(req.queueId, q);
       }
@@ -210,6 +219,7 @@ export class WaitQueues {
   }
 
   private interrupt(q: Queue): void {
+    q.aimedMs = Number.NaN;
     if (q.sleepTimer !== undefined) clearTimeout(q.sleepTimer);
     q.sleepTimer = undefined;
     const wake = q.wakeUp;
@@ -237,10 +247,13 @@ export class WaitQueues {
       while (q.head !== undefined) {
         const w = q.head;
         q.woken = false;
-        const delay = await this.attempt(w);
+        const delay = await this.attempt(w, q);
         if (delay > 0 && !w.done && !q.woken) {
           q.nextAt = Date.now() + delay;
           await this.sleep(q, delay);
+        } else {
+          // The next try comes at once: it aims at nothing.
+          q.aimedMs = Number.NaN;
         }
       }
     } finally {
@@ -252,7 +265,7 @@ export class WaitQueues {
   }
 
   /** One try for the head waiter; returns how long to sleep before the next (0: move on). */
-  private async attempt(w: Waiter): Promise<number> {
+  private async attempt(w: Waiter, q: Queue): Promise<number> {
     let outcome: Attempt;
     try {
       outcome = w.acquire
@@ -263,6 +276,11 @@ export class WaitQueues {
       return 0;
     }
     const { decision, lease } = outcome;
+    const aimedMs = q.aimedMs;
+    q.aimedMs = Number.NaN;
+    if (outcome.answer !== undefined && !Number.isNaN(aimedMs)) {
+      this.lead.observe(aimedMs, outcome.answer.nowMs);
+    }
     if (decision.allowed) {
       if (w.done)
         this.giveBack(w, lease); // aborted meanwhile: nothing may be lost
@@ -302,6 +320,10 @@ export class WaitQueues {
         w.slotPolls++;
         const poll = Math.min(SLOT_POLL_MAX_MS, SLOT_POLL_MIN_MS * 2 ** Math.min(w.slotPolls, 6));
         delay = Math.max(delay, Math.min(b.slotRetryMs, poll));
+      } else if (now + delay < w.deadline) {
+        // A rate frees at a time the store named: aim the next try to land then, not late.
+        q.aimedMs = outcome.answer.nowMs + delay;
+        delay -= this.lead.ms;
       }
     }
     return Math.max(1, Math.min(delay, w.deadline - now));

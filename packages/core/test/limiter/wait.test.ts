@@ -1,4 +1,6 @@
 import { createLimiter, LimitTimeoutError } from "@sluice/core";
+import type { Store, StoreRequest, StoreResult } from "@sluice/core/store";
+import { memoryStore } from "@sluice/store-memory";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { bucket, fixed, settled, T0, timerStore } from "./helpers.js";
 
@@ -185,5 +187,77 @@ describe("wait", () => {
       code: "INVALID_ARGUMENT",
     });
     expect(requests).toHaveLength(0);
+  });
+});
+
+/**
+ * A store each request reaches `wayOutMs` after it is sent (fake time), as over a network; its
+ * clock is Date.now. Records when it admitted each take (its clock).
+ */
+function distantStore(wayOutMs: number) {
+  const inner = memoryStore({ clock: () => Date.now() });
+  const state = { wayOutMs, calls: 0, admittedAt: [] as number[] };
+  const store: Store = {
+    capabilities: { ...inner.capabilities, local: false },
+    execute: (request: StoreRequest) =>
+      new Promise<StoreResult>((resolve) => {
+        state.calls++;
+        setTimeout(() => {
+          const result = inner.execute(request) as StoreResult;
+          if (request.op === "take" && result[0] === 1) state.admittedAt.push(Date.now());
+          resolve(result);
+        }, state.wayOutMs);
+      }),
+  };
+  return { store, state };
+}
+
+/** Gaps between consecutive admissions. */
+const gaps = (at: readonly number[]) => at.slice(1).map((t, i) => t - at[i]!);
+
+describe("wait, against a store its tries reach late", () => {
+  // One token every 100 ms, capacity 1: each admission frees the next one 100 ms later.
+  const policies = [bucket(1, "burst", "100ms")];
+
+  async function waitInTurn(store: Store, count: number) {
+    const limiter = createLimiter({ store, policies });
+    const all = Array.from({ length: count }, () => limiter.wait("k"));
+    await vi.advanceTimersByTimeAsync(count * 110);
+    await Promise.all(all);
+    return limiter;
+  }
+
+  it("learns to send its tries early by what they are late, so admissions keep the refill's pace", async () => {
+    const { store, state } = distantStore(2);
+    await waitInTurn(store, 40);
+    const seen = gaps(state.admittedAt);
+    // At first each try lands 2 ms after the time the store named: gaps of 102 ms.
+    expect(seen.slice(0, 3)).toEqual([102, 102, 102]);
+    // Then it leaves 2 ms early and lands on time.
+    expect(seen.slice(-10)).toEqual(Array(10).fill(100));
+    // Never early: the store decides, and no gap is shorter than the refill.
+    expect(Math.min(...seen)).toBe(100);
+  });
+
+  it("leaves later again once its tries land early, and stops paying a store call for it", async () => {
+    const { store, state } = distantStore(2);
+    const limiter = await waitInTurn(store, 30);
+    // The network got faster: a try sent 2 ms early now lands 2 ms early and is refused.
+    state.wayOutMs = 0;
+    const all = Array.from({ length: 30 }, () => limiter.wait("k"));
+    const callsBefore = state.calls;
+    await vi.advanceTimersByTimeAsync(30 * 110);
+    await Promise.all(all);
+    expect(Math.min(...gaps(state.admittedAt))).toBe(100);
+    // Relearning cost refused early tries: more than one call for the first waiter (the bucket
+    // refilled meanwhile) and two for each after it.
+    const calls = state.calls;
+    expect(calls - callsBefore).toBeGreaterThan(1 + 29 * 2);
+    // Settled: no early tries any more.
+    const more = Array.from({ length: 10 }, () => limiter.wait("k"));
+    await vi.advanceTimersByTimeAsync(10 * 110);
+    await Promise.all(more);
+    expect(state.calls - calls).toBe(1 + 9 * 2);
+    expect(gaps(state.admittedAt).slice(-9)).toEqual(Array(9).fill(100));
   });
 });
