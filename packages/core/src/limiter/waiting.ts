@@ -247,7 +247,7 @@ export class WaitQueues {
       while (q.head !== undefined) {
         const w = q.head;
         q.woken = false;
-        const delay = await this.attempt(w, q);
+        const delay = await this.attempt(w);
         if (delay > 0 && !w.done && !q.woken) {
           q.nextAt = Date.now() + delay;
           await this.sleep(q, delay);
@@ -265,7 +265,7 @@ export class WaitQueues {
   }
 
   /** One try for the head waiter; returns how long to sleep before the next (0: move on). */
-  private async attempt(w: Waiter, q: Queue): Promise<number> {
+  private async attempt(w: Waiter): Promise<number> {
     let outcome: Attempt;
     try {
       outcome = w.acquire
@@ -276,6 +276,7 @@ export class WaitQueues {
       return 0;
     }
     const { decision, lease } = outcome;
+    const q = w.queue;
     const aimedMs = q.aimedMs;
     q.aimedMs = Number.NaN;
     if (outcome.answer !== undefined && !Number.isNaN(aimedMs)) {
