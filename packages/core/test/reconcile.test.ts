@@ -74,6 +74,25 @@ describe("reconcile", () => {
     );
   });
 
+  it("refills a token bucket from a server's reset already past, as from one to come", () => {
+    const policy = ratePolicies[0]!; // 6 tokens, one per 50 ms
+    const taken = evaluate(request(policy, "take", 1), [undefined], 10_000).states[0];
+    const reconciled = (resetAtMs: number) =>
+      evaluate(
+        request(policy, "reconcile", 0, { remaining: 0, limit: undefined, resetAtMs }),
+        [taken],
+        10_000,
+      );
+    // Empty as of 20 ms ago and refilling since: the first token is back 30 ms from now.
+    const state = reconciled(9_980).states[0];
+    const remainingAt = (ms: number) =>
+      remainingOf(evaluate(request(policy, "peek", 0), [state], ms).result);
+    expect(remainingAt(10_029)).toBe(0);
+    expect(remainingAt(10_030)).toBe(1);
+    // Empty as of 300 ms ago: full again since, so the bucket keeps what it holds.
+    expect(remainingOf(reconciled(9_700).result)).toBe(5);
+  });
+
   it("lets a learned limit win, up or down, until it lapses", () => {
     for (const policy of ratePolicies) {
       for (const learned of [2, 9]) {

@@ -51,9 +51,14 @@ export const tokenBucket: KindMath<CompiledTokenBucket, TokenBucketState> = {
   reconcile(s, p, limit, obs, now) {
     // `remaining` is an upper bound. A report at or below what is left binds now: the server
     // admits at most that many until its reset, so refill is held back until then. A report above
-    // it leaves the bucket refilling at its own rate.
+    // it leaves the bucket refilling at its own rate. A reset already past: the server's bucket
+    // has refilled since then (compared first, so that no product exceeds what was used).
     if (obs.remaining === undefined || obs.remaining > limit) return;
-    const used = (limit - obs.remaining) * p.refillEveryMs;
+    let used = (limit - obs.remaining) * p.refillEveryMs;
+    if (obs.resetAtMs !== undefined && obs.resetAtMs < now) {
+      if (now - obs.resetAtMs >= used / p.refillTokens) return;
+      used -= (now - obs.resetAtMs) * p.refillTokens;
+    }
     if (used < s.consumed) return;
     s.consumed = used;
     if (obs.resetAtMs !== undefined && obs.resetAtMs > now && obs.resetAtMs > s.consumedAtMs) {

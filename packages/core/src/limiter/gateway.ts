@@ -10,6 +10,7 @@ import {
 } from "../store/index.js";
 import { Breaker } from "./breaker.js";
 import type { Emitter, LimiterEvents } from "./events.js";
+import { OffsetCeiling } from "./offset-ceiling.js";
 import type { Settings, StoreErrorMode } from "./options.js";
 import { windowBoundsAround } from "./zone-bounds.js";
 
@@ -92,6 +93,8 @@ export class StoreGateway {
    */
   private clockOffsetMs = 0;
   private clockLearned = false;
+  /** The same from above, to move a server's reset onto the store's clock never early. */
+  private readonly resetOffset = new OffsetCeiling();
   /** Undefined: `breaker: false`. */
   private readonly breaker: Breaker | undefined;
   private readonly breakerFailures: number;
@@ -162,10 +165,9 @@ export class StoreGateway {
     if (obs === undefined || this.store.capabilities.local) {
       return callStore(this.store, request, timeoutMs);
     }
+    const offsetMs = this.resetOffset.ms(this.clockOffsetMs);
     const moved = obs.map((o) =>
-      o?.resetAtMs === undefined
-        ? o
-        : { ...o, resetAtMs: Math.max(0, o.resetAtMs + this.clockOffsetMs) },
+      o?.resetAtMs === undefined ? o : { ...o, resetAtMs: Math.max(0, o.resetAtMs + offsetMs) },
     );
     return callStore(this.store, { ...request, observations: moved }, timeoutMs);
   }
@@ -183,7 +185,9 @@ export class StoreGateway {
       deadlineMs: this.deadlineMs(),
     };
     try {
-      this.answered(peek, await callStore(this.store, peek, this.timeoutMs));
+      const sentMs = Date.now();
+      const answer = this.answered(peek, await callStore(this.store, peek, this.timeoutMs));
+      this.resetOffset.add(answer.nowMs, sentMs);
     } catch {
       // The request itself meets the failure, if it lasts.
     }
@@ -262,6 +266,7 @@ export class StoreGateway {
     if (probe) this.probing = true;
     let sent = request;
     try {
+      let sentMs = Date.now();
       let out = this.callPrimary(sent, this.timeoutMs);
       let r: StoreResult;
       try {
@@ -273,11 +278,13 @@ export class StoreGateway {
         const waitedUntil = this.retarget(e, sent);
         if (waitedUntil === undefined) throw e;
         sent = { ...sent, deadlineMs: this.deadlineMs(waitedUntil - Date.now()) };
+        sentMs = Date.now();
         out = this.callPrimary(sent, Math.max(1, waitedUntil - Date.now()));
         r = out instanceof Promise ? await out : out;
       }
       const offsetMs = this.clockOffsetMs;
       let answer = this.answered(sent, r);
+      this.resetOffset.add(answer.nowMs, sentMs);
       if (answer.boundsNeeded) {
         // The store's clock is outside the time-zone bounds sent (days from our estimate: a test
         // clock, a skewed host). Nothing was applied: once more, with bounds around its clock.

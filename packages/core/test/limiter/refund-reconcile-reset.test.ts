@@ -1,7 +1,7 @@
 import { createLimiter, type LimiterEvents } from "@sluice/core";
 import type { Store } from "@sluice/core/store";
 import { memoryStore } from "@sluice/store-memory";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { bucket, clockedStore, fixed, slots, T0 } from "./helpers.js";
 
 const HOUR = 3_600_000;
@@ -59,9 +59,74 @@ describe("reconcile on a store whose clock is not ours", () => {
       const d = await limiter.take("k");
       expect(d.allowed).toBe(false);
       expect(d.retryAfterMs).toBeGreaterThan(9_000);
-      expect(d.retryAfterMs).toBeLessThanOrEqual(10_000);
+      // At most a ms late: the offset is bounded from above (never early).
+      expect(d.retryAfterMs).toBeLessThanOrEqual(10_001);
     });
   }
+});
+
+describe("reconcile on a store whose answers come back slowly", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  /**
+   * A store five hours ahead that decides at once and whose answer spends `backMs` on its way
+   * back, as a busy shared store's does; `stepMs` moves its clock.
+   */
+  function slowBack(backMs: number) {
+    const skew = { ms: 5 * HOUR };
+    const inner = memoryStore({ clock: () => Date.now() + skew.ms });
+    const store: Store = {
+      capabilities: { ...inner.capabilities, local: false },
+      execute: async (request) => {
+        const r = inner.execute(request);
+        await new Promise((done) => setTimeout(done, backMs));
+        return r;
+      },
+    };
+    return { store, skew };
+  }
+
+  /** The time (our clock) the store holds a reconciled reset until, read through a take. */
+  async function heldUntil(limiter: ReturnType<typeof createLimiter>, resetAtMs: number) {
+    await settle(limiter.reconcile("k", { policy: "daily", remaining: 0, resetAtMs }));
+    const sentAt = Date.now();
+    const d = await settle(limiter.take("k"));
+    expect(d.allowed).toBe(false);
+    return sentAt + d.retryAfterMs;
+  }
+
+  async function settle<T>(p: Promise<T>): Promise<T> {
+    await vi.advanceTimersByTimeAsync(100);
+    return p;
+  }
+
+  it("never moves a server's reset early by the answers' trip back", async () => {
+    vi.useFakeTimers({ now: T0 });
+    const { store } = slowBack(30);
+    const limiter = createLimiter({ store, policies: [fixed(5)] });
+    await settle(limiter.take("k"));
+    const resetAtMs = Date.now() + 10_000;
+    // Measured when an answer arrives, the store's clock looks 30 ms behind: the reset would
+    // come 30 ms early. Bounded from the send, it comes at most a ms late.
+    const until = await heldUntil(limiter, resetAtMs);
+    expect(until).toBeGreaterThanOrEqual(resetAtMs);
+    expect(until).toBeLessThanOrEqual(resetAtMs + 1);
+  });
+
+  it("follows a store clock that steps ahead", async () => {
+    vi.useFakeTimers({ now: T0 });
+    const { store, skew } = slowBack(0);
+    const limiter = createLimiter({ store, policies: [fixed(5)] });
+    await settle(limiter.take("k"));
+    skew.ms += HOUR;
+    await settle(limiter.take("k"));
+    const resetAtMs = Date.now() + 10_000;
+    const until = await heldUntil(limiter, resetAtMs);
+    expect(until).toBeGreaterThanOrEqual(resetAtMs);
+    expect(until).toBeLessThanOrEqual(resetAtMs + 1);
+  });
 });
 
 describe("reconcile on the fallback of a skewed store", () => {

@@ -57,6 +57,24 @@ export function refundsReconcileReset(ctx: ConformanceContext): void {
       expect(next.retryAfterMs(0)).toBeLessThanOrEqual(200);
     });
 
+    it("refills a token bucket reported empty as of a reset already past from that reset", async (t) => {
+      if (!ctx.supports("tokenBucket")) return t.skip();
+      const f = ctx.limiter([
+        { kind: "tokenBucket", name: "b", capacity: 2, refill: { tokens: 1, every: "100ms" } },
+      ]);
+      const model = ctx.model();
+      expect((await model.apply(f, { op: "take", cost: 1 })).allowed).toBe(true);
+      // Empty as of 40 ms ago: a token back 60 ms from now, not a full period from now.
+      await model.apply(f, {
+        op: "reconcile",
+        observations: [{ remaining: 0, limit: undefined, resetAtMs: ctx.time.now() - 40 }],
+      });
+      const next = await model.apply(f, { op: "take", cost: 1 });
+      expect(next.allowed).toBe(false);
+      expect(next.retryAfterMs(0)).toBeGreaterThan(40);
+      expect(next.retryAfterMs(0)).toBeLessThanOrEqual(60);
+    });
+
     it("forgets a key on reset, leases included", async (t) => {
       if (!ctx.supports("fixedWindow")) return t.skip();
       const leases = ctx.supports("concurrency");

@@ -59,10 +59,18 @@ END IF;
 -- @section reconcile
 -- `remaining` is an upper bound. A report at or below what is left binds now: the server admits
 -- at most that many until its reset, so refill is held back until then. A report above it leaves
--- the bucket refilling at its own rate.
+-- the bucket refilling at its own rate. A reset already past: the server's bucket has refilled
+-- since then (compared first, so that no product exceeds what was used).
 -- (Nested: a report above the limit is not multiplied.)
 IF obs_remaining IS NOT NULL AND obs_remaining <= limit_in_force THEN
   spare := (limit_in_force - obs_remaining) * policy_refill_every_ms;
+  IF obs_reset_at_ms IS NOT NULL AND obs_reset_at_ms < now_ms THEN
+    IF now_ms - obs_reset_at_ms >= (spare + policy_refill_tokens - 1) / policy_refill_tokens THEN
+      spare := -1;
+    ELSE
+      spare := spare - (now_ms - obs_reset_at_ms) * policy_refill_tokens;
+    END IF;
+  END IF;
   IF spare >= consumed THEN
     consumed := spare;
     IF obs_reset_at_ms IS NOT NULL AND obs_reset_at_ms > now_ms AND obs_reset_at_ms > consumed_at_ms THEN

@@ -118,9 +118,14 @@ end
 function tokenBucket.reconcile(i, policy, limit, remaining, resetAtMs)
   -- `remaining` is an upper bound. A report at or below what is left binds now: the server admits
   -- at most that many until its reset, so refill is held back until then. A report above it
-  -- leaves the bucket refilling at its own rate.
+  -- leaves the bucket refilling at its own rate. A reset already past: the server's bucket has
+  -- refilled since then (compared first, so that no product exceeds what was used).
   if not remaining or remaining > limit then return end
   local used = (limit - remaining) * policy.refillEveryMs
+  if resetAtMs and resetAtMs < now then
+    if now - resetAtMs >= used / policy.refillTokens then return end
+    used = used - (now - resetAtMs) * policy.refillTokens
+  end
   if used < bucketConsumed[i] then return end
   bucketConsumed[i] = used
   if resetAtMs and resetAtMs > now and resetAtMs > bucketConsumedAtMs[i] then bucketConsumedAtMs[i] = resetAtMs end
