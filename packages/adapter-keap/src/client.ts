@@ -20,6 +20,7 @@ import {
   MAX_429_BODY,
 } from "./causes.js";
 import { KeapQuotaExhaustedError } from "./errors.js";
+import { FineClock } from "./fine-clock.js";
 import { type KeapHeaderIssue, parseKeapHeadersDetailed } from "./headers.js";
 import { MinRtt } from "./min-rtt.js";
 import { checkKeapClientOptions, checkOptionNames } from "./options.js";
@@ -219,6 +220,8 @@ const COLD_AFTER_MS = 4_000;
 const COLD_HOLD_MS = 100;
 /** An admitted request that leaves this much later moves the next spike slot (see holdSpikeIfLate). */
 const LATE_SEND_MS = 2;
+/** The most event-loop turns a send waits through for the last fraction of its offset. */
+const SPIN_TURNS = 10_000;
 /**
  * Quiet time after a spike 429 before pacing catches up on late admissions again: a gateway that
  * refused a gap once most likely counts gaps (a sliding count refuses none at this pace).
@@ -278,6 +281,8 @@ class KeapClientImpl implements KeapClient {
   private readonly sendOffset = new SendOffset();
   /** Reads the store's times (a decision's resets) on this process's clock. */
   private readonly storeClock = new StoreClock();
+  /** The wall clock to a fraction of a ms, for the times of spike slots and sends. */
+  private readonly clock = new FineClock();
   /** The spike spacing the limiter's policies carry (ms, fractional). */
   private spikeMs = 0;
   private readonly leaseTtlMs: number | undefined;
@@ -474,7 +479,7 @@ class KeapClientImpl implements KeapClient {
         this.holdSpikeIfLate(admitted.slotAtMs, offsetMs);
         let res: Response;
         this.counts.sent++;
-        const sentAtMs = Date.now();
+        const sentAtMs = this.clock.now();
         // The round trip on the monotonic clock, to a fraction of a ms: two readings of the
         // whole-ms wall clock differ from it by up to a ms either way.
         const sentMonotonicMs = performance.now();
@@ -718,7 +723,7 @@ class KeapClientImpl implements KeapClient {
   private holdSpikeIfLate(slotAtMs: number, offsetMs: number): void {
     // While catching up, the schedule (not the send) sets the next slot.
     if (this.spikeIndex < 0 || this.catchUp) return;
-    const now = Date.now();
+    const now = this.clock.now();
     if (now - slotAtMs - offsetMs < LATE_SEND_MS) return;
     void this.holdSpike(now - offsetMs + this.spikeMs);
   }
@@ -726,17 +731,32 @@ class KeapClientImpl implements KeapClient {
   /**
    * Where the gateway counts gaps (a spike 429 was seen, one slot): a request leaves a steady
    * offset after its slot, the lateness most admissions reach the client with, so that the gaps on
-   * the wire keep the spacing rather than vary with the store's round trip. Resolves with the
+   * the wire keep the spacing rather than vary with the store's round trip. Timed to a fraction
+   * of a ms (`until`): a timer's whole ms would vary the gaps by as much again. Resolves with the
    * offset (ms; 0 elsewhere).
    */
   private async keepSendOffset(slotAtMs: number, signal: AbortSignal | undefined): Promise<number> {
     if (this.slots === undefined || this.catchUp) return 0;
-    this.sendOffset.add(Date.now() - slotAtMs);
+    this.sendOffset.add(this.clock.now() - slotAtMs);
     if (this.lastSpikeAtMs === Number.NEGATIVE_INFINITY) return 0;
     const offsetMs = this.sendOffset.ms(this.spikeMs / 4);
-    const waitMs = Math.floor(slotAtMs + offsetMs - Date.now());
-    if (waitMs >= 1) await sleep(waitMs, signal);
+    await this.until(slotAtMs + offsetMs, signal);
     return offsetMs;
+  }
+
+  /**
+   * Resolves at `atMs` (the fine wall clock): a timer to within a ms or two of it, then turns of
+   * the event loop (other work runs between them), so that a request leaves at its offset to a
+   * fraction of a ms, not a timer's whole ms late. At most SPIN_TURNS turns: a clock that stands
+   * still (a test's) does not hold the request.
+   */
+  private async until(atMs: number, signal: AbortSignal | undefined): Promise<void> {
+    const aheadMs = atMs - this.clock.now();
+    if (aheadMs >= 2) await sleep(Math.floor(aheadMs) - 1, signal);
+    for (let turn = 0; turn < SPIN_TURNS && this.clock.now() < atMs; turn++) {
+      signal?.throwIfAborted();
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
   }
 
   /**
@@ -745,7 +765,7 @@ class KeapClientImpl implements KeapClient {
    * less the shortest recent round trip, so the next one may not arrive before that plus one
    * interval. A gateway that counts gaps then sees the spacing whatever delayed this request, and
    * the next request pays only the delay this one met. Costs a store call only when late.
-   * `sentAtMs` is on the wall clock, `rttMs` on the monotonic one (see `call`).
+   * `sentAtMs` is on the fine wall clock, `rttMs` on the monotonic one (see `call`).
    */
   private holdSpikeOnWire(
     slotAtMs: number,

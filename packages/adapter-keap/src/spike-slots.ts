@@ -47,15 +47,15 @@ export class SpikeSlots {
   ): Promise<void> {
     const aheadMs = atMs - nowMs;
     if (aheadMs <= 0) return;
-    const spacingMs = unitsPerRequest / unitsPerMs;
+    // The store refills a slot in whole ms: emptied at a whole ms, it is full again this many later.
+    const refillMs = Math.ceil(unitsPerRequest / unitsPerMs);
     this.limiter.updatePolicies([this.policy(capacity, unitsPerRequest, unitsPerMs)]);
-    // Empty until atMs less one spacing: the next request fits at atMs. A hold shorter than one
-    // spacing cannot start in the past, so it empties the bucket now: the slot comes at most one
-    // spacing late, never early (an early one risks a spike 429).
+    // Empty as of one refill before atMs (refilling since, when that is past): the next request
+    // fits at atMs, or within the ms after it (an early slot risks a spike 429).
     const observation = {
       policy: this.spike.name,
       remaining: 0,
-      resetAtMs: Math.ceil(aheadMs >= spacingMs ? atMs - spacingMs : nowMs),
+      resetAtMs: Math.ceil(atMs - refillMs),
     };
     await this.limiter.reconcile(key, observation).catch(() => {});
   }
