@@ -186,8 +186,7 @@ export class StoreGateway {
     };
     try {
       const sentMs = Date.now();
-      const answer = this.answered(peek, await callStore(this.store, peek, this.timeoutMs));
-      this.resetOffset.add(answer.nowMs, sentMs);
+      this.answeredSince(peek, await callStore(this.store, peek, this.timeoutMs), sentMs);
     } catch {
       // The request itself meets the failure, if it lasts.
     }
@@ -196,6 +195,13 @@ export class StoreGateway {
   /** Decodes an answer of the primary and learns the store clock from it. */
   answered(request: StoreRequest, r: StoreResult): StoreAnswer {
     return this.heard(request, readAnswer(r, request.policies.length));
+  }
+
+  /** `answered`, for a request sent at `sentMs`: bounds the reset offset from above too. */
+  private answeredSince(request: StoreRequest, r: StoreResult, sentMs: number): StoreAnswer {
+    const answer = this.answered(request, r);
+    this.resetOffset.add(answer.nowMs, sentMs);
+    return answer;
   }
 
   /** Learns the store clock from an answer of the primary. */
@@ -283,8 +289,7 @@ export class StoreGateway {
         r = out instanceof Promise ? await out : out;
       }
       const offsetMs = this.clockOffsetMs;
-      let answer = this.answered(sent, r);
-      this.resetOffset.add(answer.nowMs, sentMs);
+      let answer = this.answeredSince(sent, r, sentMs);
       if (answer.boundsNeeded) {
         // The store's clock is outside the time-zone bounds sent (days from our estimate: a test
         // clock, a skewed host). Nothing was applied: once more, with bounds around its clock.
