@@ -36,6 +36,33 @@ export function timerStore() {
   return recording(memoryStore({ clock: () => Date.now() }));
 }
 
+/**
+ * A memory store on `clock` made to look remote: each request reaches it `wayOutMs` after it is
+ * sent and its answer comes back `wayBackMs` after it decided (timers, which vitest fake timers
+ * move; a delay left out sets no timer). Counts its calls and records when (its clock) it admitted
+ * each take.
+ */
+export function distantStore(
+  clock: () => number,
+  delays: { wayOutMs?: number; wayBackMs?: number },
+) {
+  const inner = memoryStore({ clock });
+  const state = { ...delays, calls: 0, admittedAt: [] as number[] };
+  const after = (ms: number) => new Promise((done) => setTimeout(done, ms));
+  const store: Store = {
+    capabilities: { ...inner.capabilities, local: false },
+    async execute(request: StoreRequest): Promise<StoreResult> {
+      state.calls++;
+      if (state.wayOutMs !== undefined) await after(state.wayOutMs);
+      const result = inner.execute(request) as StoreResult;
+      if (request.op === "take" && result[0] === 1) state.admittedAt.push(clock());
+      if (state.wayBackMs !== undefined) await after(state.wayBackMs);
+      return result;
+    },
+  };
+  return { store, state };
+}
+
 export type FailureMode = "ok" | "hang" | "reject" | "throw";
 
 /**

@@ -2,7 +2,7 @@ import { createLimiter, type LimiterEvents } from "@sluice/core";
 import type { Store } from "@sluice/core/store";
 import { memoryStore } from "@sluice/store-memory";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { bucket, clockedStore, fixed, slots, T0 } from "./helpers.js";
+import { bucket, clockedStore, distantStore, fixed, slots, T0 } from "./helpers.js";
 
 const HOUR = 3_600_000;
 
@@ -39,11 +39,7 @@ describe("refund", () => {
 describe("reconcile on a store whose clock is not ours", () => {
   /** A store on another host, its clock five hours ahead of this process's. */
   function remoteAhead(): Store {
-    const inner = memoryStore({ clock: () => Date.now() + 5 * HOUR });
-    return {
-      capabilities: { ...inner.capabilities, local: false },
-      execute: (request) => Promise.resolve(inner.execute(request)),
-    };
+    return distantStore(() => Date.now() + 5 * HOUR, {}).store;
   }
 
   for (const first of ["take", "reconcile"] as const) {
@@ -71,20 +67,12 @@ describe("reconcile on a store whose answers come back slowly", () => {
   });
 
   /**
-   * A store five hours ahead that decides at once and whose answer spends `backMs` on its way
-   * back, as a busy shared store's does; `stepMs` moves its clock.
+   * A store five hours ahead (`skew.ms`) that decides at once and whose answer spends `backMs` on
+   * its way back, as a busy shared store's does.
    */
   function slowBack(backMs: number) {
     const skew = { ms: 5 * HOUR };
-    const inner = memoryStore({ clock: () => Date.now() + skew.ms });
-    const store: Store = {
-      capabilities: { ...inner.capabilities, local: false },
-      execute: async (request) => {
-        const r = inner.execute(request);
-        await new Promise((done) => setTimeout(done, backMs));
-        return r;
-      },
-    };
+    const { store } = distantStore(() => Date.now() + skew.ms, { wayBackMs: backMs });
     return { store, skew };
   }
 

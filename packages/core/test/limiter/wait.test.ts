@@ -1,8 +1,7 @@
 import { createLimiter, LimitTimeoutError } from "@sluice/core";
-import type { Store, StoreRequest, StoreResult } from "@sluice/core/store";
-import { memoryStore } from "@sluice/store-memory";
+import type { Store } from "@sluice/core/store";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { bucket, fixed, settled, T0, timerStore } from "./helpers.js";
+import { bucket, distantStore, fixed, settled, T0, timerStore } from "./helpers.js";
 
 // Fake timers move Date.now, which is the memory store's injected clock here.
 beforeEach(() => {
@@ -190,28 +189,6 @@ describe("wait", () => {
   });
 });
 
-/**
- * A store each request reaches `wayOutMs` after it is sent (fake time), as over a network; its
- * clock is Date.now. Records when it admitted each take (its clock).
- */
-function distantStore(wayOutMs: number) {
-  const inner = memoryStore({ clock: () => Date.now() });
-  const state = { wayOutMs, calls: 0, admittedAt: [] as number[] };
-  const store: Store = {
-    capabilities: { ...inner.capabilities, local: false },
-    execute: (request: StoreRequest) =>
-      new Promise<StoreResult>((resolve) => {
-        state.calls++;
-        setTimeout(() => {
-          const result = inner.execute(request) as StoreResult;
-          if (request.op === "take" && result[0] === 1) state.admittedAt.push(Date.now());
-          resolve(result);
-        }, state.wayOutMs);
-      }),
-  };
-  return { store, state };
-}
-
 /** Gaps between consecutive admissions. */
 const gaps = (at: readonly number[]) => at.slice(1).map((t, i) => t - at[i]!);
 
@@ -228,7 +205,7 @@ describe("wait, against a store its tries reach late", () => {
   }
 
   it("learns to send its tries early by what they are late, so admissions keep the refill's pace", async () => {
-    const { store, state } = distantStore(2);
+    const { store, state } = distantStore(() => Date.now(), { wayOutMs: 2 });
     await waitInTurn(store, 40);
     const seen = gaps(state.admittedAt);
     // At first each try lands 2 ms after the time the store named: gaps of 102 ms.
@@ -240,7 +217,7 @@ describe("wait, against a store its tries reach late", () => {
   });
 
   it("leaves later again once its tries land early, and stops paying a store call for it", async () => {
-    const { store, state } = distantStore(2);
+    const { store, state } = distantStore(() => Date.now(), { wayOutMs: 2 });
     const limiter = await waitInTurn(store, 30);
     // The network got faster: a try sent 2 ms early now lands 2 ms early and is refused.
     state.wayOutMs = 0;
