@@ -220,6 +220,8 @@ const COLD_AFTER_MS = 4_000;
 const COLD_HOLD_MS = 100;
 /** An admitted request that leaves this much later moves the next spike slot (see holdSpikeIfLate). */
 const LATE_SEND_MS = 2;
+/** Close to the spacing that drew the last spike 429, a request this late moves the next slot. */
+const MIN_LATE_SEND_MS = 0.5;
 /** The most event-loop turns a send waits through for the last fraction of its offset. */
 const SPIN_TURNS = 10_000;
 /**
@@ -299,6 +301,8 @@ class KeapClientImpl implements KeapClient {
   /** Not before then: a cold start's first requests keep to one slot (see `admit`). */
   private catchUpFromMs = 0;
   private lastSpikeAtMs = Number.NEGATIVE_INFINITY;
+  /** The spike spacing in force at the last slow-down: the gateway's edge, as last seen. */
+  private edgeMs: number | undefined;
   /** When a catch-up burst was last refused (see `burstRefused`). */
   private lastBurstAtMs = Number.NEGATIVE_INFINITY;
   private readonly gate = new ProbeGate();
@@ -676,6 +680,17 @@ class KeapClientImpl implements KeapClient {
     }
   }
 
+  /**
+   * How late a request may reach Keap before the next slot is held back. Before a slow-down,
+   * LATE_SEND_MS. After one, the room between the spacing in force and the one that drew the
+   * spike 429, less a ms: far from that edge a late request leaves a gap the gateway has let
+   * through before, and a hold would only cost its time; close to it, half a ms.
+   */
+  private lateSendMs(): number {
+    if (this.edgeMs === undefined) return LATE_SEND_MS;
+    return Math.max(MIN_LATE_SEND_MS, this.spikeMs - this.edgeMs - 1);
+  }
+
   /** Past half a spacing, a hold could not reach the store before the next slot is taken. */
   private lateForSlot(lateMs: number): boolean {
     return this.slots !== undefined && !this.catchUp && lateMs >= this.spikeMs / 2;
@@ -724,7 +739,7 @@ class KeapClientImpl implements KeapClient {
     // While catching up, the schedule (not the send) sets the next slot.
     if (this.spikeIndex < 0 || this.catchUp) return;
     const now = this.clock.now();
-    if (now - slotAtMs - offsetMs < LATE_SEND_MS) return;
+    if (now - slotAtMs - offsetMs < this.lateSendMs()) return;
     void this.holdSpike(now - offsetMs + this.spikeMs);
   }
 
@@ -783,7 +798,7 @@ class KeapClientImpl implements KeapClient {
     // Later than one spacing, the next request has left already: hold the one after it.
     const reachedMs = sentAtMs + Math.max(0, rttMs - minMs);
     const lateMs = Math.min(reachedMs - slotAtMs - offsetMs, this.spikeMs);
-    if (lateMs < LATE_SEND_MS) return;
+    if (lateMs < this.lateSendMs()) return;
     void this.holdSpike(slotAtMs + lateMs + this.spikeMs);
   }
 
@@ -876,6 +891,7 @@ class KeapClientImpl implements KeapClient {
   /** Slows spike pacing after a spike 429 (docs/keap.md "Adaptive pacing"). */
   private slowDown(rate: Parameters<SpikePacing["onSpike"]>[0], nowMs: number): void {
     if (this.pacing === undefined) return;
+    this.edgeMs = this.spikeMs;
     this.pacing.onSpike(rate, nowMs);
     this.sharedPacing?.publish(this.pacing.ownSpacingMs);
     this.catchUp = false;
@@ -891,6 +907,7 @@ class KeapClientImpl implements KeapClient {
    */
   private burstRefused(nowMs: number): void {
     if (this.pacing === undefined) return;
+    this.edgeMs = this.spikeMs;
     this.catchUp = false;
     this.lastSpikeAtMs = nowMs;
     this.lastBurstAtMs = nowMs;
@@ -907,7 +924,9 @@ class KeapClientImpl implements KeapClient {
     const now = Date.now();
     // Slower or not, it was a spike 429 (or a refused burst): no catching up for a while.
     this.lastSpikeAtMs = now;
+    const before = this.spikeMs;
     const slower = this.pacing.adopt(aimdMs, now);
+    if (slower) this.edgeMs = before;
     if (!this.catchUp && !slower) return;
     this.catchUp = false;
     this.limiter.updatePolicies(this.currentPolicies());

@@ -267,6 +267,42 @@ describe("keap.fetch on 429", () => {
     });
   });
 
+  /**
+   * How many holds a PAT client places around its third request, which meets 15 ms of delay on its
+   * way (round trips otherwise well under a ms); the first request is answered by `first`.
+   */
+  async function holdsAroundDelayedRequest(first: () => Response): Promise<number> {
+    let sent = 0;
+    let delayMs = 0;
+    const fetch = (async () => {
+      sent++;
+      if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+      return (sent === 1 ? first : ok())();
+    }) as typeof globalThis.fetch;
+    const keap = patClient(fetch, { random: () => 0 });
+    const holds = vi.spyOn(
+      keap as unknown as { holdSpike(atMs: number): Promise<void> },
+      "holdSpike",
+    );
+    await keap.fetch("https://api.example/a"); // cold; a 429 is retried
+    await keap.fetch("https://api.example/b");
+    holds.mockClear();
+    delayMs = 15;
+    await keap.fetch("https://api.example/c");
+    keap.close();
+    return holds.mock.calls.length;
+  }
+
+  it("holds the next slot after a delayed request while no spike 429 has been seen", async () => {
+    expect(await holdsAroundDelayedRequest(ok())).toBe(1);
+  });
+
+  it("after a spike 429, holds no slot for a delay that leaves more than the spacing that drew it", async () => {
+    // The 429 came at 220 ms and slowed pacing to 242: 15 ms late, the request still reaches Keap
+    // 227 ms before the next one, more than the gap the gateway refused. A hold would cost 15 ms.
+    expect(await holdsAroundDelayedRequest(throttled(BARE))).toBe(0);
+  });
+
   it("tells tenant windows and unknown 429s apart, and backs off from 1 s on an unknown one", async () => {
     const tenantDay = throttled(BARE, {
       "x-keap-tenant-throttle-limit": "10000|250000",
