@@ -218,7 +218,7 @@ const DISGUISE_BODY = 8 * 1024;
  */
 const COLD_AFTER_MS = 4_000;
 const COLD_HOLD_MS = 100;
-/** An admitted request that leaves this much later moves the next spike slot (see holdSpikeIfLate). */
+/** Until a spike 429 is seen, a request this late moves the next spike slot (see `lateSendMs`). */
 const LATE_SEND_MS = 2;
 /** Close to the spacing that drew the last spike 429, a request this late moves the next slot. */
 const MIN_LATE_SEND_MS = 0.5;
