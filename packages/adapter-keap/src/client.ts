@@ -211,13 +211,15 @@ const MAX_IDENTITY_LENGTH = 512;
 const DISGUISE_BODY = 8 * 1024;
 /**
  * A client that has sent nothing for this long sends on a cold connection (undici keeps idle
- * connections 4 s): setting it up (and, in a new process, loading the HTTP client) delays that
- * request on the wire, so the next one could arrive less than one spike interval after it. The
- * next spike slot after a cold request is therefore held back by COLD_HOLD_MS or one interval,
- * whichever is longer.
+ * connections 4 s): setting it up (a TCP and TLS handshake, and in a new process loading the HTTP
+ * client) delays that request on the wire by an amount the client cannot know in advance, so the
+ * next one could arrive less than one spike interval after it. The request surely reached Keap
+ * before its answer came back: while it is on its way the next spike slot is kept one interval
+ * ahead, and when it is answered the slot moves to one interval after the answer.
  */
 const COLD_AFTER_MS = 4_000;
-const COLD_HOLD_MS = 100;
+/** A cold request still unanswered after this long no longer holds the next slot back. */
+const COLD_HOLD_MAX_MS = 1_000;
 /** Until a spike 429 is seen, a request this late moves the next spike slot (see `lateSendMs`). */
 const LATE_SEND_MS = 2;
 /** Close to the spacing that drew the last spike 429, a request this late moves the next slot. */
@@ -247,6 +249,8 @@ interface Admitted {
   slotAtMs: number;
   /** Admitted while catching up: the bucket held two slots. */
   burst: boolean;
+  /** The first request after a quiet spell: it goes out on a cold connection. */
+  cold: boolean;
 }
 
 /** Builds a Keap client: see docs/keap.md "The client". */
@@ -479,17 +483,22 @@ class KeapClientImpl implements KeapClient {
           continue;
         }
         const { lease, decision } = admitted;
-        const offsetMs = await this.keepSendOffset(admitted.slotAtMs, signal);
-        this.holdSpikeIfLate(admitted.slotAtMs, offsetMs);
+        const answered = admitted.cold ? this.holdUntilAnswered() : undefined;
         let res: Response;
-        this.counts.sent++;
-        const sentAtMs = this.clock.now();
-        // The round trip on the monotonic clock, to a fraction of a ms: two readings of the
-        // whole-ms wall clock differ from it by up to a ms either way.
-        const sentMonotonicMs = performance.now();
+        let offsetMs: number;
+        let sentAtMs: number;
+        let sentMonotonicMs: number;
         try {
+          offsetMs = await this.keepSendOffset(admitted.slotAtMs, signal);
+          this.holdSpikeIfLate(admitted.slotAtMs, offsetMs);
+          this.counts.sent++;
+          sentAtMs = this.clock.now();
+          // The round trip on the monotonic clock, to a fraction of a ms: two readings of the
+          // whole-ms wall clock differ from it by up to a ms either way.
+          sentMonotonicMs = performance.now();
           res = await this.send(input, init, lease);
         } finally {
+          answered?.();
           await lease?.release().catch(() => {});
         }
         const rttMs = performance.now() - sentMonotonicMs;
@@ -640,16 +649,13 @@ class KeapClientImpl implements KeapClient {
       if (this.leaseTtlMs !== undefined) {
         const lease = await this.limiter.acquire(this.key, opts);
         const atMs = Date.now();
-        return { lease, decision: undefined, atMs, slotAtMs: atMs, burst: false };
+        return { lease, decision: undefined, atMs, slotAtMs: atMs, burst: false, cold: false };
       }
       const decision = await this.limiter.wait(this.key, opts);
       const now = Date.now();
       this.sharedPacing?.poll(now, (ms) => this.followShared(ms));
       const cold = this.spikeIndex >= 0 && now - this.lastAdmitAt > COLD_AFTER_MS;
       this.lastAdmitAt = now;
-      if (cold) {
-        await this.holdSpike(Date.now() + Math.max(this.spikeMs, COLD_HOLD_MS) + this.spikeMs);
-      }
       const storeSlot = this.slotTime(decision);
       this.storeClock.admitted(storeSlot, now);
       let slotAtMs = Math.min(now, this.storeClock.toLocal(storeSlot));
@@ -665,6 +671,7 @@ class KeapClientImpl implements KeapClient {
         decision,
         atMs: now,
         slotAtMs,
+        cold,
         // Admitted by the second slot of a bucket of two (catching up).
         burst: (decision.policies[this.spikeIndex]?.limit ?? 1) > 1 && this.catchUpAllowed(),
       };
@@ -800,6 +807,27 @@ class KeapClientImpl implements KeapClient {
     const lateMs = Math.min(reachedMs - slotAtMs - offsetMs, this.spikeMs);
     if (lateMs < this.lateSendMs()) return;
     void this.holdSpike(slotAtMs + lateMs + this.spikeMs);
+  }
+
+  /**
+   * A cold request (see COLD_AFTER_MS) holds the next spike slot until one interval after its
+   * answer, for every process on the store: while it is on its way, the slot is kept one interval
+   * ahead (renewed every quarter interval, so a renewal lands long before the slot comes), for at
+   * most COLD_HOLD_MAX_MS. Returns the function to call once the request is answered or failed.
+   */
+  private holdUntilAnswered(): () => void {
+    const startMs = this.clock.now();
+    const renew = () => {
+      if (this.clock.now() - startMs > COLD_HOLD_MAX_MS) clearInterval(timer);
+      else void this.holdSpike(this.clock.now() + this.spikeMs);
+    };
+    const timer = setInterval(renew, Math.max(1, Math.floor(this.spikeMs / 4)));
+    timer.unref?.();
+    renew();
+    return () => {
+      clearInterval(timer);
+      void this.holdSpike(this.clock.now() + this.spikeMs);
+    };
   }
 
   /**

@@ -212,17 +212,24 @@ describe("keap.fetch on 429", () => {
     keap.close();
   }, 15_000);
 
-  it("holds the next spike slot after a cold request, and after one that leaves late", async () => {
+  it("holds the next spike slot until one interval after a cold request's answer, and after one that leaves late", async () => {
     let t = 1_000_000;
     const clock = vi.spyOn(Date, "now").mockImplementation(() => t);
     // The monotonic clock moves with the wall clock (sends are timed on both).
     const monotonic = vi.spyOn(performance, "now").mockImplementation(() => t - 990_000);
     try {
-      const keap = patClient(scripted([ok()]).fetch, { store: memoryStore({ clock: () => t }) });
+      // The first (cold) request is answered 30 ms after it leaves, the others at once.
+      let sent = 0;
+      const fetch = (async () => {
+        if (sent++ === 0) t += 30;
+        return new Response("{}", { status: 200 });
+      }) as typeof globalThis.fetch;
+      const keap = patClient(fetch, { store: memoryStore({ clock: () => t }) });
       const spikeLeft = async () =>
         (await keap.limiter.peek(keap.key)).policies.find((p) => p.name === "spike")!.remaining;
-      await keap.fetch("https://api.example/a"); // cold: next slot 220 + 220 ms later
-      t += 439;
+      await keap.fetch("https://api.example/a"); // cold: next slot one interval after its answer
+      await new Promise((r) => setImmediate(r));
+      t += 219;
       expect(await spikeLeft()).toBe(0);
       t += 1;
       expect(await spikeLeft()).toBe(1);
@@ -245,6 +252,43 @@ describe("keap.fetch on 429", () => {
       clock.mockRestore();
       monotonic.mockRestore();
     }
+  });
+
+  /**
+   * Two PAT clients on one store (two processes): the first sends a cold request answered after
+   * `answerMs`; resolves with how long after that request left the second client's first one did.
+   */
+  async function secondSendAfterCold(answerMs: number): Promise<number> {
+    const store = memoryStore();
+    const sends: number[] = [];
+    const slow = (async () => {
+      sends.push(performance.now());
+      await new Promise((r) => setTimeout(r, answerMs));
+      return ok()();
+    }) as typeof globalThis.fetch;
+    const fast = (async () => {
+      sends.push(performance.now());
+      return ok()();
+    }) as typeof globalThis.fetch;
+    const a = patClient(slow, { store });
+    const b = patClient(fast, { store });
+    const first = a.fetch("https://api.example/a");
+    await new Promise((r) => setTimeout(r, 5));
+    await b.fetch("https://api.example/b");
+    await first;
+    a.close();
+    b.close();
+    return sends[1]! - sends[0]!;
+  }
+
+  it("keeps the next slot one interval ahead while a cold request is on its way, for every process", async () => {
+    // Answered 600 ms after it left: no other process sends before 600 + 220 ms.
+    expect(await secondSendAfterCold(600)).toBeGreaterThanOrEqual(600 + 220 - 2);
+  });
+
+  it("lets the next slot come once a cold request has gone a second unanswered", async () => {
+    // A hung request holds the others back for COLD_HOLD_MAX_MS (1 s) and one interval, not more.
+    expect(await secondSendAfterCold(1_600)).toBeLessThan(1_000 + 2 * 220 + 100);
   });
 
   it("holds the next spike slot after a request delayed on its way, before any spike 429", async () => {
