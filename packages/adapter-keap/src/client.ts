@@ -22,15 +22,16 @@ import {
 import { KeapQuotaExhaustedError } from "./errors.js";
 import { FineClock } from "./fine-clock.js";
 import { type KeapHeaderIssue, parseKeapHeadersDetailed } from "./headers.js";
-import { MinRtt } from "./min-rtt.js";
 import { checkKeapClientOptions, checkOptionNames } from "./options.js";
 import { SpikePacing } from "./pacing.js";
 import { ProbeGate } from "./probe-gate.js";
 import { type KeapProfileName, keapPartitions, keapPolicies } from "./profiles.js";
-import { SendOffset } from "./send-offset.js";
+import { RecentQuantile } from "./recent-quantile.js";
 import { SharedPacing } from "./shared-pacing.js";
 import { SpikeSlots } from "./spike-slots.js";
 import { StoreClock } from "./store-clock.js";
+import { WireDelay } from "./wire-delay.js";
+import { sendMarked, type WireMark } from "./wire-times.js";
 
 /** Profile names as `createKeapClient` takes them (the `keap:` prefix is optional). */
 export type KeapClientProfile = "oauth" | "pat" | "sak" | "legacy" | "org-daily-2500";
@@ -281,10 +282,10 @@ class KeapClientImpl implements KeapClient {
   private slots: SpikeSlots | undefined;
   /** Pacing slow-downs exchanged with the other processes on the store. */
   private sharedPacing: SharedPacing | undefined;
-  /** The shortest recent round trip: what a request took beyond it, it met on its way out. */
-  private readonly minRtt = new MinRtt();
+  /** How much later than usual a request reached Keap, once its answer is in. */
+  private readonly wireDelay = new WireDelay();
   /** How long after its spike slot a request leaves, where the gateway counts gaps. */
-  private readonly sendOffset = new SendOffset();
+  private readonly sendOffset = new RecentQuantile();
   /** Reads the store's times (a decision's resets) on this process's clock. */
   private readonly storeClock = new StoreClock();
   /** The wall clock to a fraction of a ms, for the times of spike slots and sends. */
@@ -488,6 +489,7 @@ class KeapClientImpl implements KeapClient {
         let offsetMs: number;
         let sentAtMs: number;
         let sentMonotonicMs: number;
+        const mark: WireMark = { headersSentMs: undefined, answeredMs: undefined };
         try {
           offsetMs = await this.keepSendOffset(admitted.slotAtMs, signal);
           this.holdSpikeIfLate(admitted.slotAtMs, offsetMs);
@@ -496,14 +498,15 @@ class KeapClientImpl implements KeapClient {
           // The round trip on the monotonic clock, to a fraction of a ms: two readings of the
           // whole-ms wall clock differ from it by up to a ms either way.
           sentMonotonicMs = performance.now();
-          res = await this.send(input, init, lease);
+          res = await sendMarked(mark, () => this.send(input, init, lease));
         } finally {
           answered?.();
           await lease?.release().catch(() => {});
         }
         const rttMs = performance.now() - sentMonotonicMs;
         const now = Date.now();
-        this.holdSpikeOnWire(admitted.slotAtMs, offsetMs, sentAtMs, rttMs);
+        const delayMs = this.wireDelay.delayMs(mark, sentMonotonicMs, rttMs, sentAtMs + rttMs);
+        this.holdSpikeOnWire(admitted.slotAtMs, offsetMs, sentAtMs, delayMs);
         const headers = parseKeapHeadersDetailed(res.headers, { nowMs: now });
         for (const issue of headers.issues) this.emit("headerIgnored", { ...issue, url });
         const body = await throttledBody(res);
@@ -783,28 +786,23 @@ class KeapClientImpl implements KeapClient {
 
   /**
    * The same once the answer is in, for delay the client cannot see when it sends (inside the
-   * HTTP client, the network, a stalled gateway): the request reached Keap no later than its answer
-   * less the shortest recent round trip, so the next one may not arrive before that plus one
-   * interval. A gateway that counts gaps then sees the spacing whatever delayed this request, and
-   * the next request pays only the delay this one met. Costs a store call only when late.
-   * `sentAtMs` is on the fine wall clock, `rttMs` on the monotonic one (see `call`).
+   * HTTP client, the network, a stalled gateway; `delayMs`, see `WireDelay`): the next request may
+   * not arrive before this one did plus one interval. A gateway that counts gaps then sees the
+   * spacing whatever delayed this request, and the next request pays only the delay this one met.
+   * Costs a store call only when late. `sentAtMs` is on the fine wall clock.
    */
   private holdSpikeOnWire(
     slotAtMs: number,
     offsetMs: number,
     sentAtMs: number,
-    rttMs: number,
+    delayMs: number | undefined,
   ): void {
-    if (this.slots === undefined) return;
-    const minMs = this.minRtt.ms;
-    this.minRtt.add(rttMs, sentAtMs + rttMs);
     // Whenever the bucket holds one slot, from the first request on: a delayed request before the
     // first spike 429 is as close to the next one on the wire as after it, and a 429 it causes
     // slows pacing by 10% at its start. While catching up, the schedule sets the slots.
-    if (minMs === undefined || this.catchUp) return;
+    if (this.slots === undefined || delayMs === undefined || this.catchUp) return;
     // Later than one spacing, the next request has left already: hold the one after it.
-    const reachedMs = sentAtMs + Math.max(0, rttMs - minMs);
-    const lateMs = Math.min(reachedMs - slotAtMs - offsetMs, this.spikeMs);
+    const lateMs = Math.min(sentAtMs + delayMs - slotAtMs - offsetMs, this.spikeMs);
     if (lateMs < this.lateSendMs()) return;
     void this.holdSpike(slotAtMs + lateMs + this.spikeMs);
   }

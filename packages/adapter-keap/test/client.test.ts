@@ -1,4 +1,6 @@
 import { setMaxListeners } from "node:events";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { ConfigError, SluiceError } from "@sluice/core";
 import { memoryStore } from "@sluice/store-memory";
 import { redisStore } from "@sluice/store-redis";
@@ -9,6 +11,7 @@ import { type KeapSimulator, startKeapSimulator } from "../src/simulator/index.j
 import {
   atNoon,
   BARE,
+  blockFor,
   events,
   ok,
   PAT,
@@ -345,6 +348,52 @@ describe("keap.fetch on 429", () => {
     // The 429 came at 220 ms and slowed pacing to 242: 15 ms late, the request still reaches Keap
     // 227 ms before the next one, more than the gap the gateway refused. A hold would cost 15 ms.
     expect(await holdsAroundDelayedRequest(throttled(BARE))).toBe(0);
+  });
+
+  /**
+   * A PAT client sends four requests with Node's fetch to a local server; during the fourth the
+   * process is busy for 20 ms at `when`. Resolves with how far past one interval (220 ms) after
+   * that request left the next spike slot was held (ms; 0 without a hold).
+   */
+  async function holdPastInterval(when: "before it goes out" | "after its answer") {
+    const server = createServer((_req, res) => res.end("{}"));
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    let sent = 0;
+    let leftAtMs = 0;
+    const fetchImpl = (async (input, init) => {
+      const busy = ++sent === 4;
+      leftAtMs = Date.now();
+      if (busy && when === "before it goes out") blockFor(20);
+      const res = await fetch(input, init);
+      if (busy && when === "after its answer") blockFor(20);
+      return res;
+    }) as typeof globalThis.fetch;
+    const keap = patClient(fetchImpl, { random: () => 0 });
+    const holds = vi.spyOn(
+      keap as unknown as { holdSpike(atMs: number): Promise<void> },
+      "holdSpike",
+    );
+    try {
+      for (let i = 0; i < 3; i++) await (await keap.fetch(url)).text();
+      holds.mockClear();
+      await (await keap.fetch(url)).text();
+      const held = holds.mock.calls.map(([atMs]) => atMs - (leftAtMs + 220));
+      return Math.max(0, ...held);
+    } finally {
+      keap.close();
+      server.closeAllConnections();
+      server.close();
+    }
+  }
+
+  it("holds the next slot for delay in this process before a request goes out", async () => {
+    expect(await holdPastInterval("before it goes out")).toBeGreaterThanOrEqual(18);
+  });
+
+  it("holds no slot for delay after the answer came in, though the round trip shows it", async () => {
+    // Only the usual noise of a loopback round trip, if anything.
+    expect(await holdPastInterval("after its answer")).toBeLessThan(10);
   });
 
   it("tells tenant windows and unknown 429s apart, and backs off from 1 s on an unknown one", async () => {

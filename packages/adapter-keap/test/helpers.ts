@@ -73,3 +73,11 @@ export function events<E extends keyof KeapClientEvents>(
   client.on(name, (e) => seen.push(e));
   return seen;
 }
+
+/** Blocks the event loop for `ms` (a busy process, a garbage collection). */
+export function blockFor(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    // Spinning.
+  }
+}
