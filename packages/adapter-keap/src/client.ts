@@ -816,8 +816,9 @@ class KeapClientImpl implements KeapClient {
   private holdUntilAnswered(): () => void {
     const startMs = this.clock.now();
     const renew = () => {
-      if (this.clock.now() - startMs > COLD_HOLD_MAX_MS) clearInterval(timer);
-      else void this.holdSpike(this.clock.now() + this.spikeMs);
+      const nowMs = this.clock.now();
+      if (nowMs - startMs > COLD_HOLD_MAX_MS) clearInterval(timer);
+      else void this.holdSpike(nowMs + this.spikeMs);
     };
     const timer = setInterval(renew, Math.max(1, Math.floor(this.spikeMs / 4)));
     timer.unref?.();

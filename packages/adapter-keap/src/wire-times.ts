@@ -20,7 +20,7 @@ const marking = new AsyncLocalStorage<WireMark>();
 const byRequest = new WeakMap<object, WireMark>();
 let subscribed = false;
 
-/** Runs `send` (one fetch), recording in `mark` when its request's headers were written. */
+/** Runs `send` (one fetch), recording in `mark` when its request went out and its answer came in. */
 export function sendMarked<T>(mark: WireMark, send: () => Promise<T>): Promise<T> {
   if (!subscribed) subscribeOnce();
   return marking.run(mark, send);
@@ -36,16 +36,20 @@ function subscribeOnce(): void {
     if (mark !== undefined && request !== undefined) byRequest.set(request, mark);
   });
   subscribe("undici:client:sendHeaders", (message) => {
-    const request = (message as { request?: object }).request;
-    const mark = request === undefined ? undefined : byRequest.get(request);
+    const mark = markOf(message);
     // The first request of the call (a redirect follows it later).
     if (mark !== undefined && mark.headersSentMs === undefined) {
       mark.headersSentMs = performance.now();
     }
   });
   subscribe("undici:request:headers", (message) => {
-    const request = (message as { request?: object }).request;
-    const mark = request === undefined ? undefined : byRequest.get(request);
+    const mark = markOf(message);
     if (mark !== undefined && mark.answeredMs === undefined) mark.answeredMs = performance.now();
   });
+}
+
+/** The mark of the call that created the message's request, if any. */
+function markOf(message: unknown): WireMark | undefined {
+  const request = (message as { request?: object }).request;
+  return request === undefined ? undefined : byRequest.get(request);
 }

@@ -1,6 +1,4 @@
 import { setMaxListeners } from "node:events";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { ConfigError, SluiceError } from "@sluice/core";
 import { memoryStore } from "@sluice/store-memory";
 import { redisStore } from "@sluice/store-redis";
@@ -13,11 +11,13 @@ import {
   BARE,
   blockFor,
   events,
+  localServer,
   ok,
   PAT,
   patClient,
   SPIKE_FAULT,
   scripted,
+  spyHolds,
   throttled,
 } from "./helpers.js";
 
@@ -327,10 +327,7 @@ describe("keap.fetch on 429", () => {
       return (sent === 1 ? first : ok())();
     }) as typeof globalThis.fetch;
     const keap = patClient(fetch, { random: () => 0 });
-    const holds = vi.spyOn(
-      keap as unknown as { holdSpike(atMs: number): Promise<void> },
-      "holdSpike",
-    );
+    const holds = spyHolds(keap);
     await keap.fetch("https://api.example/a"); // cold; a 429 is retried
     await keap.fetch("https://api.example/b");
     holds.mockClear();
@@ -356,9 +353,7 @@ describe("keap.fetch on 429", () => {
    * that request left the next spike slot was held (ms; 0 without a hold).
    */
   async function holdPastInterval(when: "before it goes out" | "after its answer") {
-    const server = createServer((_req, res) => res.end("{}"));
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    const server = await localServer();
     let sent = 0;
     let leftAtMs = 0;
     const fetchImpl = (async (input, init) => {
@@ -370,20 +365,16 @@ describe("keap.fetch on 429", () => {
       return res;
     }) as typeof globalThis.fetch;
     const keap = patClient(fetchImpl, { random: () => 0 });
-    const holds = vi.spyOn(
-      keap as unknown as { holdSpike(atMs: number): Promise<void> },
-      "holdSpike",
-    );
+    const holds = spyHolds(keap);
     try {
-      for (let i = 0; i < 3; i++) await (await keap.fetch(url)).text();
+      for (let i = 0; i < 3; i++) await (await keap.fetch(server.url)).text();
       holds.mockClear();
-      await (await keap.fetch(url)).text();
+      await (await keap.fetch(server.url)).text();
       const held = holds.mock.calls.map(([atMs]) => atMs - (leftAtMs + 220));
       return Math.max(0, ...held);
     } finally {
       keap.close();
-      server.closeAllConnections();
-      server.close();
+      await server.close();
     }
   }
 

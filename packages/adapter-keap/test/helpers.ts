@@ -1,3 +1,5 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { memoryStore } from "@sluice/store-memory";
 import { vi } from "vitest";
 import {
@@ -7,7 +9,8 @@ import {
   type KeapClientOptions,
 } from "../src/index.js";
 
-// Shared by the client tests: scripted answers instead of a server, for the 429 paths.
+// Shared by the client tests: scripted answers instead of a server, for the 429 paths, and a
+// loopback server where the timing of real requests matters.
 
 export const PAT = { tenant: "ab103", token: "pat-1" };
 
@@ -80,4 +83,22 @@ export function blockFor(ms: number): void {
   while (performance.now() < until) {
     // Spinning.
   }
+}
+
+/** A loopback HTTP server answering `{}` to every request, on a port it picks. */
+export async function localServer(): Promise<{ url: string; close(): Promise<void> }> {
+  const server = createServer((_req, res) => res.end("{}"));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** Spies on the spike holds a client places (`holdSpike(atMs)`, epoch ms). */
+export function spyHolds(keap: KeapClient) {
+  return vi.spyOn(keap as unknown as { holdSpike(atMs: number): Promise<void> }, "holdSpike");
 }

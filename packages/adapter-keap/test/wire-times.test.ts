@@ -1,20 +1,14 @@
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sendMarked, type WireMark } from "../src/wire-times.js";
-import { blockFor } from "./helpers.js";
+import { blockFor, localServer } from "./helpers.js";
 
-let server: Server;
+let server: Awaited<ReturnType<typeof localServer>>;
 let url: string;
 beforeAll(async () => {
-  server = createServer((_req, res) => res.end("{}"));
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  server = await localServer();
+  url = server.url;
 });
-afterAll(() => {
-  server.closeAllConnections();
-  return new Promise<void>((resolve) => server.close(() => resolve()));
-});
+afterAll(() => server.close());
 
 describe("sendMarked", () => {
   it("marks when Node's fetch wrote the request, after delay in this process", async () => {
@@ -53,7 +47,8 @@ describe("sendMarked", () => {
     await Promise.all(
       marks.map((mark, i) =>
         sendMarked(mark, async () => {
-          await new Promise((r) => setTimeout(r, 10 * i));
+          // 50 ms apart: a loaded machine may take a while to open a connection for the first.
+          await new Promise((r) => setTimeout(r, 50 * i));
           return (await fetch(url)).text();
         }),
       ),
