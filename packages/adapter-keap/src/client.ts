@@ -219,8 +219,16 @@ const DISGUISE_BODY = 8 * 1024;
  * ahead, and when it is answered the slot moves to one interval after the answer.
  */
 const COLD_AFTER_MS = 4_000;
-/** A cold request still unanswered after this long no longer holds the next slot back. */
+/** A cold or overdue request's hold ends after this long, answered or not. */
 const COLD_HOLD_MAX_MS = 1_000;
+/**
+ * A warm request is overdue once unanswered for this many times its usual round trip (the 90th
+ * percentile of recent ones), and never before OVERDUE_MIN_MS (a timer's own lateness).
+ */
+const OVERDUE_FACTOR = 4;
+const OVERDUE_MIN_MS = 5;
+/** Round trips seen before one can be overdue. */
+const OVERDUE_SEEN = 8;
 /** Until a spike 429 is seen, a request this late moves the next spike slot (see `lateSendMs`). */
 const LATE_SEND_MS = 2;
 /** Close to the spacing that drew the last spike 429, a request this late moves the next slot. */
@@ -252,6 +260,8 @@ interface Admitted {
   burst: boolean;
   /** The first request after a quiet spell: it goes out on a cold connection. */
   cold: boolean;
+  /** Spike events seen when it was admitted (see `spikeEvents`). */
+  spikeEvents: number;
 }
 
 /** Builds a Keap client: see docs/keap.md "The client". */
@@ -284,8 +294,10 @@ class KeapClientImpl implements KeapClient {
   private sharedPacing: SharedPacing | undefined;
   /** How much later than usual a request reached Keap, once its answer is in. */
   private readonly wireDelay = new WireDelay();
-  /** How long after its spike slot a request leaves, where the gateway counts gaps. */
+  /** How long after its spike slot a request leaves while the spike bucket holds one slot. */
   private readonly sendOffset = new RecentQuantile();
+  /** Round trips of warm requests (their 90th percentile): when one is overdue. */
+  private readonly usualRtt = new RecentQuantile(32, 0.9);
   /** Reads the store's times (a decision's resets) on this process's clock. */
   private readonly storeClock = new StoreClock();
   /** The wall clock to a fraction of a ms, for the times of spike slots and sends. */
@@ -306,6 +318,12 @@ class KeapClientImpl implements KeapClient {
   /** Not before then: a cold start's first requests keep to one slot (see `admit`). */
   private catchUpFromMs = 0;
   private lastSpikeAtMs = Number.NEGATIVE_INFINITY;
+  /**
+   * Spike events so far: this client's slow-downs and refused bursts, and other processes' taken
+   * up through the shared pacing. A request admitted before the last one was paced for the pace
+   * that event changed: its spike 429 says nothing new, however soon after the event it came.
+   */
+  private spikeEvents = 0;
   /** The spike spacing in force at the last slow-down: the gateway's edge, as last seen. */
   private edgeMs: number | undefined;
   /** When a catch-up burst was last refused (see `burstRefused`). */
@@ -484,7 +502,7 @@ class KeapClientImpl implements KeapClient {
           continue;
         }
         const { lease, decision } = admitted;
-        const answered = admitted.cold ? this.holdUntilAnswered() : undefined;
+        const answered = admitted.cold ? this.holdUntilAnswered(0) : this.holdIfOverdue();
         let res: Response;
         let offsetMs: number;
         let sentAtMs: number;
@@ -504,6 +522,7 @@ class KeapClientImpl implements KeapClient {
           await lease?.release().catch(() => {});
         }
         const rttMs = performance.now() - sentMonotonicMs;
+        if (!admitted.cold) this.usualRtt.add(rttMs);
         const now = Date.now();
         const delayMs = this.wireDelay.delayMs(mark, sentMonotonicMs, rttMs, sentAtMs + rttMs);
         this.holdSpikeOnWire(admitted.slotAtMs, offsetMs, sentAtMs, delayMs);
@@ -532,7 +551,7 @@ class KeapClientImpl implements KeapClient {
         // already, and its 429 says nothing new.
         if (cause === "spike" && (admitted.burst || now - this.lastBurstAtMs < BURST_SETTLE_MS)) {
           this.burstRefused(now);
-        } else if (cause === "spike" && admitted.atMs >= this.lastSpikeAtMs) {
+        } else if (cause === "spike" && admitted.spikeEvents === this.spikeEvents) {
           this.slowDown(classified.messageRate, now);
         }
         // A window reported (or, without headers, possibly) empty: this call probes it alone.
@@ -652,7 +671,15 @@ class KeapClientImpl implements KeapClient {
       if (this.leaseTtlMs !== undefined) {
         const lease = await this.limiter.acquire(this.key, opts);
         const atMs = Date.now();
-        return { lease, decision: undefined, atMs, slotAtMs: atMs, burst: false, cold: false };
+        return {
+          lease,
+          decision: undefined,
+          atMs,
+          slotAtMs: atMs,
+          burst: false,
+          cold: false,
+          spikeEvents: this.spikeEvents,
+        };
       }
       const decision = await this.limiter.wait(this.key, opts);
       const now = Date.now();
@@ -675,6 +702,7 @@ class KeapClientImpl implements KeapClient {
         atMs: now,
         slotAtMs,
         cold,
+        spikeEvents: this.spikeEvents,
         // Admitted by the second slot of a bucket of two (catching up).
         burst: (decision.policies[this.spikeIndex]?.limit ?? 1) > 1 && this.catchUpAllowed(),
       };
@@ -754,16 +782,16 @@ class KeapClientImpl implements KeapClient {
   }
 
   /**
-   * Where the gateway counts gaps (a spike 429 was seen, one slot): a request leaves a steady
-   * offset after its slot, the lateness most admissions reach the client with, so that the gaps on
-   * the wire keep the spacing rather than vary with the store's round trip. Timed to a fraction
-   * of a ms (`until`): a timer's whole ms would vary the gaps by as much again. Resolves with the
-   * offset (ms; 0 elsewhere).
+   * Whenever the spike bucket holds one slot (from the first request on, as a gateway that counts
+   * gaps is told apart only by a 429): a request leaves a steady offset after its slot, the
+   * lateness most admissions reach the client with, so that the gaps on the wire keep the spacing
+   * rather than vary with the store's round trip. Timed to a fraction of a ms (`until`): a
+   * timer's whole ms would vary the gaps by as much again. Resolves with the offset (ms; 0 while
+   * catching up).
    */
   private async keepSendOffset(slotAtMs: number, signal: AbortSignal | undefined): Promise<number> {
     if (this.slots === undefined || this.catchUp) return 0;
     this.sendOffset.add(this.clock.now() - slotAtMs);
-    if (this.lastSpikeAtMs === Number.NEGATIVE_INFINITY) return 0;
     const offsetMs = this.sendOffset.ms(this.spikeMs / 4);
     await this.until(slotAtMs + offsetMs, signal);
     return offsetMs;
@@ -808,25 +836,55 @@ class KeapClientImpl implements KeapClient {
   }
 
   /**
-   * A cold request (see COLD_AFTER_MS) holds the next spike slot until one interval after its
-   * answer, for every process on the store: while it is on its way, the slot is kept one interval
-   * ahead (renewed every quarter interval, so a renewal lands long before the slot comes), for at
-   * most COLD_HOLD_MAX_MS. Returns the function to call once the request is answered or failed.
+   * A cold request (see COLD_AFTER_MS), or one overdue (`holdIfOverdue`) from `afterMs` after it
+   * left, holds the next spike slot until one interval after its answer, for every process on the
+   * store: while it is on its way, the slot is kept one interval ahead (renewed every quarter
+   * interval, so a renewal lands long before the slot comes), for at most COLD_HOLD_MAX_MS.
+   * Returns the function to call once the request is answered or failed; answered before
+   * `afterMs`, it holds nothing.
    */
-  private holdUntilAnswered(): () => void {
-    const startMs = this.clock.now();
+  private holdUntilAnswered(afterMs: number): () => void {
+    let startMs = Number.NaN;
+    let renewal: ReturnType<typeof setInterval> | undefined;
     const renew = () => {
       const nowMs = this.clock.now();
-      if (nowMs - startMs > COLD_HOLD_MAX_MS) clearInterval(timer);
+      if (nowMs - startMs > COLD_HOLD_MAX_MS) clearInterval(renewal);
       else void this.holdSpike(nowMs + this.spikeMs);
     };
-    const timer = setInterval(renew, Math.max(1, Math.floor(this.spikeMs / 4)));
-    timer.unref?.();
-    renew();
-    return () => {
-      clearInterval(timer);
-      void this.holdSpike(this.clock.now() + this.spikeMs);
+    const start = () => {
+      startMs = this.clock.now();
+      renewal = setInterval(renew, Math.max(1, Math.floor(this.spikeMs / 4)));
+      renewal.unref?.();
+      renew();
     };
+    let pending: ReturnType<typeof setTimeout> | undefined;
+    if (afterMs > 0) {
+      pending = setTimeout(start, afterMs);
+      pending.unref?.();
+    } else {
+      start();
+    }
+    return () => {
+      clearTimeout(pending);
+      clearInterval(renewal);
+      if (!Number.isNaN(startMs)) void this.holdSpike(this.clock.now() + this.spikeMs);
+    };
+  }
+
+  /**
+   * A request still unanswered long after its usual round trip may be stuck on its way (a stalled
+   * network or gateway), and the requests after it would reach Keap together with it: once
+   * overdue, it holds the next slot as a cold request does, until it is answered. Only where that
+   * happens within half a spike interval (a gateway close by, a local simulator): further away, the
+   * next requests have left before a request can be told overdue, and a slow answer (the backend
+   * at work after the gateway counted the request) would stall the others for nothing.
+   */
+  private holdIfOverdue(): (() => void) | undefined {
+    if (this.slots === undefined || this.catchUp || this.usualRtt.count < OVERDUE_SEEN) {
+      return undefined;
+    }
+    const afterMs = Math.max(OVERDUE_MIN_MS, this.usualRtt.ms() * OVERDUE_FACTOR);
+    return afterMs < this.spikeMs / 2 ? this.holdUntilAnswered(afterMs) : undefined;
   }
 
   /**
@@ -923,6 +981,7 @@ class KeapClientImpl implements KeapClient {
     this.sharedPacing?.publish(this.pacing.ownSpacingMs);
     this.catchUp = false;
     this.lastSpikeAtMs = nowMs;
+    this.spikeEvents++;
     this.limiter.updatePolicies(this.currentPolicies());
     this.applySpacing("spike");
   }
@@ -938,6 +997,7 @@ class KeapClientImpl implements KeapClient {
     this.catchUp = false;
     this.lastSpikeAtMs = nowMs;
     this.lastBurstAtMs = nowMs;
+    this.spikeEvents++;
     this.limiter.updatePolicies(this.currentPolicies());
     this.sharedPacing?.publish(this.pacing.ownSpacingMs + 0.001);
   }
@@ -951,6 +1011,7 @@ class KeapClientImpl implements KeapClient {
     const now = Date.now();
     // Slower or not, it was a spike 429 (or a refused burst): no catching up for a while.
     this.lastSpikeAtMs = now;
+    this.spikeEvents++;
     const before = this.spikeMs;
     const slower = this.pacing.adopt(aimdMs, now);
     if (slower) this.edgeMs = before;

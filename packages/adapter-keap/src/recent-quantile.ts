@@ -14,6 +14,11 @@ export class RecentQuantile {
     private readonly quantile = 0.8,
   ) {}
 
+  /** How many values are kept (at most the size). */
+  get count(): number {
+    return this.recent.length;
+  }
+
   add(valueMs: number): void {
     const value = Math.max(0, valueMs);
     if (this.recent.length < this.size) this.recent.push(value);

@@ -203,6 +203,35 @@ describe("keap.fetch on 429", () => {
     keap.close();
   });
 
+  it("slows down once for two spike 429s when the second request was admitted before the slow-down", async () => {
+    // Giving back a refused request's charges takes 400 ms (a store far away, or busy): its
+    // slow-down comes that long after its answer.
+    const inner = memoryStore();
+    const store = {
+      capabilities: { ...inner.capabilities, local: false },
+      execute: async (request: Parameters<typeof inner.execute>[0]) => {
+        if (request.op === "refund") await new Promise((r) => setTimeout(r, 400));
+        return inner.execute(request);
+      },
+    };
+    // The first request is refused 190 ms after it leaves. The second, admitted one interval
+    // after that answer (the first request was cold), so before the slow-down, is refused too: it
+    // was paced as fast as the first, and its 429 says nothing new.
+    let sent = 0;
+    const fetch = (async () => {
+      const n = ++sent;
+      if (n === 1) await new Promise((r) => setTimeout(r, 190));
+      return (n <= 2 ? throttled(BARE) : ok())();
+    }) as typeof globalThis.fetch;
+    const keap = patClient(fetch, { store, random: () => 0 });
+    const pacing = events(keap, "pacing");
+    await Promise.all([keap.fetch("https://api.example/a"), keap.fetch("https://api.example/b")]);
+    // One event, one slow-down: 220 ms x 1.1, not x 1.21.
+    expect(pacing).toEqual([{ spacingMs: 242, reason: "spike" }]);
+    expect(keap.stats()).toMatchObject({ throttled: 2 });
+    keap.close();
+  }, 10_000);
+
   it("speeds spike pacing up 0.5% per 2 s without a spike 429", async () => {
     const f = scripted([throttled(BARE), ok()]);
     const keap = patClient(f.fetch);
@@ -293,6 +322,62 @@ describe("keap.fetch on 429", () => {
     // A hung request holds the others back for COLD_HOLD_MAX_MS (1 s) and one interval, not more.
     expect(await secondSendAfterCold(1_600)).toBeLessThan(1_000 + 2 * 220 + 100);
   });
+
+  /**
+   * Two PAT clients on one store (two processes): the first, warm after nine requests answered
+   * after `usualMs`, sends one that is answered only after `stallMs`; resolves with how long after
+   * that request left the second client's first one did.
+   */
+  async function secondSendAfterStall(stallMs: number, usualMs = 0): Promise<number> {
+    const store = memoryStore();
+    const sends: number[] = [];
+    let stallNext = false;
+    let stallSent = () => {};
+    const stallSending = new Promise<void>((r) => {
+      stallSent = r;
+    });
+    const stalling = (async () => {
+      if (stallNext) {
+        stallNext = false;
+        sends.push(performance.now());
+        stallSent();
+        await new Promise((r) => setTimeout(r, stallMs));
+      } else if (usualMs > 0) {
+        await new Promise((r) => setTimeout(r, usualMs));
+      }
+      return ok()();
+    }) as typeof globalThis.fetch;
+    const fast = (async () => {
+      sends.push(performance.now());
+      return ok()();
+    }) as typeof globalThis.fetch;
+    const a = patClient(stalling, { store });
+    const b = patClient(fast, { store });
+    for (let i = 0; i < 9; i++) await a.fetch("https://api.example/warm");
+    stallNext = true;
+    const stalled = a.fetch("https://api.example/a");
+    await stallSending;
+    await b.fetch("https://api.example/b");
+    await stalled;
+    a.close();
+    b.close();
+    return sends[1]! - sends[0]!;
+  }
+
+  it("holds the next slot, for every process, while a request is overdue far past its usual round trip", async () => {
+    // Round trips under a ms, then one answered after 600 ms: nothing else leaves before 600 + 220.
+    expect(await secondSendAfterStall(600)).toBeGreaterThanOrEqual(600 + 220 - 2);
+  }, 10_000);
+
+  it("holds the next slot for an overdue request for a second at most", async () => {
+    expect(await secondSendAfterStall(1_600)).toBeLessThan(1_000 + 2 * 220 + 100);
+  }, 10_000);
+
+  it("holds nothing for an overdue request where round trips are too long to tell it in time", async () => {
+    // Round trips of 30 ms: overdue after 120 ms, past half an interval (110 ms). The next request
+    // would have left already, and a slow answer would only hold the others back.
+    expect(await secondSendAfterStall(600, 30)).toBeLessThan(220 + 100);
+  }, 10_000);
 
   it("holds the next spike slot after a request delayed on its way, before any spike 429", async () => {
     // Round trips of 1 ms, then one of 30 ms: the third request met 29 ms of delay.
@@ -385,6 +470,28 @@ describe("keap.fetch on 429", () => {
   it("holds no slot for delay after the answer came in, though the round trip shows it", async () => {
     // Only the usual noise of a loopback round trip, if anything.
     expect(await holdPastInterval("after its answer")).toBeLessThan(10);
+  });
+
+  it("leaves a steady offset after its spike slot from the first request on", async () => {
+    const t = 1_000_000;
+    const clock = vi.spyOn(Date, "now").mockImplementation(() => t);
+    const monotonic = vi.spyOn(performance, "now").mockImplementation(() => t - 990_000);
+    try {
+      const keap = patClient(scripted([ok()]).fetch);
+      const sendOffset = (slotAtMs: number) =>
+        (
+          keap as unknown as {
+            keepSendOffset(at: number, signal: AbortSignal | undefined): Promise<number>;
+          }
+        ).keepSendOffset(slotAtMs, undefined);
+      // No spike 429 yet; every slot reached the client 3 ms after it came.
+      for (let i = 0; i < 4; i++) await sendOffset(t - 3);
+      expect(await sendOffset(t - 3)).toBe(3);
+      keap.close();
+    } finally {
+      clock.mockRestore();
+      monotonic.mockRestore();
+    }
   });
 
   it("tells tenant windows and unknown 429s apart, and backs off from 1 s on an unknown one", async () => {
