@@ -287,27 +287,45 @@ describe("keap.fetch on 429", () => {
   });
 
   /**
-   * Two PAT clients on one store (two processes): the first sends a cold request answered after
-   * `answerMs`; resolves with how long after that request left the second client's first one did.
+   * Two PAT clients on one store (two processes): the first sends `warm` requests answered after
+   * `usualMs`, then one answered only after `answerMs` (cold when `warm` is 0); once that one has
+   * left, the second client sends its first. Resolves with how long after the slow request the
+   * second client's left.
    */
-  async function secondSendAfterCold(answerMs: number): Promise<number> {
+  async function secondSendAfterSlow(
+    answerMs: number,
+    { warm = 0, usualMs = 0 } = {},
+  ): Promise<number> {
     const store = memoryStore();
     const sends: number[] = [];
-    const slow = (async () => {
-      sends.push(performance.now());
-      await new Promise((r) => setTimeout(r, answerMs));
+    let slowNext = false;
+    let slowSent = () => {};
+    const slowSending = new Promise<void>((r) => {
+      slowSent = r;
+    });
+    const first = (async () => {
+      if (slowNext) {
+        slowNext = false;
+        sends.push(performance.now());
+        slowSent();
+        await new Promise((r) => setTimeout(r, answerMs));
+      } else if (usualMs > 0) {
+        await new Promise((r) => setTimeout(r, usualMs));
+      }
       return ok()();
     }) as typeof globalThis.fetch;
-    const fast = (async () => {
+    const second = (async () => {
       sends.push(performance.now());
       return ok()();
     }) as typeof globalThis.fetch;
-    const a = patClient(slow, { store });
-    const b = patClient(fast, { store });
-    const first = a.fetch("https://api.example/a");
-    await new Promise((r) => setTimeout(r, 5));
+    const a = patClient(first, { store });
+    const b = patClient(second, { store });
+    for (let n = 0; n < warm; n++) await a.fetch("https://api.example/warm");
+    slowNext = true;
+    const slow = a.fetch("https://api.example/a");
+    await slowSending;
     await b.fetch("https://api.example/b");
-    await first;
+    await slow;
     a.close();
     b.close();
     return sends[1]! - sends[0]!;
@@ -315,68 +333,27 @@ describe("keap.fetch on 429", () => {
 
   it("keeps the next slot one interval ahead while a cold request is on its way, for every process", async () => {
     // Answered 600 ms after it left: no other process sends before 600 + 220 ms.
-    expect(await secondSendAfterCold(600)).toBeGreaterThanOrEqual(600 + 220 - 2);
+    expect(await secondSendAfterSlow(600)).toBeGreaterThanOrEqual(600 + 220 - 2);
   });
 
   it("lets the next slot come once a cold request has gone a second unanswered", async () => {
     // A hung request holds the others back for COLD_HOLD_MAX_MS (1 s) and one interval, not more.
-    expect(await secondSendAfterCold(1_600)).toBeLessThan(1_000 + 2 * 220 + 100);
+    expect(await secondSendAfterSlow(1_600)).toBeLessThan(1_000 + 2 * 220 + 100);
   });
-
-  /**
-   * Two PAT clients on one store (two processes): the first, warm after nine requests answered
-   * after `usualMs`, sends one that is answered only after `stallMs`; resolves with how long after
-   * that request left the second client's first one did.
-   */
-  async function secondSendAfterStall(stallMs: number, usualMs = 0): Promise<number> {
-    const store = memoryStore();
-    const sends: number[] = [];
-    let stallNext = false;
-    let stallSent = () => {};
-    const stallSending = new Promise<void>((r) => {
-      stallSent = r;
-    });
-    const stalling = (async () => {
-      if (stallNext) {
-        stallNext = false;
-        sends.push(performance.now());
-        stallSent();
-        await new Promise((r) => setTimeout(r, stallMs));
-      } else if (usualMs > 0) {
-        await new Promise((r) => setTimeout(r, usualMs));
-      }
-      return ok()();
-    }) as typeof globalThis.fetch;
-    const fast = (async () => {
-      sends.push(performance.now());
-      return ok()();
-    }) as typeof globalThis.fetch;
-    const a = patClient(stalling, { store });
-    const b = patClient(fast, { store });
-    for (let i = 0; i < 9; i++) await a.fetch("https://api.example/warm");
-    stallNext = true;
-    const stalled = a.fetch("https://api.example/a");
-    await stallSending;
-    await b.fetch("https://api.example/b");
-    await stalled;
-    a.close();
-    b.close();
-    return sends[1]! - sends[0]!;
-  }
 
   it("holds the next slot, for every process, while a request is overdue far past its usual round trip", async () => {
     // Round trips under a ms, then one answered after 600 ms: nothing else leaves before 600 + 220.
-    expect(await secondSendAfterStall(600)).toBeGreaterThanOrEqual(600 + 220 - 2);
+    expect(await secondSendAfterSlow(600, { warm: 9 })).toBeGreaterThanOrEqual(600 + 220 - 2);
   }, 10_000);
 
   it("holds the next slot for an overdue request for a second at most", async () => {
-    expect(await secondSendAfterStall(1_600)).toBeLessThan(1_000 + 2 * 220 + 100);
+    expect(await secondSendAfterSlow(1_600, { warm: 9 })).toBeLessThan(1_000 + 2 * 220 + 100);
   }, 10_000);
 
   it("holds nothing for an overdue request where round trips are too long to tell it in time", async () => {
     // Round trips of 30 ms: overdue after 120 ms, past half an interval (110 ms). The next request
     // would have left already, and a slow answer would only hold the others back.
-    expect(await secondSendAfterStall(600, 30)).toBeLessThan(220 + 100);
+    expect(await secondSendAfterSlow(600, { warm: 9, usualMs: 30 })).toBeLessThan(220 + 100);
   }, 10_000);
 
   it("holds the next spike slot after a request delayed on its way, before any spike 429", async () => {
