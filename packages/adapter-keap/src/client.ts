@@ -31,7 +31,7 @@ import { SharedPacing } from "./shared-pacing.js";
 import { SpikeSlots } from "./spike-slots.js";
 import { StoreClock } from "./store-clock.js";
 import { WireDelay } from "./wire-delay.js";
-import { sendMarked, type WireMark } from "./wire-times.js";
+import { sendMarked, unmarked } from "./wire-times.js";
 
 /** Profile names as `createKeapClient` takes them (the `keap:` prefix is optional). */
 export type KeapClientProfile = "oauth" | "pat" | "sak" | "legacy" | "org-daily-2500";
@@ -507,7 +507,7 @@ class KeapClientImpl implements KeapClient {
         let offsetMs: number;
         let sentAtMs: number;
         let sentMonotonicMs: number;
-        const mark: WireMark = { headersSentMs: undefined, answeredMs: undefined };
+        const mark = unmarked();
         try {
           offsetMs = await this.keepSendOffset(admitted.slotAtMs, signal);
           this.holdSpikeIfLate(admitted.slotAtMs, offsetMs);
@@ -973,6 +973,12 @@ class KeapClientImpl implements KeapClient {
     return Math.ceil(Math.min(30_000, base * 2 ** Math.min(run - 1, 16)) * jitter);
   }
 
+  /** A spike event (see `spikeEvents`) at `nowMs`: no catching up for a while after it. */
+  private spikeEvent(nowMs: number): void {
+    this.lastSpikeAtMs = nowMs;
+    this.spikeEvents++;
+  }
+
   /** Slows spike pacing after a spike 429 (docs/keap.md "Adaptive pacing"). */
   private slowDown(rate: Parameters<SpikePacing["onSpike"]>[0], nowMs: number): void {
     if (this.pacing === undefined) return;
@@ -980,8 +986,7 @@ class KeapClientImpl implements KeapClient {
     this.pacing.onSpike(rate, nowMs);
     this.sharedPacing?.publish(this.pacing.ownSpacingMs);
     this.catchUp = false;
-    this.lastSpikeAtMs = nowMs;
-    this.spikeEvents++;
+    this.spikeEvent(nowMs);
     this.limiter.updatePolicies(this.currentPolicies());
     this.applySpacing("spike");
   }
@@ -995,9 +1000,8 @@ class KeapClientImpl implements KeapClient {
     if (this.pacing === undefined) return;
     this.edgeMs = this.spikeMs;
     this.catchUp = false;
-    this.lastSpikeAtMs = nowMs;
+    this.spikeEvent(nowMs);
     this.lastBurstAtMs = nowMs;
-    this.spikeEvents++;
     this.limiter.updatePolicies(this.currentPolicies());
     this.sharedPacing?.publish(this.pacing.ownSpacingMs + 0.001);
   }
@@ -1010,8 +1014,7 @@ class KeapClientImpl implements KeapClient {
     if (this.pacing === undefined) return;
     const now = Date.now();
     // Slower or not, it was a spike 429 (or a refused burst): no catching up for a while.
-    this.lastSpikeAtMs = now;
-    this.spikeEvents++;
+    this.spikeEvent(now);
     const before = this.spikeMs;
     const slower = this.pacing.adopt(aimdMs, now);
     if (slower) this.edgeMs = before;

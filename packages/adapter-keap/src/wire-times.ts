@@ -16,6 +16,11 @@ export interface WireMark {
   answeredMs: number | undefined;
 }
 
+/** A mark with nothing seen yet, for one call of `sendMarked`. */
+export function unmarked(): WireMark {
+  return { headersSentMs: undefined, answeredMs: undefined };
+}
+
 const marking = new AsyncLocalStorage<WireMark>();
 const byRequest = new WeakMap<object, WireMark>();
 let subscribed = false;

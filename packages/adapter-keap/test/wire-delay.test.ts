@@ -1,19 +1,19 @@
 import { describe, expect, it } from "vitest";
 import { WireDelay } from "../src/wire-delay.js";
+import { unmarked } from "../src/wire-times.js";
 
 /** A request sent at 0 whose headers went out `clientMs` later and whose answer came `netMs` after that. */
 const marked = (clientMs: number, netMs: number) => ({
   headersSentMs: clientMs,
   answeredMs: clientMs + netMs,
 });
-const unmarked = { headersSentMs: undefined, answeredMs: undefined };
 
 describe("WireDelay", () => {
   it("without undici's marks, takes a round trip beyond the shortest as delay on the way out", () => {
     const d = new WireDelay();
-    expect(d.delayMs(unmarked, 0, 2, 0)).toBeUndefined();
-    expect(d.delayMs(unmarked, 0, 2.5, 1)).toBe(0.5);
-    expect(d.delayMs(unmarked, 0, 9, 2)).toBe(7);
+    expect(d.delayMs(unmarked(), 0, 2, 0)).toBeUndefined();
+    expect(d.delayMs(unmarked(), 0, 2.5, 1)).toBe(0.5);
+    expect(d.delayMs(unmarked(), 0, 9, 2)).toBe(7);
   });
 
   it("with them, counts this process's delay exactly and a round trip's usual noise not at all", () => {

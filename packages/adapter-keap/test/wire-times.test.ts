@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { sendMarked, type WireMark } from "../src/wire-times.js";
+import { sendMarked, unmarked, type WireMark } from "../src/wire-times.js";
 import { blockFor, localServer } from "./helpers.js";
 
 let server: Awaited<ReturnType<typeof localServer>>;
@@ -13,7 +13,7 @@ afterAll(() => server.close());
 describe("sendMarked", () => {
   it("marks when Node's fetch wrote the request, after delay in this process", async () => {
     await (await fetch(url)).text(); // a warm connection
-    const mark: WireMark = { headersSentMs: undefined, answeredMs: undefined };
+    const mark = unmarked();
     const calledAt = performance.now();
     const res = await sendMarked(mark, () => {
       const sent = fetch(url, { method: "POST", body: "{}" });
@@ -26,7 +26,7 @@ describe("sendMarked", () => {
   });
 
   it("does not count delay after the request went out", async () => {
-    const mark: WireMark = { headersSentMs: undefined, answeredMs: undefined };
+    const mark = unmarked();
     const calledAt = performance.now();
     await sendMarked(mark, async () => {
       const res = await fetch(url);
@@ -39,10 +39,7 @@ describe("sendMarked", () => {
   });
 
   it("keeps the marks of concurrent calls apart and leaves other requests unmarked", async () => {
-    const marks: WireMark[] = [1, 2, 3].map(() => ({
-      headersSentMs: undefined,
-      answeredMs: undefined,
-    }));
+    const marks: WireMark[] = [1, 2, 3].map(() => unmarked());
     const other = fetch(url).then((r) => r.text());
     await Promise.all(
       marks.map((mark, i) =>
@@ -60,8 +57,8 @@ describe("sendMarked", () => {
   });
 
   it("leaves the mark unset for a fetch that does not go through undici", async () => {
-    const mark: WireMark = { headersSentMs: undefined, answeredMs: undefined };
+    const mark = unmarked();
     await sendMarked(mark, async () => new Response("{}"));
-    expect(mark).toEqual({ headersSentMs: undefined, answeredMs: undefined });
+    expect(mark).toEqual(unmarked());
   });
 });
